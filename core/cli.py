@@ -1,0 +1,219 @@
+"""``python -m core``: the same engine as the app, from a terminal.
+
+Bad input exits with code 2 and one line naming the argument and what is allowed.
+No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import pandas as pd
+from tqdm import tqdm
+
+from core import devices, memory, results, suites, sweep, timing, workloads
+from core.errors import BadInput
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of argparse's usage block
+        raise BadInput(message)
+
+
+def _positive_float():
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+        return value
+
+    return parse
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be a whole number of 1 or more")
+    return int(text)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devices", help="comma-separated, e.g. cpu,cuda or cpu:1,cpu:8")
+    parser.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, float64")
+    parser.add_argument("--threads", type=_threads, help="CPU intra-op threads")
+    parser.add_argument("--memory-budget", help="per device, e.g. 8GB; default: a safe share")
+    parser.add_argument(
+        "--budget-s", type=_positive_float(), help="time budget for the whole sweep"
+    )
+    parser.add_argument(
+        "--point-budget-s",
+        type=_positive_float(),
+        default=1.0,
+        help="time budget per point and backend",
+    )
+    parser.add_argument("--cold-cache", action="store_true", help="flush the GPU's L2 each repeat")
+    parser.add_argument("--no-check", action="store_true", help="skip the output check")
+    parser.add_argument("--out", help="write the results to .csv or .json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="Time PyTorch work on CPU and accelerator.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser("info", help="devices, names, memory, threads, torch version")
+    commands.add_parser("list", help="workloads and their parameters")
+    run = commands.add_parser("run", help="measure one workload over a grid")
+    run.add_argument("workload")
+    run.add_argument("values", nargs="*", help="name=value[,value...]")
+    _add_run_options(run)
+    suite = commands.add_parser("suite", help="measure a named grid, e.g. the post's")
+    suite.add_argument("name", help=", ".join(suites.SUITES))
+    _add_run_options(suite)
+    return parser
+
+
+def parse_grid(workload: workloads.Workload, values: list[str]) -> dict[str, list]:
+    grid: dict[str, list] = {}
+    for item in values:
+        if "=" not in item:
+            raise BadInput(f"'{item}' is not name=value; parameters are {workload.param_names}")
+        name, _, text = item.partition("=")
+        param = workload.param(name.strip())
+        parts = [p for p in text.split(",") if p.strip()]
+        if not parts:
+            raise BadInput(f"{param.name}: no value given; allowed {param.allowed()}")
+        grid[param.name] = [param.parse(p) for p in parts]
+    return grid
+
+
+def _settings(args) -> sweep.SweepSettings:
+    workloads.parse_dtype(args.dtype)
+    budget = memory.parse_bytes(args.memory_budget) if args.memory_budget else None
+    return sweep.SweepSettings(
+        dtype=args.dtype,
+        timing=timing.TimingSettings(budget_s=args.point_budget_s, cold_cache=args.cold_cache),
+        memory_budget_bytes=budget,
+        sweep_budget_s=args.budget_s,
+        check_outputs=not args.no_check,
+    )
+
+
+def _backends(args) -> list[sweep.Backend]:
+    if args.devices:
+        return sweep.parse_backends(args.devices, args.threads)
+    return sweep.default_backends(args.threads)
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median, spread and speedup over the baseline, one line per row."""
+    frame = results.add_speedup(frame)
+    table = frame[[*results.param_columns(frame)]].drop(columns="speedup").copy()
+    table["backend"] = frame["backend"]
+    table["median"] = frame["median_s"].map(results.format_seconds)
+    table["IQR ±%"] = ((frame["p75_s"] - frame["p25_s"]) / 2 / frame["median_s"] * 100).round(1)
+    table["n"] = frame["n"]
+    table["first call"] = frame["first_call_s"].map(results.format_seconds)
+    table["speedup"] = frame["speedup"].map(lambda s: f"{s:.2f}x" if pd.notna(s) else "")
+    table["status"] = frame["status"]
+    table["note"] = (frame["flags"].fillna("") + " " + frame["message"].fillna("")).str.strip()
+    return table
+
+
+def _write(frame: pd.DataFrame, path: str) -> None:
+    if path.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    elif path.endswith(".json"):
+        frame.to_json(path, orient="records", indent=1)
+    else:
+        raise BadInput(f"--out: '{path}' must end in .csv or .json")
+
+
+def _run_parts(parts, args) -> pd.DataFrame:
+    if args.out and not args.out.endswith((".csv", ".json")):
+        raise BadInput(f"--out: '{args.out}' must end in .csv or .json")
+    settings = _settings(args)
+    backends = _backends(args)
+    run_id = sweep.new_run_id()
+    total = sum(
+        len(sweep.expand_grid(workloads.get(p.workload), p.grid)) * len(backends) for p in parts
+    )
+    frames = []
+    print(_threads_line(backends), file=sys.stderr)
+    with tqdm(total=total, unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def on_row(row, done, count):
+            bar.set_postfix_str(f"{row['workload']} {row['backend']} {row['status']}")
+            bar.update(1)
+
+        for part in parts:
+            frame = sweep.run_sweep(
+                workloads.get(part.workload),
+                part.grid,
+                backends,
+                settings,
+                on_row=on_row,
+                run_id=run_id,
+            )
+            frames.append(frame)
+            print(f"\n{part.chart}\n" + summary_table(frame).to_string(index=False))
+    combined = pd.concat(frames, ignore_index=True) if frames else results.empty_frame()
+    if args.out:
+        _write(combined, args.out)
+        print(f"wrote {len(combined)} rows to {args.out}", file=sys.stderr)
+    return combined
+
+
+def _threads_line(backends: list[sweep.Backend]) -> str:
+    return "backends: " + ", ".join(b.label for b in backends)
+
+
+def _info() -> None:
+    for info in devices.describe_all():
+        print(f"{info.device}: {info.name}")
+        print(
+            f"  memory: {memory.format_bytes(info.free_memory_bytes)} free of "
+            f"{memory.format_bytes(info.total_memory_bytes)}"
+            + (" (unified with the CPU)" if info.unified_memory else "")
+        )
+        if info.note:
+            print(f"  {info.note}")
+    print(f"CPU threads in use: {devices.cpu_threads()}")
+    print(f"torch {devices.describe('cpu').torch_version}")
+
+
+def _list() -> None:
+    for workload in workloads.REGISTRY.values():
+        print(f"{workload.name}: {workload.question}")
+        for param in workload.params:
+            unit = f" {param.unit}" if param.unit else ""
+            print(f"  {param.name}={param.default}  ({param.allowed()}{unit})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "info":
+            _info()
+        elif args.command == "list":
+            _list()
+        elif args.command == "run":
+            workload = workloads.get(args.workload)
+            grid = parse_grid(workload, args.values)
+            _run_parts([suites.SuitePart(workload.name, grid, workload.title)], args)
+        elif args.command == "suite":
+            if args.name not in suites.SUITES:
+                raise BadInput(f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}")
+            _run_parts(suites.SUITES[args.name], args)
+        return 0
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    except Exception as error:  # the promise is no traceback, ever
+        print(f"error: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        return 1

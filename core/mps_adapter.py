@@ -1,0 +1,58 @@
+"""The few Apple-only calls, kept in one place.
+
+Everything else runs MPS through the same generic code as CUDA. These functions
+are covered by tests that substitute ``torch.mps`` and ``_sysctl``, because no Mac
+is available to the project's CI.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import torch
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["sysctl", "-n", name], capture_output=True, text=True, timeout=2, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = done.stdout.strip()
+    return text or None
+
+
+def chip_name() -> str:
+    """The Apple chip, e.g. "Apple A18 Pro"; the GPU is on the same die."""
+    return _sysctl("machdep.cpu.brand_string") or "Apple silicon"
+
+
+def core_split() -> tuple[int, int] | None:
+    """(performance, efficiency) core counts, or None where macOS does not tell."""
+    performance = _sysctl("hw.perflevel0.physicalcpu")
+    efficiency = _sysctl("hw.perflevel1.physicalcpu")
+    if performance is None:
+        return None
+    try:
+        return int(performance), int(efficiency or 0)
+    except ValueError:
+        return None
+
+
+def recommended_max_memory_bytes() -> int:
+    """What Metal suggests the GPU may use of the unified memory."""
+    return int(torch.mps.recommended_max_memory())
+
+
+def driver_allocated_bytes() -> int:
+    """Everything the Metal driver holds for this process, caches included."""
+    return int(torch.mps.driver_allocated_memory())
+
+
+def current_allocated_bytes() -> int:
+    return int(torch.mps.current_allocated_memory())
+
+
+def empty_cache() -> None:
+    torch.mps.empty_cache()

@@ -1,0 +1,120 @@
+"""The tidy result table every part of the project speaks.
+
+One row per (point, backend). Parameter columns sit between ``workload`` and
+``backend`` and depend on the workload; everything else is fixed here so that the
+store, the charts and the CLI agree on names and units.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+STATUSES = ("ok", "skipped", "failed", "refused")
+
+# Columns before the workload's own parameters.
+LEADING_COLUMNS = ("run_id", "timestamp", "workload")
+
+# Columns after the parameters, with their pandas dtypes.
+MEASUREMENT_COLUMNS: dict[str, str] = {
+    "backend": "string",  # label that tells two CPU backends apart, e.g. "cpu (1 thread)"
+    "device": "string",  # torch device string: cpu, cuda:0, mps
+    "device_name": "string",
+    "dtype": "string",
+    "threads": "Int64",
+    "median_s": "float64",
+    "p25_s": "float64",
+    "p75_s": "float64",
+    "min_s": "float64",
+    "max_s": "float64",
+    "mean_s": "float64",
+    "n": "Int64",
+    "rel_precision": "float64",  # half-width of the median's 95% interval over the median
+    "noisy": "boolean",
+    "first_call_s": "float64",
+    "times_s": "string",  # JSON list of every timed repeat, kept so statistics can be redone
+    "dispatch_floor_s": "float64",
+    "flops": "float64",
+    "bytes": "float64",
+    "gflops_per_s": "float64",
+    "gb_per_s": "float64",
+    "memory_estimate_bytes": "float64",
+    "peak_memory_bytes": "float64",
+    "max_rel_err": "float64",
+    "cold_cache": "boolean",
+    "pct_of_ceiling": "float64",
+    "flags": "string",  # comma-separated: suspect, mismatch, nonfinite, noisy
+    "status": "string",
+    "message": "string",
+}
+
+
+def empty_frame(param_names: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+    """An empty result table with the right columns, for pages that have not run yet."""
+    columns = [*LEADING_COLUMNS, *param_names, *MEASUREMENT_COLUMNS]
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in columns})
+
+
+def to_frame(rows: list[dict], param_names: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Rows (dicts from the sweep) into a typed, column-ordered DataFrame."""
+    if not rows:
+        return empty_frame(param_names)
+    frame = pd.DataFrame(rows)
+    columns = [*LEADING_COLUMNS, *param_names, *MEASUREMENT_COLUMNS]
+    for name in columns:
+        if name not in frame:
+            frame[name] = None
+    frame = frame[columns + [c for c in frame.columns if c not in columns]]
+    for name, dtype in MEASUREMENT_COLUMNS.items():
+        frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    """The workload parameter columns of a result table (those between the fixed ones)."""
+    fixed = set(LEADING_COLUMNS) | set(MEASUREMENT_COLUMNS)
+    return [c for c in frame.columns if c not in fixed]
+
+
+def add_speedup(frame: pd.DataFrame, baseline_backend: str | None = None) -> pd.DataFrame:
+    """Add ``speedup``: baseline median over this row's median, matched on every parameter.
+
+    The baseline is the given backend, else the first CPU backend in the table. Rows
+    without an ok baseline get NaN; the baseline's own rows get 1.
+    """
+    frame = frame.copy()
+    if frame.empty:
+        frame["speedup"] = pd.Series(dtype="float64")
+        return frame
+    if baseline_backend is None:
+        baseline_backend = baseline_of(frame)
+    keys = [*param_columns(frame), "dtype"]
+    keys = [k for k in keys if k in frame and k != "speedup"]
+    ok = frame[(frame["status"] == "ok") & (frame["backend"] == baseline_backend)]
+    base = ok[keys + ["median_s"]].rename(columns={"median_s": "_baseline_s"})
+    base = base.drop_duplicates(subset=keys, keep="last")
+    merged = frame.merge(base, on=keys, how="left") if keys else frame.assign(_baseline_s=math.nan)
+    merged["speedup"] = merged["_baseline_s"] / merged["median_s"].where(
+        merged["status"] == "ok"
+    )
+    return merged.drop(columns="_baseline_s")
+
+
+def baseline_of(frame: pd.DataFrame) -> str | None:
+    """The backend others are compared with: the first CPU backend present."""
+    backends = list(dict.fromkeys(frame["backend"].dropna()))
+    cpu = [b for b in backends if str(b).startswith("cpu")]
+    if cpu:
+        return cpu[0]
+    return backends[0] if backends else None
+
+
+def format_seconds(seconds: float | None) -> str:
+    """0.00042 -> '420 µs', choosing the unit that keeps the number readable."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"

@@ -1,0 +1,180 @@
+"""What a workload is: parameters as data, a cost stated before anything is allocated,
+and a builder that returns the closure to time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from core.errors import BadInput
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+}
+
+
+def parse_dtype(text: str) -> torch.dtype:
+    try:
+        return DTYPES[str(text).strip().lower()]
+    except KeyError:
+        raise BadInput(f"dtype: '{text}' is not known; choose from {', '.join(DTYPES)}") from None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a workload, with what is allowed and how a slider should show it."""
+
+    name: str
+    kind: type  # int, float or str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    log: bool = False
+    unit: str = ""
+    help: str = ""
+
+    def allowed(self) -> str:
+        if self.choices:
+            return ", ".join(map(str, self.choices))
+        return f"{_compact(self.low)}..{_compact(self.high)}"
+
+    def parse(self, value: Any) -> Any:
+        """A user's value, as text or number, checked; raises BadInput naming what is allowed."""
+        if self.kind is str:
+            text = str(value).strip().lower()
+            if self.choices and text not in self.choices:
+                raise BadInput(f"{self.name}: '{value}' is not known; choose from {self.allowed()}")
+            return text
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise BadInput(
+                f"{self.name}: '{value}' is not a number; allowed {self.allowed()}"
+            ) from None
+        if not math.isfinite(number):
+            raise BadInput(f"{self.name}: '{value}' is not finite; allowed {self.allowed()}")
+        if self.kind is int:
+            if number != int(number):
+                raise BadInput(f"{self.name}: '{value}' is not a whole number")
+            number = int(number)
+        if self.choices and number not in self.choices:
+            raise BadInput(f"{self.name}: {value} is not allowed; choose from {self.allowed()}")
+        if (self.low is not None and number < self.low) or (
+            self.high is not None and number > self.high
+        ):
+            raise BadInput(f"{self.name}: {value} is out of range; allowed {self.allowed()}")
+        return number
+
+
+def _compact(number: float | None) -> str:
+    if number is None:
+        return "?"
+    if number >= 1e5:
+        return f"{number:.0e}".replace("e+0", "e").replace("e+", "e")
+    return f"{number:g}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Known before anything is allocated: work done, bytes moved, memory needed."""
+
+    flops: float
+    bytes_moved: float
+    memory_bytes: float
+    items: int = 1  # images or samples per call, for throughput
+
+
+@dataclass
+class Prepared:
+    """The timed closure and an output check, with every input already built."""
+
+    fn: Callable[[], Any]
+    # Returns (device output, CPU reference), both float64 on the CPU, or None when the
+    # reference would cost too much; ``check_note`` says what was compared.
+    check: Callable[[], tuple[torch.Tensor, torch.Tensor] | None] | None = None
+    check_note: str = ""
+    keep: list = field(default_factory=list)  # holds inputs alive for the closure's lifetime
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A registry entry. Adding a workload is one of these and one ``register`` call."""
+
+    name: str
+    title: str
+    question: str
+    params: tuple[Param, ...]
+    cost: Callable[[dict, torch.dtype], Cost]
+    build: Callable[[dict, torch.device, torch.dtype], Prepared]
+    # A reason this combination cannot run on this device type, or None.
+    unsupported: Callable[[dict, str, torch.dtype], str | None] = lambda p, d, t: None
+    x_param: str = ""  # the parameter charts put on the x axis by default
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise BadInput(
+            f"{self.name}: no parameter '{name}'; parameters are {', '.join(self.param_names)}"
+        )
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def validate(self, values: dict) -> dict:
+        """Defaults filled in and every value parsed; unknown names are refused."""
+        for name in values:
+            self.param(name)
+        return {p.name: p.parse(values.get(p.name, p.default)) for p in self.params}
+
+
+def skip_reason(device_type: str, dtype: torch.dtype) -> str | None:
+    """Combinations no workload can run, whatever its parameters."""
+    if device_type == "mps" and dtype == torch.float64:
+        return "MPS has no float64"
+    return None
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """Largest absolute difference over the reference's largest magnitude.
+
+    Scaled by the whole reference rather than per element, so values near zero do
+    not turn rounding into huge ratios. NaN or inf anywhere gives inf.
+    """
+    actual = actual.double().reshape(-1)
+    expected = expected.double().reshape(-1)
+    if not (torch.isfinite(actual).all() and torch.isfinite(expected).all()):
+        return math.inf
+    scale = expected.abs().max().item() if expected.numel() else 0.0
+    diff = (actual - expected).abs().max().item() if actual.numel() else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+# Beyond these, the accelerator's output does not match the CPU's. float32 allows for
+# TF32, which cuDNN uses for convolutions by default.
+TOLERANCE: dict[torch.dtype, float] = {
+    torch.float64: 1e-9,
+    torch.float32: 5e-3,
+    torch.float16: 2e-2,
+    torch.bfloat16: 8e-2,
+}
+
+# Above this many FLOPs the CPU reference is computed on a slice, or not at all,
+# so that checking never costs more than about a second on a laptop.
+CHECK_MAX_FLOPS = 2e10
