@@ -542,7 +542,7 @@ def speedup_heatmap(
     machine: str = "",
     baseline_backend: str | None = None,
     title: str | None = None,
-) -> alt.Chart:
+) -> alt.LayerChart | alt.FacetChart:
     """Speedup over the baseline for each (x, y) cell, green where the accelerator wins.
 
     Cells pool rows that differ in other parameters by geometric mean; the tooltip says
@@ -620,7 +620,7 @@ def bar_by_batch(
     x: str = "batch",
     machine: str = "",
     title: str | None = None,
-) -> alt.TopLevelMixin:
+) -> alt.LayerChart | alt.HConcatChart:
     """Step time (``metric="median"``, with p25–p75 whiskers) or images/s per batch.
 
     Bars are grouped by backend; failed and refused points show as red crosses on the
@@ -781,57 +781,18 @@ def roofline(
     ok["gflops_per_s"] = np.where(np.isfinite(achieved), achieved, computed)
     ok = _positive(ok, "gflops_per_s")
 
-    roofs = {b: _roof_of(c) for b, c in ceilings.items()}
-    roofs = {b: r for b, r in roofs.items() if r is not None}
+    roofs = {b: r for b, c in ceilings.items() if (r := _roof_of(c)) is not None}
     ridges = [peak / bandwidth for bandwidth, peak in roofs.values()]
     spots = [*ok["intensity"], *(r for r in ridges if math.isfinite(r) and r > 0)]
-    lo, hi = (min(spots) / 4, max(spots) * 4) if spots else (0.01, 100.0)
-    rows = []
-    for backend, (bandwidth, peak) in roofs.items():
-        ridge = peak / bandwidth
-        stops = [lo, *([ridge] if lo < ridge < hi else []), hi]
-        for intensity in stops:
-            rows.append(
-                {
-                    "backend": backend,
-                    "intensity": intensity,
-                    "roof_gflops_per_s": min(peak, bandwidth * intensity) / 1e9,
-                    "bandwidth_gb_per_s": bandwidth / 1e9,
-                    "peak_gflops_per_s": peak / 1e9,
-                }
-            )
-    roof = pd.DataFrame(
-        rows,
-        columns=[
-            "backend",
-            "intensity",
-            "roof_gflops_per_s",
-            "bandwidth_gb_per_s",
-            "peak_gflops_per_s",
-        ],
-    )
-    # A ceiling not given is inf in the arithmetic; JSON has no inf, the tooltip shows blank.
-    roof = roof.replace([math.inf, -math.inf], math.nan)
-
-    def pct(row: pd.Series) -> float:
-        if row["backend"] not in roofs:
-            return math.nan
-        bandwidth, peak = roofs[row["backend"]]
-        return 100 * row["gflops_per_s"] / (min(peak, bandwidth * row["intensity"]) / 1e9)
-
-    ok["pct_of_roof"] = ok.apply(pct, axis=1) if len(ok) else []
-    points = _slim(
-        ok,
-        [
-            "backend",
-            "intensity",
-            "gflops_per_s",
-            "pct_of_roof",
-            "median_s",
-            *_params(frame),
-            "dtype",
-        ],
-    )
+    span = (min(spots) / 4, max(spots) * 4) if spots else (0.01, 100.0)
+    roof = _roof_lines(roofs, *span)
+    unknown = (math.nan, math.nan)
+    bandwidth = _floats(ok["backend"].map(lambda b: roofs.get(b, unknown)[0]))
+    peak = _floats(ok["backend"].map(lambda b: roofs.get(b, unknown)[1]))
+    under_gflops_per_s = np.minimum(peak, bandwidth * ok["intensity"].to_numpy()) / 1e9
+    ok["pct_of_roof"] = 100 * ok["gflops_per_s"].to_numpy() / under_gflops_per_s
+    fields = ["backend", "intensity", "gflops_per_s", "pct_of_roof", "median_s"]
+    points = _slim(ok, [*fields, *_params(frame), "dtype"])
     x_enc, y_enc = _axes(
         "intensity",
         "gflops_per_s",
@@ -841,13 +802,7 @@ def roofline(
         "achieved GFLOP/s",
     )
     roof_x, roof_y = _axes("intensity", "roof_gflops_per_s", True, True, None, None)
-    roof_tips = [
-        "backend",
-        "bandwidth_gb_per_s",
-        "peak_gflops_per_s",
-        "intensity",
-        "roof_gflops_per_s",
-    ]
+    roof_tips = ["backend", "bandwidth_gb_per_s", "peak_gflops_per_s", "roof_gflops_per_s"]
     titles = {
         "bandwidth_gb_per_s": "bandwidth (GB/s)",
         "peak_gflops_per_s": "peak GFLOP/s",
@@ -872,6 +827,27 @@ def roofline(
             tooltip=_tooltips(points, points.columns, titles),
         ),
     ).properties(title=_title(frame, "roofline", machine, title))
+
+
+def _roof_lines(roofs: Mapping[str, tuple[float, float]], lo: float, hi: float) -> pd.DataFrame:
+    """Each backend's roof at both ends of the intensity span and at its ridge."""
+    rows = []
+    for backend, (bandwidth, peak) in roofs.items():
+        ridge = peak / bandwidth
+        for intensity in [lo, *([ridge] if lo < ridge < hi else []), hi]:
+            rows.append(
+                {
+                    "backend": backend,
+                    "intensity": intensity,
+                    "roof_gflops_per_s": min(peak, bandwidth * intensity) / 1e9,
+                    "bandwidth_gb_per_s": bandwidth / 1e9,
+                    "peak_gflops_per_s": peak / 1e9,
+                }
+            )
+    columns = ["backend", "intensity", "roof_gflops_per_s"]
+    roof = pd.DataFrame(rows, columns=[*columns, "bandwidth_gb_per_s", "peak_gflops_per_s"])
+    # A ceiling not given is inf in the arithmetic; JSON has no inf, so the tooltip shows blank.
+    return roof.replace([math.inf, -math.inf], math.nan)
 
 
 def _roof_of(ceiling: Mapping[str, float]) -> tuple[float, float] | None:

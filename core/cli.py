@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             _run_parts([suites.SuitePart(workload.name, grid, workload.title)], args)
         elif args.command == "suite":
             if args.name not in suites.SUITES:
-                raise BadInput(f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}")
+                raise BadInput(
+                    f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}"
+                )
             _run_parts(suites.SUITES[args.name], args)
         return 0
     except BadInput as error:

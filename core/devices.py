@@ -68,7 +68,9 @@ def parse_device(text: str) -> torch.device:
     if wanted == kind and kind not in (None, "mps"):
         wanted = f"{kind}:0"
     if wanted not in available:
-        raise BadInput(f"device: '{text}' is not available here; choose from {', '.join(available)}")
+        raise BadInput(
+            f"device: '{text}' is not available here; choose from {', '.join(available)}"
+        )
     return torch.device(wanted)
 
 

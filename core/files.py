@@ -46,6 +46,7 @@ _WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _WORKLOAD_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _MISSING_TEXT = {"", "nan", "na", "<na>", "null", "none"}
+_EMPTY_MEANS_TEXT = ("flags", "message")
 _TIME_COLUMNS = {c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s")}
 _INTEGER_RANGES = {"n": (0, 1_000_000_000), "threads": (1, 100_000)}
 
@@ -487,19 +488,24 @@ def _reject(index: int, name: str, problem: str, value: Any) -> FileRejected:
     return FileRejected(f"row {index + 1}: {name} {problem} ({_show(value)})")
 
 
-def _is_missing(value: Any, origin: str) -> bool:
+def _is_missing(value: Any, origin: str, *, text: bool = False) -> bool:
+    """Whether a cell is empty. In CSV a number's cell may also say nan, NA or null."""
     if value is None or value is pd.NA:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return origin == "csv" and isinstance(value, str) and value.strip().lower() in _MISSING_TEXT
+    if origin != "csv" or not isinstance(value, str):
+        return False
+    return value == "" if text else value.strip().lower() in _MISSING_TEXT
 
 
 def _text_column(name: str, values: list, origin: str) -> list:
+    # CSV cannot tell an empty string from a missing one; the sweep writes "" here.
+    empty = "" if origin == "csv" and name in _EMPTY_MEANS_TEXT else None
     out = []
     for index, value in enumerate(values):
-        if _is_missing(value, origin):
-            out.append(None)
+        if _is_missing(value, origin, text=True):
+            out.append(empty)
             continue
         if not isinstance(value, str):
             raise _reject(index, name, "is not text", value)
@@ -585,6 +591,8 @@ def _param_column(name: str, values: list, origin: str) -> list:
     present = [v for v in values if not _is_missing(v, origin)]
     if origin == "csv":
         numeric = all(_number(v, origin) is not None for v in present)
+        if not numeric:
+            present = [v for v in values if not _is_missing(v, origin, text=True)]
     else:
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
         texts = all(isinstance(v, str) for v in present)

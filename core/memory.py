@@ -38,7 +38,9 @@ def parse_bytes(text: str | float | int) -> int:
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value, unit = float(text), ""
     else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+        match = re.fullmatch(
+            r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower()
+        )
         if match is None or match.group(2) not in _UNITS:
             raise BadInput(
                 f"memory budget: '{text}' is not a size; write e.g. 8GB, 512MB, 6GiB or 1e9"
@@ -69,7 +71,9 @@ def default_budget_bytes(device: torch.device | str) -> int | None:
     return int(available * DEFAULT_SHARE.get(device.type, DEFAULT_ACCELERATOR_SHARE))
 
 
-def refusal(estimate_bytes: float, budget_bytes: int | None, device: torch.device | str) -> str | None:
+def refusal(
+    estimate_bytes: float, budget_bytes: int | None, device: torch.device | str
+) -> str | None:
     """The message for a point that would not fit, or None when it fits."""
     if budget_bytes is None or estimate_bytes <= budget_bytes:
         return None

@@ -183,6 +183,7 @@ def _tidy_row(item: dict) -> dict:
         "median_s": mean_s,
         "mean_s": mean_s,
         "n": _int(item["runs"]),
+        "flags": "",
         "status": "ok",
         "message": message,
         "machine": target["machine"],

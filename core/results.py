@@ -92,12 +92,10 @@ def add_speedup(frame: pd.DataFrame, baseline_backend: str | None = None) -> pd.
     keys = [*param_columns(frame), "dtype"]
     keys = [k for k in keys if k in frame and k != "speedup"]
     ok = frame[(frame["status"] == "ok") & (frame["backend"] == baseline_backend)]
-    base = ok[keys + ["median_s"]].rename(columns={"median_s": "_baseline_s"})
+    base = ok[[*keys, "median_s"]].rename(columns={"median_s": "_baseline_s"})
     base = base.drop_duplicates(subset=keys, keep="last")
     merged = frame.merge(base, on=keys, how="left") if keys else frame.assign(_baseline_s=math.nan)
-    merged["speedup"] = merged["_baseline_s"] / merged["median_s"].where(
-        merged["status"] == "ok"
-    )
+    merged["speedup"] = merged["_baseline_s"] / merged["median_s"].where(merged["status"] == "ok")
     return merged.drop(columns="_baseline_s")
 
 

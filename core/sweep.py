@@ -95,7 +95,9 @@ def expand_grid(workload: Workload, grid: dict[str, list]) -> list[dict]:
     for param in workload.params:
         values = grid.get(param.name) or [param.default]
         axes.append([param.parse(v) for v in values])
-    return [dict(zip(workload.param_names, combo, strict=True)) for combo in itertools.product(*axes)]
+    return [
+        dict(zip(workload.param_names, combo, strict=True)) for combo in itertools.product(*axes)
+    ]
 
 
 def estimate_seconds(workload: Workload, params: dict, dtype: torch.dtype) -> float:
@@ -227,8 +229,7 @@ def _check(prepared, device: torch.device, dtype: torch.dtype) -> dict:
     if flags:
         note = (
             f"output differs from the CPU reference: max_rel_err {error:.2g} > "
-            f"{TOLERANCE[dtype]:g} allowed for {dtype_name(dtype)}"
-            + (f" ({note})" if note else "")
+            f"{TOLERANCE[dtype]:g} allowed for {dtype_name(dtype)}" + (f" ({note})" if note else "")
         )
     # The CPU row is compared with a float64 CPU reference too: that shows the dtype's own error.
     return {"max_rel_err": error, "flags": flags, "note": note}

@@ -31,8 +31,8 @@ def median_interval(times_s: np.ndarray) -> tuple[float, float]:
     ordered = np.sort(times_s)
     n = len(ordered)
     half_width = Z_95 * math.sqrt(n) / 2
-    low = max(int(math.floor(n / 2 - half_width)), 1)
-    high = min(int(math.ceil(n / 2 + half_width)) + 1, n)
+    low = max(math.floor(n / 2 - half_width), 1)
+    high = min(math.ceil(n / 2 + half_width) + 1, n)
     return float(ordered[low - 1]), float(ordered[high - 1])
 
 

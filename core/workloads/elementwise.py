@@ -1,4 +1,4 @@
-"""Element-wise ops on one or two vectors: memory-bound, so they show dispatch cost and bandwidth."""
+"""Element-wise ops on one or two vectors: memory-bound, they show dispatch cost and bandwidth."""
 
 from __future__ import annotations
 

@@ -171,8 +171,10 @@ def _build_train(params: dict, device: torch.device, dtype: torch.dtype) -> Prep
             expected = fresh.double()(x.cpu().double())
         return actual, expected
 
-    note = "forward pass checked in eval mode" if checkable else (
-        "not checked: the CPU reference would take too long"
+    note = (
+        "forward pass checked in eval mode"
+        if checkable
+        else ("not checked: the CPU reference would take too long")
     )
     return Prepared(fn=step, check=check, check_note=note, keep=[model, x, target, optimizer])
 
