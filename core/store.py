@@ -156,7 +156,10 @@ def _make_engine(url: str) -> tuple[Engine, str]:
     try:
         parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as error:
-        raise StoreError(f"store URL '{url}' is not a database URL: {_first_line(error)}") from None
+        hidden = re.sub(r"://[^@/]*@", "://***@", str(url))  # no password on screen
+        raise StoreError(
+            f"store URL '{hidden}' is not a database URL: {_first_line(error)}"
+        ) from None
     shown = parsed.render_as_string(hide_password=True)
     kwargs: dict[str, Any] = {}
     backend = parsed.get_backend_name()
@@ -224,14 +227,13 @@ def _record(row: dict, run_id: str | None = None) -> dict:
         if value is not None:  # other workloads' parameters in a mixed table
             params[name] = value
     workload = _plain(row.get("workload"))
+    timestamp = _plain(row.get("timestamp"))
     if not workload:
         raise StoreError("a result row has no workload")
     record = {
         "run_id": run_id if run_id is not None else _plain(row.get("run_id")),
         "workload": str(workload),
-        "timestamp": None
-        if _plain(row.get("timestamp")) is None
-        else str(_plain(row["timestamp"])),
+        "timestamp": None if timestamp is None else str(timestamp),
         "params": json.dumps(params),
     }
     if not record["run_id"]:

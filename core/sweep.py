@@ -277,8 +277,10 @@ def run_sweep(
         for backend in order:
             if should_stop is not None and should_stop():
                 return results.to_frame(rows, workload.param_names)
-            if settings.sweep_budget_s is not None and time.perf_counter() - start >= (
-                settings.sweep_budget_s
+            if (
+                rows
+                and settings.sweep_budget_s is not None
+                and time.perf_counter() - start >= (settings.sweep_budget_s)
             ):
                 return results.to_frame(rows, workload.param_names)
             row = measure_point(workload, params, backend, settings, run_id, on_wait, should_stop)

@@ -11,23 +11,24 @@ import copy
 import functools
 
 import torch
-import torchvision
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from core.workloads.base import CHECK_MAX_FLOPS, Cost, Param, Prepared, Workload
 
-MODELS = {
-    "resnet18": torchvision.models.resnet18,
-    "resnet50": torchvision.models.resnet50,
-    "mobilenet_v2": torchvision.models.mobilenet_v2,
-    "mobilenet_v3_small": torchvision.models.mobilenet_v3_small,
-    "efficientnet_b0": torchvision.models.efficientnet_b0,
-}
+# torchvision builder names; random weights only, nothing is ever downloaded.
+MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
 CLASSES = 1000
 # Allocator rounding, cuDNN/cuBLAS workspaces and the like, beyond the tensors counted.
 MEMORY_OVERHEAD_BYTES = 256 * 1024**2
+
+
+def _new_model(name: str) -> nn.Module:
+    # Imported here: torchvision adds seconds to start-up, and most commands never need it.
+    import torchvision
+
+    return getattr(torchvision.models, name)(weights=None, num_classes=CLASSES)
 
 
 class _TensorBytes(TorchDispatchMode):
@@ -64,7 +65,7 @@ def _nbytes(tensor: torch.Tensor) -> int:
 @functools.lru_cache(maxsize=256)
 def _analyse(model: str, batch: int, image_size: int, dtype: torch.dtype, train: bool) -> Cost:
     with torch.device("meta"):
-        net = MODELS[model](weights=None, num_classes=CLASSES).to(dtype)
+        net = _new_model(model).to(dtype)
         x = torch.empty(batch, 3, image_size, image_size, dtype=dtype)
     param_bytes = sum(_nbytes(p) for p in net.parameters())
     counter, sizes = FlopCounterMode(display=False), _TensorBytes()
@@ -108,7 +109,7 @@ def _train_cost(params: dict, dtype: torch.dtype) -> Cost:
 def _models(params: dict, device: torch.device, dtype: torch.dtype):
     """The same random weights on the CPU (the reference) and on the device."""
     torch.manual_seed(0)
-    reference = MODELS[params["model"]](weights=None, num_classes=CLASSES)
+    reference = _new_model(params["model"])
     model = copy.deepcopy(reference).to(device=device, dtype=dtype)
     x = torch.randn(
         params["batch"], 3, params["image_size"], params["image_size"], device=device, dtype=dtype

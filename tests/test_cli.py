@@ -1,0 +1,107 @@
+"""The CLI end to end, in a subprocess, as a user runs it."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+
+
+def cli(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_info_names_the_cpu_threads_and_torch(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu:" in out
+    assert "CPU threads in use" in out
+    assert "torch " in out
+
+
+def test_list_shows_parameters_with_defaults_and_ranges(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "elementwise:" in out
+    assert "size=10000000  (1000..1e9 elements)" in out
+
+
+def test_run_writes_a_table_and_a_csv(tmp_path):
+    out = tmp_path / "r.csv"
+    done = cli(
+        "run",
+        "elementwise",
+        "op=add,sin",
+        "size=1e3",
+        "--devices",
+        "cpu:1,cpu:2",
+        "--point-budget-s",
+        "0.05",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "speedup" in done.stdout and "cpu (2 threads)" in done.stdout
+    frame = pd.read_csv(out)
+    assert len(frame) == 4
+    assert set(frame["status"]) == {"ok"}
+
+
+def test_a_refused_point_is_reported_not_raised(capsys):
+    assert main(["run", "matmul", "size=4096", "--memory-budget", "1MB", "--devices", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "refused" in out and "needs about" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "nope"], "workload: 'nope'"),
+        (["run", "elementwise", "op=tan"], "op: 'tan'"),
+        (["run", "inference", "model=vgg"], "model: 'vgg'"),
+        (["run", "elementwise", "--devices", "tpu"], "device: 'tpu'"),
+        (["run", "elementwise", "--dtype", "int3"], "dtype: 'int3'"),
+        (["run", "elementwise", "size=0"], "size: 0 is out of range"),
+        (["run", "elementwise", "size=-5"], "size: -5 is out of range"),
+        (["run", "elementwise", "size=abc"], "size: 'abc' is not a number"),
+        (["run", "elementwise", "size=1e99"], "out of range"),
+        (["run", "elementwise", "size="], "size: no value"),
+        (["run", "elementwise", "--memory-budget", "8XB"], "memory budget: '8XB'"),
+        (["run", "elementwise", "--threads", "0"], "--threads"),
+        (["run", "elementwise", "--budget-s", "soon"], "--budget-s"),
+        (["run", "elementwise", "--out", "x.xlsx"], "--out"),
+        (["suite", "bogus"], "suite: 'bogus'"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, capsys):
+    # In-process, to keep the suite quick; the subprocess test below covers the real entry.
+    assert main(args) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert fragment in lines[0]
+
+
+def test_bad_input_from_the_real_entry_point_is_one_line():
+    done = cli("run", "elementwise", "size=abc")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: size: 'abc' is not a number; allowed 1000..1e9"
+
+
+def test_importing_core_loads_no_streamlit():
+    code = (
+        "import sys, core, core.cli, core.sweep, core.charts, core.crossover, core.store, "
+        "core.files, core.reference; assert 'streamlit' not in sys.modules, 'streamlit loaded'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
