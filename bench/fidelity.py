@@ -1,0 +1,145 @@
+"""Fidelity of the engine's timings against two independent timers, on an NVIDIA GPU.
+
+For each point: the engine's median (warm, and with the L2 flushed between repeats),
+``triton.testing.do_bench`` (median; it flushes L2 between calls) and
+``torch.utils.benchmark.Timer.adaptive_autorange``; the ratios; the engine's
+efficiency (repeats x median / wall time of the point); and the memory estimate
+against the allocator's measured peak.
+
+    python bench/fidelity.py --out OUTDIR
+
+Writes OUTDIR/fidelity.md (the table for BENCHMARKS.md), fidelity.json and a log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+
+from core import ceilings, devices, timing, workloads
+
+POINTS = (
+    ("add 1e8 fp32", "elementwise", {"op": "add", "size": 100_000_000}, "float32"),
+    ("sin 1e8 fp32", "elementwise", {"op": "sin", "size": 100_000_000}, "float32"),
+    ("add 1e5 fp32", "elementwise", {"op": "add", "size": 100_000}, "float32"),
+    ("conv2d 256ch 3x3 128²", "conv2d", {"channels": 256, "size": 128, "kernel": 3}, "float32"),
+    ("conv2d 64ch 7x7 512²", "conv2d", {"channels": 64, "size": 512, "kernel": 7}, "float32"),
+    ("matmul 4096 bf16", "matmul", {"size": 4096}, "bfloat16"),
+    ("resnet18 inference b64", "inference", {"model": "resnet18", "batch": 64}, "float32"),
+    ("resnet18 train b32", "train", {"model": "resnet18", "batch": 32}, "float32"),
+)
+
+
+def engine(fn, device, cold: bool) -> timing.Measurement:
+    return timing.measure(fn, device, timing.TimingSettings(budget_s=2.0, cold_cache=cold))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("."))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    from torch.utils.benchmark import Timer
+    from triton.testing import do_bench
+
+    device = torch.device("cuda:0")
+    card = devices.accelerator_name(device)
+    cpu = devices.cpu_model_name()
+    print(f"card: {card}; host CPU: {cpu}; torch {torch.__version__}", flush=True)
+    floor_engine = timing.dispatch_floor_s(device)
+    tiny = torch.zeros(1, device=device)
+    floor_do_bench = do_bench(lambda: tiny.add_(1.0), return_mode="median") / 1e3
+    print(
+        f"dispatch floor: engine {floor_engine * 1e6:.1f} µs, do_bench {floor_do_bench * 1e6:.1f} µs"
+    )
+    roofs = ceilings.measure_ceilings(device)
+    print(f"ceilings: {json.dumps(roofs.as_dict())}", flush=True)
+
+    rows = []
+    for label, name, values, dtype_name in POINTS:
+        workload = workloads.get(name)
+        params = workload.validate(values)
+        dtype = workloads.parse_dtype(dtype_name)
+        cost = workload.cost(params, dtype)
+        devices.empty_cache(device)
+        devices.reset_peak_memory(device)
+        prepared = workload.build(params, device, dtype)
+        warm = engine(prepared.fn, device, cold=False)
+        peak = devices.peak_memory_bytes(device)
+        cold = engine(prepared.fn, device, cold=True)
+        bench_s = do_bench(prepared.fn, warmup=100, rep=1000, return_mode="median") / 1e3
+        timer = Timer(stmt="fn()", globals={"fn": prepared.fn})
+        timer_s = timer.adaptive_autorange(min_run_time=1.0).median
+        actual_expected = prepared.check() if prepared.check else None
+        error = workloads.base.relative_error(*actual_expected) if actual_expected else float("nan")
+        row = {
+            "point": label,
+            "engine_warm_ms": warm.median_s * 1e3,
+            "engine_cold_ms": cold.median_s * 1e3,
+            "do_bench_ms": bench_s * 1e3,
+            "timer_ms": timer_s * 1e3,
+            "cold_over_do_bench": cold.median_s / bench_s,
+            "warm_over_do_bench": warm.median_s / bench_s,
+            "warm_over_timer": warm.median_s / timer_s,
+            "n": warm.n,
+            "rel_precision": warm.rel_precision,
+            "efficiency": warm.efficiency,
+            "loop_efficiency": warm.loop_efficiency,
+            "first_call_ms": warm.first_call_s * 1e3,
+            "gb_per_s_engine": cost.bytes_moved / warm.median_s / 1e9,
+            "gb_per_s_do_bench": cost.bytes_moved / bench_s / 1e9,
+            "tflops_engine": cost.flops / warm.median_s / 1e12,
+            "memory_estimate_gb": cost.memory_bytes / 1e9,
+            "peak_memory_gb": (peak or 0) / 1e9,
+            "max_rel_err": error,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        del prepared
+    table = _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs)
+    (args.out / "fidelity.md").write_text(table)
+    (args.out / "fidelity.json").write_text(
+        json.dumps({"card": card, "cpu": cpu, "rows": rows, "ceilings": roofs.as_dict()}, indent=1)
+    )
+    print(table)
+
+
+def _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs) -> str:
+    lines = [
+        f"Card: {card}; host CPU: {cpu}; torch {torch.__version__}; "
+        f"Python {platform.python_version()}; {date.today().isoformat()}.",
+        "",
+        f"Dispatch floor: engine {floor_engine * 1e6:.1f} µs, do_bench "
+        f"{floor_do_bench * 1e6:.1f} µs. Copy bandwidth "
+        f"{roofs.bandwidth_bytes_per_s / 1e12:.2f} TB/s; bf16 matmul "
+        f"{roofs.peak_flops_per_s.get('bfloat16', float('nan')) / 1e12:.0f} TFLOP/s.",
+        "",
+        "| point | engine warm | engine cold-L2 | do_bench | Timer | cold/do_bench | "
+        "warm/Timer | n | efficiency | GB/s engine | GB/s do_bench | est. / peak memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['point']} | {r['engine_warm_ms']:.4g} ms | {r['engine_cold_ms']:.4g} ms | "
+            f"{r['do_bench_ms']:.4g} ms | {r['timer_ms']:.4g} ms | "
+            f"{r['cold_over_do_bench']:.3f} | {r['warm_over_timer']:.3f} | {r['n']} | "
+            f"{r['efficiency']:.2f} ({r['loop_efficiency']:.2f} loop) | "
+            f"{r['gb_per_s_engine']:.0f} | {r['gb_per_s_do_bench']:.0f} | "
+            f"{r['memory_estimate_gb']:.2f} / {r['peak_memory_gb']:.2f} GB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    main()
+    print(f"fidelity run took {time.perf_counter() - start:.0f} s")
