@@ -58,9 +58,8 @@ def main() -> None:
     floor_engine = timing.dispatch_floor_s(device)
     tiny = torch.zeros(1, device=device)
     floor_do_bench = do_bench(lambda: tiny.add_(1.0), return_mode="median") / 1e3
-    print(
-        f"dispatch floor: engine {floor_engine * 1e6:.1f} µs, do_bench {floor_do_bench * 1e6:.1f} µs"
-    )
+    floors_us = (floor_engine * 1e6, floor_do_bench * 1e6)
+    print("dispatch floor: engine {:.1f} µs, do_bench {:.1f} µs".format(*floors_us))
     roofs = ceilings.measure_ceilings(device)
     print(f"ceilings: {json.dumps(roofs.as_dict())}", flush=True)
 
