@@ -21,6 +21,14 @@ import torch
 from core import devices
 
 Z_95 = 1.959964
+# Below this many repeats an order-statistics interval of the median is too coarse to
+# trust (with 3 samples, min..max covers the median only 75% of the time), so the
+# precision target cannot stop the loop earlier; the time budget still can, from 3.
+PRECISION_MIN_REPEATS = 20
+# Launch latency is hidden behind queued device work only for calls shorter than this;
+# longer calls dwarf it anyway.
+GUARD_MAX_CALL_S = 2e-3
+GUARD_MAX_S = 100e-6
 
 
 def median_interval(times_s: np.ndarray) -> tuple[float, float]:
@@ -45,12 +53,13 @@ class Measurement:
     warmup_s: tuple[float, ...]
     device: str
     threads: int
-    wall_s: float  # the whole point: first call, warm-up and repeats
+    wall_s: float  # warm-up and repeats; the first call is reported apart
     loop_wall_s: float  # the repeat loop alone, overheads between repeats included
     stop_reason: str  # precision, budget or max_repeats
     cold_cache: bool = False
     target_precision: float = 0.02
     timer: str = "perf_counter"
+    guard_s: float = 0.0  # device work queued before each timed call to hide its launch
 
     @property
     def _array(self) -> np.ndarray:
@@ -98,7 +107,7 @@ class Measurement:
 
     @property
     def efficiency(self) -> float:
-        """Share of the point's wall time spent inside timed repeats."""
+        """Share of the point's wall time (first call aside) spent inside timed repeats."""
         return self.n * self.median_s / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
@@ -150,7 +159,17 @@ class _Clock:
     sync: Callable[[torch.device], None]
     use_events: bool
     flush: Callable[[], None] | None = None
+    guard: Callable[[float], None] | None = None
+    guard_s: float = 0.0
     _events: tuple | None = field(default=None, init=False)
+
+    def enqueue_s(self, fn: Callable[[], object]) -> float:
+        """Host time to launch ``fn``, without waiting for the device."""
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        self.sync(self.device)
+        return elapsed
 
     def wall_call(self, fn: Callable[[], object]) -> float:
         if self.flush is not None:
@@ -172,6 +191,11 @@ class _Clock:
         start, end = self._events
         if self.flush is not None:
             self.flush()  # queued before the start event, so it is not timed
+        if self.guard is not None and self.guard_s > 0:
+            # After a synchronize the device idles, so the start event would fire at
+            # once and the interval would include the host's launch of fn. Queued work
+            # keeps the device busy until fn is enqueued, as in a running program.
+            self.guard(self.guard_s)
         start.record()
         fn()
         end.record()
@@ -184,6 +208,33 @@ def _settled(warmup_s: list[float]) -> bool:
     if len(warmup_s) < 2:
         return False
     return warmup_s[-1] >= 0.95 * min(warmup_s[:-1])
+
+
+_SLEEP_CYCLES_PER_S: dict[str, float] = {}
+
+
+def _launch_guard(device: torch.device) -> Callable[[float], None] | None:
+    """A way to keep ``device`` busy for a given time without touching memory, or None.
+
+    CUDA has a spin kernel; other backends go without, and their small calls then
+    include the launch latency.
+    """
+    sleep = getattr(torch.cuda, "_sleep", None) if device.type == "cuda" else None
+    if sleep is None:
+        return None
+    key = str(device)
+    if key not in _SLEEP_CYCLES_PER_S:
+        cycles = 1_000_000
+        start = torch.Event(device=device, enable_timing=True)
+        end = torch.Event(device=device, enable_timing=True)
+        sleep(cycles)  # the first launch loads the kernel
+        start.record()
+        sleep(cycles)
+        end.record()
+        devices.synchronize(device)
+        _SLEEP_CYCLES_PER_S[key] = cycles / (start.elapsed_time(end) / 1e3)
+    rate = _SLEEP_CYCLES_PER_S[key]
+    return lambda seconds: sleep(int(seconds * rate))
 
 
 def _l2_flusher(device: torch.device) -> Callable[[], None] | None:
@@ -208,10 +259,12 @@ def measure(
     with cpu_threads(threads):
         used_threads = torch.get_num_threads()
         flush = _l2_flusher(device) if settings.cold_cache else None
-        clock = _Clock(device, sync, _events_usable(device, settings), flush)
-        point_start = time.perf_counter()
+        use_events = _events_usable(device, settings)
+        guard = _launch_guard(device) if use_events else None
+        clock = _Clock(device, sync, use_events, flush, guard)
         sync(device)  # nothing queued earlier may leak into the first call
         first_call_s = clock.wall_call(fn)
+        point_start = time.perf_counter()
 
         warmup_s: list[float] = []
         warmup_budget_s = settings.budget_s * settings.warmup_budget_share
@@ -221,6 +274,8 @@ def measure(
             warmup_s.append(clock.timed_call(fn))
             if len(warmup_s) >= 50:
                 break
+        if guard is not None and min(warmup_s) < GUARD_MAX_CALL_S:
+            clock.guard_s = min(2 * clock.enqueue_s(fn), GUARD_MAX_S)
 
         times_s: list[float] = []
         loop_start = time.perf_counter()
@@ -230,7 +285,8 @@ def measure(
             n = len(times_s)
             if n < settings.min_repeats:
                 continue
-            if (n < 50 or n % 10 == 0) and _precise_enough(times_s, settings.target_precision):
+            precise_enough_to_check = n >= PRECISION_MIN_REPEATS and (n < 50 or n % 10 == 0)
+            if precise_enough_to_check and _precise_enough(times_s, settings.target_precision):
                 stop_reason = "precision"
                 break
             if time.perf_counter() - point_start >= settings.budget_s:
@@ -252,6 +308,7 @@ def measure(
         cold_cache=settings.cold_cache,
         target_precision=settings.target_precision,
         timer="events" if clock.use_events else "perf_counter",
+        guard_s=clock.guard_s,
     )
 
 

@@ -175,6 +175,10 @@ TOLERANCE: dict[torch.dtype, float] = {
     torch.bfloat16: 8e-2,
 }
 
+# cuDNN, cuBLAS and MPSGraph workspaces and allocator rounding, beyond the tensors a
+# workload counts (a 7x7 convolution took about 100 MB of workspace on an H200).
+WORKSPACE_BYTES = 256 * 1024**2
+
 # Above this many FLOPs the CPU reference is computed on a slice, or not at all,
 # so that checking never costs more than about a second on a laptop.
 CHECK_MAX_FLOPS = 2e10

@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from core.workloads.base import CHECK_MAX_FLOPS, Cost, Param, Prepared, Workload
+from core.workloads.base import CHECK_MAX_FLOPS, WORKSPACE_BYTES, Cost, Param, Prepared, Workload
 
 
 def _output_size(params: dict) -> int:
@@ -25,8 +25,7 @@ def _cost(params: dict, dtype: torch.dtype) -> Cost:
     return Cost(
         flops=2.0 * batch * channels * out * out * channels * kernel * kernel,
         bytes_moved=float(input_bytes + output_bytes + weight_bytes),
-        # cuDNN and MPSGraph may take a workspace about the size of the output.
-        memory_bytes=float(input_bytes + 3 * output_bytes + weight_bytes),
+        memory_bytes=float(input_bytes + 3 * output_bytes + weight_bytes + WORKSPACE_BYTES),
         items=batch,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from core.workloads.base import CHECK_MAX_FLOPS, Cost, Param, Prepared, Workload
+from core.workloads.base import CHECK_MAX_FLOPS, WORKSPACE_BYTES, Cost, Param, Prepared, Workload
 
 
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
@@ -13,7 +13,7 @@ def _cost(params: dict, dtype: torch.dtype) -> Cost:
     return Cost(
         flops=2.0 * n**3,
         bytes_moved=3.0 * n * n * itemsize,
-        memory_bytes=4.0 * n * n * itemsize,
+        memory_bytes=4.0 * n * n * itemsize + WORKSPACE_BYTES,
     )
 
 
