@@ -58,6 +58,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cold-cache", action="store_true", help="flush the GPU's L2 each repeat")
     parser.add_argument("--no-check", action="store_true", help="skip the output check")
     parser.add_argument("--out", help="write the results to .csv or .json")
+    _add_store_option(parser)
+    parser.add_argument("--no-store", action="store_true", help="keep the results out of the store")
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", help="SQLAlchemy URL of the results store; default: a SQLite file per user"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     suite = commands.add_parser("suite", help="measure a named grid, e.g. the post's")
     suite.add_argument("name", help=", ".join(suites.SUITES))
     _add_run_options(suite)
+    runs = commands.add_parser("runs", help="list the stored runs")
+    runs.add_argument("--workload")
+    _add_store_option(runs)
+    export = commands.add_parser("export", help="write stored runs to a file")
+    export.add_argument("--format", required=True, choices=("csv", "json", "parquet"))
+    export.add_argument("--run", action="append", help="a run id; repeat for more; default all")
+    export.add_argument("--workload", help="only runs of this workload")
+    export.add_argument("--out", required=True, help="the file to write")
+    _add_store_option(export)
+    imported = commands.add_parser("import", help="check a results file and add it to the store")
+    imported.add_argument("file")
+    imported.add_argument("--label", help="a name for the imported run")
+    _add_store_option(imported)
     return parser
 
 
@@ -131,12 +152,31 @@ def _write(frame: pd.DataFrame, path: str) -> None:
         raise BadInput(f"--out: '{path}' must end in .csv or .json")
 
 
+def _open_store(args):
+    from core.store import Store, StoreError
+
+    try:
+        return Store(args.store)
+    except StoreError as error:
+        raise BadInput(f"--store: {error}") from None
+
+
 def _run_parts(parts, args) -> pd.DataFrame:
     if args.out and not args.out.endswith((".csv", ".json")):
         raise BadInput(f"--out: '{args.out}' must end in .csv or .json")
     settings = _settings(args)
     backends = _backends(args)
-    run_id = sweep.new_run_id()
+    record = None
+    if not args.no_store:
+        from core import recorder
+
+        results_store = _open_store(args)
+        record = recorder.recorder(
+            results_store,
+            recorder.machine_fingerprint(),
+            {**settings.as_dict(), "backends": [b.label for b in backends]},
+            label=f"python -m core {args.command}",
+        )
     total = sum(
         len(sweep.expand_grid(workloads.get(p.workload), p.grid)) * len(backends) for p in parts
     )
@@ -145,6 +185,8 @@ def _run_parts(parts, args) -> pd.DataFrame:
     with tqdm(total=total, unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
 
         def on_row(row, done, count):
+            if record is not None:
+                record(row)
             bar.set_postfix_str(f"{row['workload']} {row['backend']} {row['status']}")
             bar.update(1)
 
@@ -155,7 +197,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
                 backends,
                 settings,
                 on_row=on_row,
-                run_id=run_id,
+                run_id=sweep.new_run_id(),
             )
             frames.append(frame)
             print(f"\n{part.chart}\n" + summary_table(frame).to_string(index=False))
@@ -163,7 +205,43 @@ def _run_parts(parts, args) -> pd.DataFrame:
     if args.out:
         _write(combined, args.out)
         print(f"wrote {len(combined)} rows to {args.out}", file=sys.stderr)
+    if record is not None:
+        print(f"saved to {results_store.shown_url}", file=sys.stderr)
     return combined
+
+
+def _runs(args) -> None:
+    listing = _open_store(args).runs(workload=args.workload)
+    if listing.empty:
+        print("no runs stored yet")
+        return
+    columns = ["run_id", "created_at", "workload", "machine", "rows", "ok_rows", "source", "label"]
+    print(listing[columns].to_string(index=False))
+
+
+def _export(args) -> None:
+    from core import files
+
+    results_store = _open_store(args)
+    listing = results_store.runs(workload=args.workload)
+    run_ids = args.run or list(listing["run_id"])
+    unknown = sorted(set(run_ids) - set(listing["run_id"]))
+    if unknown:
+        raise BadInput(f"--run: '{unknown[0]}' is not in the store; see python -m core runs")
+    if not run_ids:
+        raise BadInput("nothing to export: the store holds no runs")
+    frame = results_store.load(run_ids)
+    machine = results_store.run_info(run_ids[0]).get("machine", {})
+    files.export_frame(frame, args.out, args.format, machine, {"runs": run_ids})
+    print(f"wrote {len(frame)} rows of {len(run_ids)} runs to {args.out}")
+
+
+def _import(args) -> None:
+    from core import files
+
+    imported = files.import_file(args.file)
+    run_id = _open_store(args).import_run(imported, label=args.label)
+    print(f"imported {len(imported.frame)} rows as run {run_id}")
 
 
 def _threads_line(backends: list[sweep.Backend]) -> str:
@@ -209,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}"
                 )
             _run_parts(suites.SUITES[args.name], args)
+        elif args.command == "runs":
+            _runs(args)
+        elif args.command == "export":
+            _export(args)
+        elif args.command == "import":
+            _import(args)
         return 0
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
