@@ -106,14 +106,20 @@ def cache_path() -> Path:
     return Path(platformdirs.user_cache_dir("speedup-explorer")) / "ceilings.json"
 
 
+def _cache_key(device: torch.device | str, threads: int) -> str:
+    from core import devices
+
+    # Only the CPU's roofs depend on its thread count.
+    threads_part = f"{threads} threads" if torch.device(device).type == "cpu" else "any threads"
+    return f"{devices.machine_label()}|{device}|{threads_part}|torch {torch.__version__}"
+
+
 def cached(
     device: torch.device | str, threads: int | None = None, refresh: bool = False
 ) -> Ceilings:
     """This machine's ceilings for ``device``, measured once and then read from a cache file."""
-    from core import devices
-
     used = threads or torch.get_num_threads()
-    key = f"{devices.machine_label()}|{device}|{used} threads|torch {torch.__version__}"
+    key = _cache_key(device, used)
     path = cache_path()
     found = None if refresh else load_cached(path, key)
     if found is None:
@@ -179,3 +185,32 @@ def _judge(row, ceiling: Ceilings | None) -> tuple[float, bool]:
     )
     percent = 100 * achieved / roof if roof > 0 and math.isfinite(roof) else math.nan
     return percent, bool(under_floor or too_fast)
+
+
+def cached_only(device: str, threads: int | None = None) -> Ceilings | None:
+    """The cached ceilings of ``device`` if they were ever measured here; never measures."""
+    return load_cached(cache_path(), _cache_key(device, threads or torch.get_num_threads()))
+
+
+def apply_cached(frame: pd.DataFrame) -> pd.DataFrame:
+    """Judge rows against whatever ceilings this machine has cached (see ``cached``)."""
+    if frame.empty:
+        return frame
+    by_backend = {}
+    for backend, device, threads in (
+        frame[["backend", "device", "threads"]].drop_duplicates().itertuples(index=False)
+    ):
+        found = cached_only(str(device), None if str(device) != "cpu" else int(threads))
+        if found is not None:
+            by_backend[backend] = found
+    return apply(frame, by_backend)
+
+
+def judge_row(row: dict) -> dict:
+    """One finished row judged against this machine's cached ceilings, if any were measured."""
+    found = cached_only(str(row.get("device")), row.get("threads"))
+    percent, suspect = _judge(row, found)
+    flags = [f for f in str(row.get("flags") or "").split(",") if f and f != "suspect"]
+    if suspect:
+        flags.append("suspect")
+    return {**row, "pct_of_ceiling": percent, "flags": ",".join(flags)}

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("info", help="devices, names, memory, threads, torch version")
     commands.add_parser("list", help="workloads and their parameters")
+    roofs = commands.add_parser("ceilings", help="measure and cache each device's roofs")
+    roofs.add_argument("--devices", help="comma-separated, e.g. cpu,cuda")
+    roofs.add_argument("--threads", type=_threads, help="CPU intra-op threads")
+    roofs.add_argument("--refresh", action="store_true", help="measure again")
     run = commands.add_parser("run", help="measure one workload over a grid")
     run.add_argument("workload")
     run.add_argument("values", nargs="*", help="name=value[,value...]")
@@ -210,6 +214,22 @@ def _run_parts(parts, args) -> pd.DataFrame:
     return combined
 
 
+def _ceilings(args) -> None:
+    from core import ceilings
+
+    for backend in _backends(args):
+        roofs = ceilings.cached(backend.device, backend.threads, refresh=args.refresh)
+        peaks = ", ".join(
+            f"{name} {rate / 1e12:.3g} TFLOP/s"
+            for name, rate in roofs.peak_flops_per_s.items()
+            if math.isfinite(rate)
+        )
+        print(
+            f"{backend.label}: copy {roofs.bandwidth_bytes_per_s / 1e9:.0f} GB/s "
+            f"(cache-sized {roofs.cache_bandwidth_bytes_per_s / 1e9:.0f} GB/s); {peaks}"
+        )
+
+
 def _runs(args) -> None:
     listing = _open_store(args).runs(workload=args.workload)
     if listing.empty:
@@ -287,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}"
                 )
             _run_parts(suites.SUITES[args.name], args)
+        elif args.command == "ceilings":
+            _ceilings(args)
         elif args.command == "runs":
             _runs(args)
         elif args.command == "export":

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import torch
 
-from core import devices, locks, memory, results, timing
+from core import ceilings, devices, locks, memory, results, timing
 from core.errors import BadInput
 from core.workloads import Workload, dtype_name, parse_dtype
 from core.workloads.base import TOLERANCE, relative_error, skip_reason
@@ -154,7 +154,8 @@ def measure_point(
     if refused:
         return {**row, "status": "refused", "message": refused}
     with locks.device_lock(str(device), on_wait):
-        return {**row, **_measure(workload, params, backend, device, dtype, settings, should_stop)}
+        measured = _measure(workload, params, backend, device, dtype, settings, should_stop)
+    return ceilings.judge_row({**row, **measured})
 
 
 def _measure(workload, params, backend, device, dtype, settings, should_stop) -> dict:
@@ -288,3 +289,20 @@ def run_sweep(
             if on_row is not None:
                 on_row(row, len(rows), total)
     return results.to_frame(rows, workload.param_names)
+
+
+def thread_counts(limit: int | None = None) -> list[int]:
+    """1, 2, 4, ... up to every logical core, which is always included."""
+    _, logical = devices.cpu_core_counts()
+    top = min(limit or logical, logical)
+    counts = [1]
+    while counts[-1] * 2 < top:
+        counts.append(counts[-1] * 2)
+    if counts[-1] != top:
+        counts.append(top)
+    return counts
+
+
+def thread_backends(limit: int | None = None) -> list[Backend]:
+    """One CPU backend per thread count: answers "is my CPU baseline fair?"."""
+    return [Backend("cpu", count) for count in thread_counts(limit)]
