@@ -30,8 +30,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(autouse=True)
 def _isolated_store(tmp_path_factory, monkeypatch):
     """No test writes into the user's own results."""
+    from core import ceilings
+
+    monkeypatch.setattr(
+        ceilings, "cache_path", lambda: tmp_path_factory.getbasetemp() / "ceilings.json"
+    )
     path = tmp_path_factory.getbasetemp() / "store.sqlite"
     monkeypatch.setenv("SPEEDUP_EXPLORER_STORE", f"sqlite:///{path}")
+    # Nor reads or writes the user's measured ceilings.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def _require_browser():
