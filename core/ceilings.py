@@ -166,7 +166,12 @@ def _judge(row, ceiling: Ceilings | None) -> tuple[float, bool]:
     if row.get("status") != "ok" or median_s is None or not median_s > 0:
         return math.nan, False
     floor_s = row.get("dispatch_floor_s")
-    under_floor = floor_s is not None and floor_s > 0 and median_s < FLOOR_SHARE * floor_s
+    # Only a device that queues work can be timed too fast by a missing synchronize; a
+    # busy CPU's trivial-op time is too noisy to judge by.
+    queued = str(row.get("device", "cpu")) != "cpu"
+    under_floor = (
+        queued and floor_s is not None and floor_s > 0 and median_s < FLOOR_SHARE * floor_s
+    )
     if ceiling is None:
         return math.nan, bool(under_floor)
     flops, nbytes = row.get("flops") or 0.0, row.get("bytes") or 0.0

@@ -1,0 +1,59 @@
+"""Conv2d: how do channels, kernel size and input size change the accelerator's lead?"""
+
+import streamlit as st
+
+from core import charts
+from core.workloads import get
+from ui import extra_charts, page, query, runner, sidebar
+
+W = get("conv2d")
+CHANNELS, KERNELS = [8, 16, 32, 64, 128, 256, 512], [1, 3, 5, 7, 9, 11]
+INPUTS, BATCHES = [8, 16, 32, 64, 128, 256, 512], [1, 2, 4, 8, 16, 32]
+TABS = {"channels": "Channel scaling", "kernels": "Kernel × input size"}
+settings = sidebar.current()
+page.header(W.name, settings, title="Convolution")
+q = query.Binder(W, "conv")
+view, tabs = query.tabs("view", TABS, "channels", key="conv.view")
+
+
+def channel_scaling():
+    a, b, c, d = st.columns([3, 1, 1, 1])
+    low, high = q.span("Channels (in = out)", "channels", CHANNELS, (8, 64), where=a)
+    kernel = q.choice("Kernel", "kernel", KERNELS, 3, where=b)
+    size = q.choice("Input H = W", "size", INPUTS, 32, where=c)
+    batch = q.choice("Batch", "batch", BATCHES, 1, where=d)
+    channels = [ch for ch in CHANNELS if low <= ch <= high]
+    grid = {"channels": channels, "kernel": [kernel], "size": [size], "batch": [batch]}
+
+    def draw(frame):
+        timed = charts.time_vs_x(frame, "channels", machine=settings.machine)
+        page.chart(extra_charts.with_speedup_labels, timed, frame, "channels")
+        page.chart(
+            charts.throughput_vs_x, frame, "channels", "gflops_per_s", machine=settings.machine
+        )
+
+    runner.run_grid(W.name, grid, settings, draw, key="conv_ch")
+
+
+def kernel_by_input():
+    a, b, c = st.columns([2, 3, 1])
+    kernels = q.many("Kernels", "kernels", KERNELS, [3, 5, 7], param="kernel", where=a)
+    sizes = q.many("Input sizes (H = W)", "sizes", INPUTS, [16, 32, 64], param="size", where=b)
+    channels = q.choice("Channels", "at_channels", CHANNELS, 16, param="channels", where=c)
+    grid = {"kernel": sorted(kernels), "size": sorted(sizes), "channels": [channels]}
+
+    def draw(frame):
+        page.chart(charts.speedup_heatmap, frame, "size", "kernel", machine=settings.machine)
+        page.chart(
+            charts.time_vs_x, frame, "size", detail="kernel", machine=settings.machine,
+            x_title="input size H = W (px)",
+        )  # fmt: skip
+
+    runner.run_grid(W.name, grid, settings, draw, key="conv_k")
+
+
+with tabs[view]:
+    if view == "channels":
+        channel_scaling()
+    else:
+        kernel_by_input()

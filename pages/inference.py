@@ -1,0 +1,36 @@
+"""Inference: how many images per second does each device push through a CNN?"""
+
+import streamlit as st
+
+from core import charts
+from core.workloads import MODELS, get
+from ui import page, query, runner, sidebar
+
+W = get("inference")
+BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
+IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256]
+settings = sidebar.current()
+page.header(W.name, settings)
+q = query.Binder(W, "inf")
+
+a, b, c = st.columns([3, 3, 2])
+models = q.many("Models", "model", list(MODELS), ["resnet18"], where=a)
+batches = q.many("Batch sizes", "batch", BATCHES, [1, 4, 16], where=b)
+image_size = q.choice(
+    "Image size (px)", "image_size", IMAGE_SIZES, 64, widget="select_slider", where=c,
+    help="224 is what ImageNet models are trained at; smaller answers faster.",
+)  # fmt: skip
+budgets = {b.label: settings.budget_bytes(b) for b in settings.backends}
+
+
+def draw(frame):
+    machine = settings.machine
+    page.chart(charts.bar_by_batch, frame, "images_per_s", machine=machine)
+    page.chart(charts.bar_by_batch, frame, "median", machine=machine)
+    for model, part in frame.groupby("model", sort=False):
+        title = f"{model}: memory"
+        page.chart(charts.memory_vs_budget, part, budgets, "batch", machine, title=title)
+
+
+grid = {"model": models, "batch": sorted(batches), "image_size": [image_size]}
+runner.run_grid(W.name, grid, settings, draw, key="inf")

@@ -1,0 +1,47 @@
+"""Matrix multiply: how large must a product be before the accelerator pays off?"""
+
+import streamlit as st
+
+from core import charts, crossover
+from core.workloads import get
+from ui import extra_charts, page, query, runner, sidebar
+
+W = get("matmul")
+SIZES = [2**k for k in range(4, 16)]  # 16 .. 32768
+X_TITLE = "matrix size N"
+settings = sidebar.current()
+page.header(W.name, settings)
+q = query.Binder(W, "mm")
+
+left, right = st.columns([3, 2])
+fits = page.sizes_that_fit(W.name, SIZES, {}, settings)
+low, high = q.span(
+    "Matrix size N (N × N)", "size", fits, (64, 512), where=left,
+    help="Sizes that would not fit the memory budget are left off.",
+)  # fmt: skip
+others = [d for d in sidebar.DTYPES if d != settings.dtype]
+also = q.many(
+    f"Also compare (besides {settings.dtype})", "also", others, [], where=right,
+    help="Each extra dtype times the same sizes again.",
+)  # fmt: skip
+dtypes = [settings.dtype, *also]
+sizes = [s for s in fits if low <= s <= high]
+
+
+def draw(frame):
+    machine = settings.machine
+    dash = "dtype" if len(dtypes) > 1 else None
+    page.chart(charts.time_vs_x, frame, "size", detail=dash, machine=machine, x_title=X_TITLE)
+    cross = crossover.crossover(frame, "size", group="dtype")
+    flops, speed = st.columns(2)
+    with flops:
+        page.chart(extra_charts.tflops_vs_x, frame, "size", dash, machine, x_title=X_TITLE)
+    with speed:
+        page.chart(
+            extra_charts.speedup_vs_x, frame, "size", cross, color="dtype", machine=machine,
+            x_title=X_TITLE,
+        )  # fmt: skip
+        page.sentences(cross)
+
+
+runner.run_grid(W.name, {"size": sizes}, settings, draw, key="mm", dtypes=dtypes)

@@ -1,0 +1,41 @@
+"""Training step: does a step at my batch size fit, and how much faster is it?"""
+
+import streamlit as st
+
+from core import charts
+from core.workloads import MODELS, get
+from ui import page, query, runner, sidebar
+
+W = get("train")
+BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
+IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256]
+settings = sidebar.current()
+page.header(W.name, settings)
+q = query.Binder(W, "train")
+
+a, b, c = st.columns([2, 3, 3])
+model = q.choice("Model", "model", list(MODELS), "resnet18", where=a)
+batches = q.many("Batch sizes", "batch", BATCHES, [1, 2, 4], where=b)
+image_size = q.choice(
+    "Image size (px)", "image_size", IMAGE_SIZES, 64, widget="select_slider", where=c,
+    help="224 is what ImageNet models are trained at; smaller answers faster.",
+)  # fmt: skip
+budgets = {b.label: settings.budget_bytes(b) for b in settings.backends}
+
+
+def draw(frame):
+    machine = settings.machine
+    left, right = st.columns(2)
+    with left:
+        page.chart(charts.bar_by_batch, frame, "median", machine=machine)
+    with right:
+        page.chart(charts.bar_by_batch, frame, "images_per_s", machine=machine)
+    page.chart(charts.memory_vs_budget, frame, budgets, x="batch", machine=machine)
+    st.caption(
+        "Bars: peak memory measured (on the CPU, the whole process's resident memory). "
+        "Ticks: the estimate made before running. Dashed: the budget."
+    )
+
+
+grid = {"model": [model], "batch": sorted(batches), "image_size": [image_size]}
+runner.run_grid(W.name, grid, settings, draw, key="train")

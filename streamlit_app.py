@@ -1,0 +1,41 @@
+"""Speedup Explorer: the same PyTorch work timed on the CPU and on the accelerator.
+
+Run with ``streamlit run streamlit_app.py``. This file only builds the navigation and
+the sidebar every page shares; each page is one workload.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import streamlit as st
+
+from ui.navigation import leave_folder_mode
+
+leave_folder_mode(entry=True)
+st.set_page_config(page_title="Speedup Explorer", page_icon="⚡", layout="wide")
+
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/speed:", default=True),
+    st.Page("pages/elementwise.py", title="Element-wise", icon=":material/functions:"),
+    st.Page("pages/matmul.py", title="Matmul", icon=":material/grid_on:"),
+    st.Page("pages/convolution.py", title="Convolution", icon=":material/filter:"),
+    st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
+    st.Page("pages/inference.py", title="Inference", icon=":material/bolt:"),
+]
+page = st.navigation(PAGES)
+
+if "core.sweep" not in sys.modules:
+    # The first import of torch and torchvision takes seconds; say why the page waits.
+    with st.spinner("Loading PyTorch…"):
+        import core.sweep  # noqa: F401
+
+from ui import sidebar  # noqa: E402  (after the spinner, which covers torch's import)
+
+try:
+    sidebar.render()
+    page.run()
+except Exception as error:  # last resort: a demo never shows a traceback
+    logging.getLogger("speedup_explorer").exception("page %s failed", page.title)
+    st.error(f"Something went wrong on this page: {type(error).__name__}: {error}")

@@ -1,0 +1,36 @@
+"""Keep Streamlit on this app's own navigation.
+
+A ``pages/`` folder next to the entry file makes Streamlit run its old multipage mode
+until ``st.navigation`` has been called once in the process. So a deep link as a fresh
+server's first request (a talk's URL, say) would run the page bare: no shared sidebar,
+no wide layout, file names in the menu. AppTest starts every run in that mode too.
+"""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import streamlit as st
+
+try:
+    from streamlit.runtime.pages_manager import PagesManager
+except ImportError:  # a Streamlit without the old mode has nothing to leave
+    PagesManager = None
+
+ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+
+
+def leave_folder_mode(entry: bool = False) -> None:
+    """Switch the old mode off; if it picked a page directly, run the entry file instead.
+
+    The entry file's ``st.navigation`` picks the same page again from its URL path,
+    now with the shared sidebar. This happens in the same script run, not a rerun, so
+    a button click that started the run is not lost.
+    """
+    if PagesManager is None or not getattr(PagesManager, "uses_pages_directory", None):
+        return
+    PagesManager.uses_pages_directory = False
+    if not entry:
+        runpy.run_path(str(ENTRY), run_name="__main__")
+        st.stop()

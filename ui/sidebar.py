@@ -1,0 +1,229 @@
+"""The sidebar every page shares: what is compared, in which dtype, under which budgets."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import devices, memory
+from core.errors import BadInput
+from core.sweep import Backend, SweepSettings, default_backends, parse_backends
+from core.timing import TimingSettings
+from core.workloads import Param
+from ui import query
+from ui.navigation import leave_folder_mode
+
+DTYPES = ("float32", "float16", "bfloat16")
+MEMORY_CHOICES = {
+    "default": "device default (safe share)",
+    "8gb": "8 GB laptop",
+    "16gb": "16 GB laptop",
+    "custom": "custom",
+}
+POINT_BUDGETS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+DEFAULT_POINT_BUDGET_S = 0.5
+_STATE_KEY = "ui.settings"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every page's sweep is run with; pages get it from ``current()``."""
+
+    backends: tuple[Backend, ...]
+    dtype: str
+    threads: int
+    memory_budget_bytes: int | None  # None: each device's safe default
+    point_budget_s: float
+    auto_run: bool
+    cold_cache: bool
+    machine: str
+    accelerator: str | None
+
+    def sweep_settings(self, dtype: str | None = None) -> SweepSettings:
+        return SweepSettings(
+            dtype=dtype or self.dtype,
+            timing=TimingSettings(budget_s=self.point_budget_s, cold_cache=self.cold_cache),
+            memory_budget_bytes=self.memory_budget_bytes,
+        )
+
+    def budget_bytes(self, backend: Backend) -> int | None:
+        if self.memory_budget_bytes is not None:
+            return self.memory_budget_bytes
+        return memory.default_budget_bytes(backend.device)
+
+    def smallest_budget_bytes(self) -> int | None:
+        budgets = [b for b in (self.budget_bytes(k) for k in self.backends) if b is not None]
+        return min(budgets) if budgets else None
+
+    @property
+    def labels(self) -> list[str]:
+        return [b.label for b in self.backends]
+
+
+@functools.cache
+def default_threads() -> int:
+    """PyTorch's own thread count, read once: a measurement running in another session sets
+    the process-wide count for its duration, and must not change a new session's default."""
+    return max(devices.cpu_threads(), 1)
+
+
+@functools.cache
+def machine() -> str:
+    """Asked once: the name does not change while the server runs."""
+    return devices.machine_label()
+
+
+def current() -> Settings:
+    """The settings the sidebar chose this run; a page run on its own draws the sidebar."""
+    leave_folder_mode()
+    settings = st.session_state.get(_STATE_KEY)
+    return settings if isinstance(settings, Settings) else render()
+
+
+def render() -> Settings:
+    bar = st.sidebar
+    accelerator = devices.accelerator_type()
+    bar.header("Compare")
+    _, logical = devices.cpu_core_counts()
+    threads_default = min(default_threads(), logical)
+    threads = query.number(
+        "CPU threads",
+        "threads",
+        1,
+        logical,
+        threads_default,
+        key="sb.threads",
+        where=bar,
+        help=f"Intra-op threads for the CPU side. PyTorch's default here is {threads_default}.",
+    )
+    backends = _backends(bar, threads, accelerator)
+    dtype = query.choice(
+        "dtype",
+        "dtype",
+        DTYPES,
+        "float32",
+        key="sb.dtype",
+        parse=Param("dtype", str, "float32", choices=DTYPES),
+        where=bar,
+        omit_default=True,
+    )
+
+    bar.header("Budgets")
+    budget_bytes = _memory_budget(bar, backends)
+    point_budget_s = query.choice(
+        "Time budget per point (s)",
+        "budget_s",
+        POINT_BUDGETS_S,
+        DEFAULT_POINT_BUDGET_S,
+        key="sb.budget_s",
+        parse=Param("budget_s", float, DEFAULT_POINT_BUDGET_S, low=0.01, high=60),
+        widget="select_slider",
+        where=bar,
+        help="Warm-up and repeats of one point on one backend stop once this is spent "
+        "(or sooner, when the median is known to 2%).",
+        omit_default=True,
+    )
+    auto_run = bar.toggle(
+        "Run on every change",
+        value=True,
+        key="sb.auto_run",
+        help="Measure as soon as a widget changes when it should take under about 3 s; "
+        "otherwise a Run button appears.",
+    )
+    cold_cache = query.flag(
+        "Cold L2 cache between repeats",
+        "cold",
+        False,
+        key="sb.cold",
+        where=bar,
+        help="Flushes the GPU's L2 cache before every timed repeat. Only meaningful on GPUs: "
+        "the CPU side is never flushed.",
+    )
+    if cold_cache and accelerator is None:
+        bar.caption("No GPU here, so the cold cache changes nothing.")
+
+    settings = Settings(
+        backends=tuple(backends),
+        dtype=dtype,
+        threads=threads,
+        memory_budget_bytes=budget_bytes,
+        point_budget_s=float(point_budget_s),
+        auto_run=auto_run,
+        cold_cache=cold_cache,
+        machine=machine(),
+        accelerator=accelerator,
+    )
+    st.session_state[_STATE_KEY] = settings
+    return settings
+
+
+def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:
+    backends = default_backends(threads)
+    with bar.expander("Other backends"):
+        text = query.text(
+            "Backends to compare",
+            "devices",
+            "",
+            key="sb.devices",
+            help="Comma-separated; empty for the default. E.g. cpu,cuda or cpu:1,cpu:4.",
+        )
+    if text.strip():
+        try:
+            backends = parse_backends(text, threads)
+        except BadInput as error:
+            bar.error(f"{error}. Using the default comparison.")
+    labels = [b.label for b in backends]
+    if text.strip() and len(backends) > 0 and backends != default_backends(threads):
+        bar.info(f"Comparing {' against '.join(labels)}.")
+    elif accelerator is None and len(backends) > 1:
+        bar.info(f"No accelerator found: comparing 1 CPU thread against {threads}.")
+    elif accelerator is None:
+        bar.info(
+            "No accelerator found, and 1 CPU thread chosen: there is nothing to compare. "
+            "Raise CPU threads to compare 1 thread against several."
+        )
+    else:
+        names = ", ".join(_device_name(b.device) for b in backends[1:])
+        bar.caption(f"Comparing {' against '.join(labels)} ({names}).")
+    return backends
+
+
+def _device_name(device: str) -> str:
+    for info in devices.describe_all():
+        if info.device == device:
+            return info.name
+    return device
+
+
+def _memory_budget(bar, backends: list[Backend]) -> int | None:
+    choice = query.choice(
+        "Memory budget",
+        "mem",
+        list(MEMORY_CHOICES),
+        "default",
+        key="sb.mem",
+        fmt=MEMORY_CHOICES.get,
+        parse=Param("mem", str, "default", choices=tuple(MEMORY_CHOICES)),
+        where=bar,
+        help="Points whose estimated memory exceeds this are refused before anything is allocated.",
+        omit_default=True,
+    )
+    if choice == "default":
+        shares = [
+            f"{b.device}: {memory.format_bytes(memory.default_budget_bytes(b.device))}"
+            for b in dict.fromkeys(Backend(b.device) for b in backends)
+        ]
+        bar.caption("Safe share of what is free now — " + ", ".join(shares))
+        return None
+    if choice != "custom":
+        budget = memory.PRESETS_BYTES[MEMORY_CHOICES[choice]]
+        bar.caption(f"{memory.format_bytes(budget)}: what such a laptop's GPU may use.")
+        return budget
+    text = query.text("Custom budget", "mem_size", "4GB", key="sb.mem_size", where=bar)
+    try:
+        return memory.parse_bytes(text)
+    except BadInput as error:
+        bar.error(f"{error}. Using the device default.")
+        return None
