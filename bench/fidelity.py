@@ -39,8 +39,9 @@ POINTS = (
 )
 
 
-def engine(fn, device, cold: bool) -> timing.Measurement:
-    return timing.measure(fn, device, timing.TimingSettings(budget_s=2.0, cold_cache=cold))
+def engine(fn, device, cold: bool, pipelined: bool = False) -> timing.Measurement:
+    settings = timing.TimingSettings(budget_s=2.0, cold_cache=cold, pipelined=pipelined)
+    return timing.measure(fn, device, settings)
 
 
 def main() -> None:
@@ -81,6 +82,7 @@ def main() -> None:
         devices.synchronize(device)
         peak = devices.peak_memory_bytes(device)
         cold = engine(prepared.fn, device, cold=True)
+        pipelined = engine(prepared.fn, device, cold=False, pipelined=True)
         bench_s = do_bench(prepared.fn, warmup=100, rep=1000, return_mode="median") / 1e3
         timer = Timer(stmt="fn()", globals={"fn": prepared.fn})
         timer_s = timer.adaptive_autorange(min_run_time=1.0).median
@@ -90,6 +92,8 @@ def main() -> None:
             "point": label,
             "engine_warm_ms": warm.median_s * 1e3,
             "engine_cold_ms": cold.median_s * 1e3,
+            "engine_pipelined_ms": pipelined.median_s * 1e3,
+            "pipelined_over_do_bench": pipelined.median_s / bench_s,
             "do_bench_ms": bench_s * 1e3,
             "timer_ms": timer_s * 1e3,
             "cold_over_do_bench": cold.median_s / bench_s,
@@ -129,15 +133,18 @@ def _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs) -> str:
         f"{roofs.bandwidth_bytes_per_s / 1e12:.2f} TB/s; bf16 matmul "
         f"{roofs.peak_flops_per_s.get('bfloat16', float('nan')) / 1e12:.0f} TFLOP/s.",
         "",
-        "| point | engine warm | engine cold-L2 | do_bench | Timer | cold/do_bench | "
-        "warm/Timer | n | efficiency | launch | GB/s engine | GB/s do_bench | est. / peak memory |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| point | engine warm | engine cold-L2 | engine pipelined | do_bench | Timer | "
+        "warm/do_bench | cold/do_bench | pipelined/do_bench | warm/Timer | n | efficiency | "
+        "launch | GB/s engine | GB/s do_bench | est. / peak memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['point']} | {r['engine_warm_ms']:.4g} ms | {r['engine_cold_ms']:.4g} ms | "
-            f"{r['do_bench_ms']:.4g} ms | {r['timer_ms']:.4g} ms | "
-            f"{r['cold_over_do_bench']:.3f} | {r['warm_over_timer']:.3f} | {r['n']} | "
+            f"{r['engine_pipelined_ms']:.4g} ms | {r['do_bench_ms']:.4g} ms | "
+            f"{r['timer_ms']:.4g} ms | {r['warm_over_do_bench']:.3f} | "
+            f"{r['cold_over_do_bench']:.3f} | {r['pipelined_over_do_bench']:.3f} | "
+            f"{r['warm_over_timer']:.3f} | {r['n']} | "
             f"{r['efficiency']:.2f} ({r['loop_efficiency']:.2f} loop) | {r['enqueue_ms']:.3g} ms | "
             f"{r['gb_per_s_engine']:.0f} | {r['gb_per_s_do_bench']:.0f} | "
             f"{r['memory_estimate_gb']:.2f} / {r['peak_memory_gb']:.2f} GB |"

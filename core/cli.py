@@ -56,6 +56,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="time budget per point and backend",
     )
     parser.add_argument("--cold-cache", action="store_true", help="flush the GPU's L2 each repeat")
+    parser.add_argument(
+        "--pipelined",
+        action="store_true",
+        help="time each call behind an untimed one (steady state of a loop; GPUs with events)",
+    )
     parser.add_argument("--no-check", action="store_true", help="skip the output check")
     parser.add_argument("--out", help="write the results to .csv or .json")
     _add_store_option(parser)
@@ -119,7 +124,9 @@ def _settings(args) -> sweep.SweepSettings:
     budget = memory.parse_bytes(args.memory_budget) if args.memory_budget else None
     return sweep.SweepSettings(
         dtype=args.dtype,
-        timing=timing.TimingSettings(budget_s=args.point_budget_s, cold_cache=args.cold_cache),
+        timing=timing.TimingSettings(
+            budget_s=args.point_budget_s, cold_cache=args.cold_cache, pipelined=args.pipelined
+        ),
         memory_budget_bytes=budget,
         sweep_budget_s=args.budget_s,
         check_outputs=not args.no_check,

@@ -58,7 +58,7 @@ class Measurement:
     stop_reason: str  # precision, budget or max_repeats
     cold_cache: bool = False
     target_precision: float = 0.02
-    timer: str = "perf_counter"
+    timer: str = "perf_counter"  # perf_counter, events, or events-pipelined
     guard_s: float = 0.0  # device work queued before each timed call to hide its launch
 
     @property
@@ -127,6 +127,10 @@ class TimingSettings:
     warmup_budget_share: float = 0.25
     cold_cache: bool = False
     use_events: bool = True  # device events where the backend has trustworthy ones
+    # Time each call behind an untimed one, as in a loop that never waits: the device
+    # then never idles while the host launches the timed call. Costs a second call per
+    # repeat, so it is opt-in; only event-timed devices can do it.
+    pipelined: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -159,6 +163,7 @@ class _Clock:
     sync: Callable[[torch.device], None]
     use_events: bool
     flush: Callable[[], None] | None = None
+    pipelined: bool = False
     guard: Callable[[float], None] | None = None
     guard_s: float = 0.0
     _events: tuple | None = field(default=None, init=False)
@@ -189,9 +194,11 @@ class _Clock:
                 torch.Event(device=self.device, enable_timing=True),
             )
         start, end = self._events
+        if self.pipelined:
+            fn()  # keeps the device busy while the timed call is launched
         if self.flush is not None:
             self.flush()  # queued before the start event, so it is not timed
-        if self.guard is not None and self.guard_s > 0:
+        if self.guard is not None and self.guard_s > 0 and not self.pipelined:
             # After a synchronize the device idles, so the start event would fire at
             # once and the interval would include the host's launch of fn. Queued work
             # keeps the device busy until fn is enqueued, as in a running program.
@@ -261,7 +268,7 @@ def measure(
         flush = _l2_flusher(device) if settings.cold_cache else None
         use_events = _events_usable(device, settings)
         guard = _launch_guard(device) if use_events else None
-        clock = _Clock(device, sync, use_events, flush, guard)
+        clock = _Clock(device, sync, use_events, flush, settings.pipelined and use_events, guard)
         sync(device)  # nothing queued earlier may leak into the first call
         first_call_s = clock.wall_call(fn)
         point_start = time.perf_counter()
@@ -307,7 +314,9 @@ def measure(
         stop_reason=stop_reason,
         cold_cache=settings.cold_cache,
         target_precision=settings.target_precision,
-        timer="events" if clock.use_events else "perf_counter",
+        timer=("events-pipelined" if clock.pipelined else "events")
+        if clock.use_events
+        else "perf_counter",
         guard_s=clock.guard_s,
     )
 

@@ -85,3 +85,19 @@ def test_real_rows_are_not_suspect_and_an_unsynced_one_is():
     # The same row as an unsynchronized timer would report it: the enqueue time only.
     faked = frame.assign(median_s=frame["median_s"] / 1000)
     assert "suspect" in ceilings.apply(faked, {ACCELERATOR: roofs})["flags"].iloc[0]
+
+
+def test_pipelined_timing_runs_an_untimed_call_before_each_timed_one():
+    if ACCELERATOR == "mps":
+        pytest.skip("MPS is timed with perf_counter, which cannot pipeline")
+    calls = []
+    a = torch.randn(1024, 1024, device=ACCELERATOR)
+
+    def fn():
+        calls.append(1)
+        return a @ a
+
+    settings = timing.TimingSettings(budget_s=0.2, pipelined=True)
+    result = timing.measure(fn, ACCELERATOR, settings)
+    assert result.timer == "events-pipelined"
+    assert len(calls) == 1 + 2 * (len(result.warmup_s) + result.n)

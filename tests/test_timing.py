@@ -126,3 +126,12 @@ def test_thread_count_is_set_while_measuring_and_restored():
 def test_dispatch_floor_is_a_small_positive_time():
     floor = timing.dispatch_floor_s("cpu")
     assert floor > 0
+
+
+def test_pipelined_timing_needs_device_events_and_is_ignored_on_the_cpu():
+    calls = []
+    result = timing.measure(
+        lambda: calls.append(1), "cpu", timing.TimingSettings(budget_s=0.05, pipelined=True)
+    )
+    assert result.timer == "perf_counter"
+    assert len(calls) == 1 + len(result.warmup_s) + result.n
