@@ -267,7 +267,7 @@ def measure(
         used_threads = torch.get_num_threads()
         flush = _l2_flusher(device) if settings.cold_cache else None
         use_events = _events_usable(device, settings)
-        guard = _launch_guard(device) if use_events else None
+        guard = _launch_guard(device) if use_events and not settings.pipelined else None
         clock = _Clock(device, sync, use_events, flush, settings.pipelined and use_events, guard)
         sync(device)  # nothing queued earlier may leak into the first call
         first_call_s = clock.wall_call(fn)
