@@ -456,28 +456,19 @@ class Store:
         """
         r, res = runs_table, results_table
         ok = sa.func.sum(sa.case((res.c.status == "ok", 1), else_=0))
+        run_columns = [
+            r.c.run_id,
+            r.c.created_at,
+            r.c.workload,
+            r.c.label,
+            r.c.source,
+            r.c.machine,
+            r.c.settings,
+        ]
         query = (
-            sa.select(
-                r.c.run_id,
-                r.c.created_at,
-                r.c.workload,
-                r.c.label,
-                r.c.source,
-                r.c.machine,
-                r.c.settings,
-                sa.func.count(res.c.id).label("rows"),
-                ok.label("ok_rows"),
-            )
+            sa.select(*run_columns, sa.func.count(res.c.id).label("rows"), ok.label("ok_rows"))
             .select_from(r.outerjoin(res, res.c.run_id == r.c.run_id))
-            .group_by(
-                r.c.run_id,
-                r.c.created_at,
-                r.c.workload,
-                r.c.label,
-                r.c.source,
-                r.c.machine,
-                r.c.settings,
-            )
+            .group_by(*run_columns)
             .order_by(r.c.created_at.desc(), r.c.run_id)
         )
         if workload is not None:

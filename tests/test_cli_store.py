@@ -10,6 +10,11 @@ from core.cli import main
 from core.store import Store
 
 
+def _run_matmul(url: str, sizes: str, *extra: str) -> int:
+    quick = ["--devices", "cpu", "--point-budget-s", "0.02", "--store", url]
+    return main(["run", "matmul", f"size={sizes}", *quick, *extra])
+
+
 def test_a_killed_sweep_keeps_every_finished_point(tmp_path):
     url = f"sqlite:///{tmp_path / 'kill.sqlite'}"
     process = subprocess.Popen(
@@ -56,22 +61,7 @@ def test_a_killed_sweep_keeps_every_finished_point(tmp_path):
 
 def test_runs_export_and_import_round_trip(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 's.sqlite'}"
-    assert (
-        main(
-            [
-                "run",
-                "matmul",
-                "size=16,32",
-                "--devices",
-                "cpu",
-                "--point-budget-s",
-                "0.02",
-                "--store",
-                url,
-            ]
-        )
-        == 0
-    )
+    assert _run_matmul(url, "16,32") == 0
     assert main(["runs", "--store", url]) == 0
     assert "matmul" in capsys.readouterr().out
     for fmt in ("csv", "json", "parquet"):
@@ -95,21 +85,5 @@ def test_a_hostile_import_is_refused_and_leaves_the_store_alone(tmp_path, capsys
 
 def test_no_store_writes_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'n.sqlite'}"
-    assert (
-        main(
-            [
-                "run",
-                "matmul",
-                "size=16",
-                "--devices",
-                "cpu",
-                "--point-budget-s",
-                "0.02",
-                "--store",
-                url,
-                "--no-store",
-            ]
-        )
-        == 0
-    )
+    assert _run_matmul(url, "16", "--no-store") == 0
     assert not (tmp_path / "n.sqlite").exists()
