@@ -110,6 +110,8 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+# torch.OutOfMemoryError is newer than some torch versions this supports.
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 _SKIP_MARKERS = ("not implemented for", "not supported", "unsupported", "does not support")
 
 
@@ -171,7 +173,7 @@ def _measure(workload, params, backend, device, dtype, settings, should_stop) ->
             peak = devices.peak_memory_bytes(device)
             check = _check(prepared, device, dtype) if settings.check_outputs else {}
             floor_s = timing.dispatch_floor_s(device, backend.threads)
-    except torch.OutOfMemoryError as error:
+    except _OUT_OF_MEMORY as error:
         return {"status": "failed", "message": f"out of memory: {_one_line(error)}"}
     except (NotImplementedError, RuntimeError, TypeError) as error:
         text = _one_line(error)
