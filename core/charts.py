@@ -3,13 +3,15 @@
 Pure functions with no Streamlit import, so pages, the CLI and tests share them.
 Only ``ok`` rows count as measurements; where a failed or refused point matters
 (training, inference, memory) it is drawn as a red cross carrying its message, so
-a missing bar is never mistaken for a fast one.
+a missing bar is never mistaken for a fast one. A measured point that carries a sanity
+flag (``FLAGS``) gets a coloured outline, so a number not to trust is seen on the chart
+and not only in the table.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import altair as alt
 import numpy as np
@@ -42,6 +44,28 @@ _METRIC_TITLES = {
 }
 _BAD_STATUSES = ("failed", "refused")
 _BAD_COLOR = "firebrick"
+
+# Most serious first: a point with several flags is outlined in the colour of the first.
+FLAGS = ("nonfinite", "mismatch", "suspect", "noisy")
+FLAG_MEANINGS = {
+    "nonfinite": "the output has NaN or inf",
+    "mismatch": "the output differs from the CPU reference",
+    "suspect": "faster than this device's measured ceilings allow (often a missing synchronize)",
+    "noisy": "the median is not known to a few percent",
+}
+_FLAG_COLORS = {
+    "nonfinite": "black",
+    "mismatch": "#8e44ad",
+    "suspect": "#e6007e",
+    "noisy": "#8c8c8c",
+}
+# Legend labels stay short so the legend does not squeeze the plot; captions say more.
+_FLAG_LABELS = {
+    "nonfinite": "nonfinite (NaN/inf)",
+    "mismatch": "mismatch (wrong output)",
+    "suspect": "suspect (too fast)",
+    "noisy": "noisy (spread)",
+}
 
 
 # ---------------------------------------------------------------- units and titles
@@ -202,9 +226,13 @@ def _axes(
     x_title: str | None,
     y_title: str | None,
     x_base: float | None = None,
+    x_ticks: Sequence[float] | None = None,
 ) -> tuple[alt.X, alt.Y]:
-    """Quantitative X and Y. A layer passes None titles so the host layer's titles win."""
+    """Quantitative X and Y. A layer passes None titles so the host layer's titles win.
+    ``x_ticks`` puts the x ticks at those values only (whole thread counts, say)."""
     titled = {"title": x_title} if x_title is not None else {}
+    if x_ticks is not None:
+        titled["axis"] = alt.Axis(values=list(x_ticks), format="~g")
     x_enc = alt.X(f"{x}:Q", scale=_scale(log_x, x_base), **titled)
     titled = {"title": y_title} if y_title is not None else {}
     return x_enc, alt.Y(f"{y}:Q", scale=_scale(log_y), **titled)
@@ -223,9 +251,12 @@ def _line_layers(
     tip_titles: Mapping[str, str] | None = None,
     band: tuple[str, str] | None = None,
     x_base: float | None = None,
+    rings: bool = False,
+    x_ticks: Sequence[float] | None = None,
 ) -> list[alt.Chart]:
-    """Optional IQR band, lines and tooltip points, one line per ``series``."""
-    x_enc, y_enc = _axes(x, y, *log, *titles, x_base=x_base)
+    """Optional IQR band, lines and tooltip points, one line per ``series``; with
+    ``rings``, flagged points are outlined (see ``_flag_rings``)."""
+    x_enc, y_enc = _axes(x, y, *log, *titles, x_base=x_base, x_ticks=x_ticks)
     style = {"color": alt.Color(f"{color}:N", title=color)}
     if dash and dash in data:
         style["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash)
@@ -272,6 +303,12 @@ def _line_layers(
             **point_style,
         )
     )
+    if rings:
+        ring = _flag_rings(
+            data, x, y, log=log, tips=[*keys, *tips], tip_titles=tip_titles, x_base=x_base
+        )
+        if ring is not None:
+            layers.append(ring)
     return layers
 
 
@@ -290,6 +327,65 @@ def _bad_marks(
             xOffset=alt.XOffset(f"{offset}:N"),
             y=alt.Y(f"{y_field}:Q"),
             tooltip=_tooltips(bad, [offset, x, "status", "message"]),
+        )
+    )
+
+
+def worst_flag(flags: object) -> str:
+    """The most serious of a row's comma-separated flags, or '' for none."""
+    present = {f.strip() for f in str(flags or "").split(",")} if pd.notna(flags) else set()
+    return next((f for f in FLAGS if f in present), "")
+
+
+def _flagged(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that carry a sanity flag, with ``flag`` the most serious one."""
+    if "flags" not in frame or frame.empty:
+        return frame.iloc[0:0].assign(flag=pd.Series(dtype="object"))
+    worst = frame["flags"].map(worst_flag).astype("object")
+    return frame[worst != ""].assign(flag=worst[worst != ""])
+
+
+def _flag_stroke(flagged: pd.DataFrame) -> alt.Stroke:
+    """Outline colour by flag, the legend naming only the flags present."""
+    present = [f for f in FLAGS if f in set(flagged["flag"])]
+    label = "datum.label"
+    for flag in reversed(present):
+        label = f"datum.label == '{flag}' ? '{_FLAG_LABELS[flag]}' : ({label})"
+    return alt.Stroke(
+        "flag:N",
+        scale=alt.Scale(domain=present, range=[_FLAG_COLORS[f] for f in present]),
+        legend=alt.Legend(
+            title="flagged", labelExpr=label, symbolFillColor="transparent", symbolStrokeWidth=2.5
+        ),
+    )
+
+
+def _flag_rings(
+    data: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    log: tuple[bool, bool],
+    tips: Iterable[str],
+    tip_titles: Mapping[str, str] | None = None,
+    x_base: float | None = None,
+) -> alt.Chart | None:
+    """Hollow diamonds around flagged points; None when nothing is flagged, so an
+    unflagged chart has no empty 'flagged' legend."""
+    flagged = _positive(_flagged(data), x, y)
+    if flagged.empty:
+        return None
+    fields = ["flags", *tips, x, y, "message"]
+    rings = _slim(flagged, ["flag", *fields])
+    x_enc, y_enc = _axes(x, y, *log, None, None, x_base=x_base)
+    return (
+        alt.Chart(rings)
+        .mark_point(shape="diamond", filled=False, size=320, strokeWidth=2.5)
+        .encode(
+            x=x_enc,
+            y=y_enc,
+            stroke=_flag_stroke(rings),
+            tooltip=_tooltips(rings, fields, tip_titles),
         )
     )
 
@@ -313,7 +409,7 @@ def time_vs_x(
 
     ``detail`` (e.g. "op") is drawn as the dash pattern. ``floor_s`` maps a backend to
     its dispatch floor in seconds, drawn as a dashed horizontal rule: points near it
-    are measuring launch overhead, not work.
+    are measuring launch overhead, not work. Flagged points are outlined by flag.
     """
     ok = _with_status(frame, "ok")
     unit, factor = time_unit(ok.get("median_s", []))
@@ -331,6 +427,7 @@ def time_vs_x(
         tips=tips,
         tip_titles=titles,
         band=("time_p25", "time_p75"),
+        rings=True,
     )
     if floor_s:
         floors = pd.DataFrame(
@@ -468,6 +565,7 @@ def throughput_vs_x(
         color=color,
         dash=detail,
         tips=tips,
+        rings=True,
     )
     what = _METRIC_TITLES.get(metric, metric).replace("achieved ", "")
     return alt.layer(*layers).properties(title=_title(frame, what, machine, title))
@@ -518,6 +616,8 @@ def threads_chart(
         tip_titles=titles,
         band=("time_p25", "time_p75"),
         x_base=2,
+        # A log axis over 1..2 threads would otherwise tick at 1.1, 1.2, ...
+        x_ticks=sorted(set(data["threads"])) or None,
     )
     ideal = _slim(data, ["threads", "ideal", "point", "series"])
     ideal_x, ideal_y = _axes("threads", "ideal", True, log_y, None, None, x_base=2)
@@ -624,7 +724,8 @@ def bar_by_batch(
     """Step time (``metric="median"``, with p25–p75 whiskers) or images/s per batch.
 
     Bars are grouped by backend; failed and refused points show as red crosses on the
-    axis. Several models in one table become side-by-side panels.
+    axis, and flagged bars get a coloured outline. Several models in one table become
+    side-by-side panels.
     """
     if "model" in frame and frame["model"].nunique() > 1:
         panels = [
@@ -641,14 +742,30 @@ def bar_by_batch(
     else:
         value, y_title, titles = metric, _METRIC_TITLES.get(metric, metric), {}
     params = _params(frame)
-    bars = _slim(ok, [x, "backend", value, "time_p25", "time_p75", "median_s", *params, "dtype"])
+    shown = [x, "backend", value, "time_p25", "time_p75", "median_s", *params, "dtype", "flags"]
+    bars = _slim(ok, shown)
     base = alt.Chart(bars).encode(
         x=alt.X(f"{x}:O", title=_x_title(frame, x)),
         xOffset=alt.XOffset("backend:N"),
         color=alt.Color("backend:N"),
     )
-    tips = _tooltips(bars, ["backend", *params, "dtype", value, "time_p25", "time_p75"], titles)
+    fields = ["backend", *params, "dtype", value, "time_p25", "time_p75", "flags"]
+    tips = _tooltips(bars, fields, titles)
     layers = [base.mark_bar().encode(y=alt.Y(f"{value}:Q", title=y_title), tooltip=tips)]
+    flagged = _positive(_flagged(_slim(ok, [*shown, "message"])), value)
+    if not flagged.empty:
+        # A transparent bar drawn over the real one, so only its outline shows.
+        layers.append(
+            alt.Chart(flagged)
+            .mark_bar(fill="transparent", fillOpacity=0, strokeWidth=2.5)
+            .encode(
+                x=alt.X(f"{x}:O"),
+                xOffset=alt.XOffset("backend:N"),
+                y=alt.Y(f"{value}:Q"),
+                stroke=_flag_stroke(flagged),
+                tooltip=_tooltips(flagged, [*fields, "message"], titles),
+            )
+        )
     if metric == "median":
         whiskers = _positive(bars, "time_p25", "time_p75")
         layers.append(
@@ -792,7 +909,7 @@ def roofline(
     under_gflops_per_s = np.minimum(peak, bandwidth * ok["intensity"].to_numpy()) / 1e9
     ok["pct_of_roof"] = 100 * ok["gflops_per_s"].to_numpy() / under_gflops_per_s
     fields = ["backend", "intensity", "gflops_per_s", "pct_of_roof", "median_s"]
-    points = _slim(ok, [*fields, *_params(frame), "dtype"])
+    points = _slim(ok, [*fields, *_params(frame), "dtype", "flags"])
     x_enc, y_enc = _axes(
         "intensity",
         "gflops_per_s",
@@ -809,7 +926,7 @@ def roofline(
         "roof_gflops_per_s": "roof GFLOP/s",
         "pct_of_roof": "% of roof",
     }
-    return alt.layer(
+    layers = [
         alt.Chart(roof)
         .mark_line(strokeDash=[5, 3])
         .encode(
@@ -826,7 +943,14 @@ def roofline(
             color=alt.Color("backend:N"),
             tooltip=_tooltips(points, points.columns, titles),
         ),
-    ).properties(title=_title(frame, "roofline", machine, title))
+    ]
+    ring_tips = [f for f in points.columns if f not in ("intensity", "gflops_per_s")]
+    ring = _flag_rings(
+        ok, "intensity", "gflops_per_s", log=(True, True), tips=ring_tips, tip_titles=titles
+    )
+    if ring is not None:
+        layers.append(ring)
+    return alt.layer(*layers).properties(title=_title(frame, "roofline", machine, title))
 
 
 def _roof_lines(roofs: Mapping[str, tuple[float, float]], lo: float, hi: float) -> pd.DataFrame:

@@ -31,6 +31,7 @@ def channel_scaling():
         page.chart(
             charts.throughput_vs_x, frame, "channels", "gflops_per_s", machine=settings.machine
         )
+        page.checks(frame, settings)
 
     runner.run_grid(W.name, grid, settings, draw, key="conv_ch")
 
@@ -48,6 +49,7 @@ def kernel_by_input():
             charts.time_vs_x, frame, "size", detail="kernel", machine=settings.machine,
             x_title="input size H = W (px)",
         )  # fmt: skip
+        page.checks(frame, settings)
 
     runner.run_grid(W.name, grid, settings, draw, key="conv_k")
 

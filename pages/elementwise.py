@@ -39,6 +39,7 @@ def draw(frame):
         )  # fmt: skip
         page.sentences(cross)
     page.chart(charts.throughput_vs_x, frame, "size", "gb_per_s", detail="op", machine=machine)
+    page.checks(frame, settings)
 
 
 runner.run_grid(W.name, {"op": ops, "size": sizes}, settings, draw, key="ew")

@@ -42,6 +42,7 @@ def draw(frame):
             x_title=X_TITLE,
         )  # fmt: skip
         page.sentences(cross)
+    page.checks(frame, settings)
 
 
 runner.run_grid(W.name, {"size": sizes}, settings, draw, key="mm", dtypes=dtypes)

@@ -469,6 +469,98 @@ def test_roofline_roofs_and_points():
     assert gpu_point["pct_of_roof"] == pytest.approx(100 * 2.5 / 125)
 
 
+# ---------------------------------------------------------------- sanity flags
+
+
+def flagged() -> pd.DataFrame:
+    """The element-wise table with one suspect (also noisy) and one mismatched GPU point."""
+    frame = elementwise(1e-3)
+    gpu = frame["backend"] == GPU
+    frame.loc[gpu & (frame["op"] == "add") & (frame["size"] == 1000), "flags"] = "noisy,suspect"
+    frame.loc[gpu & (frame["op"] == "sin") & (frame["size"] == 10**7), "flags"] = "mismatch"
+    frame.loc[(frame["backend"] == CPU) & (frame["size"] == 1000), "flags"] = ""
+    return frame
+
+
+def rings(spec: dict) -> list[dict]:
+    return [p for p in by_mark(spec, "point") if p["mark"].get("shape") == "diamond"]
+
+
+def test_worst_flag_orders_by_seriousness():
+    assert charts.worst_flag("noisy,suspect") == "suspect"
+    assert charts.worst_flag("suspect,mismatch") == "mismatch"
+    assert charts.worst_flag("noisy") == "noisy"
+    assert charts.worst_flag("") == charts.worst_flag(None) == charts.worst_flag(pd.NA) == ""
+
+
+def test_time_vs_x_outlines_flagged_points():
+    spec = charts.time_vs_x(flagged(), "size", detail="op").to_dict()
+    ring = rings(spec)
+    assert len(ring) == 1
+    assert ring[0]["mark"]["filled"] is False
+    stroke = ring[0]["encoding"]["stroke"]
+    assert stroke["field"] == "flag"
+    assert stroke["legend"]["title"] == "flagged"
+    assert stroke["scale"]["domain"] == ["mismatch", "suspect"]  # only those present
+    assert "suspect (too fast)" in stroke["legend"]["labelExpr"]
+    marked = {(r["op"], r["size"]): (r["flag"], r["flags"]) for r in rows_of(spec, ring[0])}
+    assert marked == {
+        ("add", 1000): ("suspect", "noisy,suspect"),
+        ("sin", 10**7): ("mismatch", "mismatch"),
+    }
+    assert {"flags", "backend", "time"} <= {t["field"] for t in ring[0]["encoding"]["tooltip"]}
+    # Ring and point share the axes: the ring sits on the point.
+    point = next(p for p in by_mark(spec, "point") if p["mark"].get("filled") is True)
+    assert ring[0]["encoding"]["y"]["field"] == point["encoding"]["y"]["field"] == "time"
+
+
+def test_unflagged_charts_have_no_flag_layer():
+    frame = elementwise(1e-3)
+    for chart in (charts.time_vs_x(frame, "size"), charts.throughput_vs_x(frame, "size")):
+        assert rings(chart.to_dict()) == []
+    assert len(by_mark(charts.bar_by_batch(training()).to_dict(), "bar")) == 1
+
+
+def test_throughput_and_roofline_outline_flagged_points():
+    spec = charts.throughput_vs_x(flagged(), "size").to_dict()
+    assert len(rows_of(spec, rings(spec)[0])) == 2
+    roofs = {GPU: {"bandwidth_bytes_per_s": 1e12, "peak_flops_per_s": 2e13}}
+    spec = charts.roofline(flagged(), roofs).to_dict()
+    ring = rings(spec)[0]
+    assert ring["encoding"]["x"]["field"] == "intensity"
+    assert {r["flag"] for r in rows_of(spec, ring)} == {"suspect", "mismatch"}
+
+
+def test_bar_by_batch_outlines_flagged_bars():
+    frame = training()
+    frame.loc[(frame["backend"] == GPU) & (frame["batch"] == 32), "flags"] = "nonfinite"
+    for metric in ("median", "images_per_s"):
+        spec = charts.bar_by_batch(frame, metric=metric).to_dict()
+        solid, outline = by_mark(spec, "bar")
+        assert outline["mark"]["fillOpacity"] == 0
+        assert outline["encoding"]["stroke"]["field"] == "flag"
+        assert outline["encoding"]["xOffset"]["field"] == "backend"
+        assert outline["encoding"]["y"]["field"] == solid["encoding"]["y"]["field"]
+        assert [(r["batch"], r["flag"]) for r in rows_of(spec, outline)] == [(32, "nonfinite")]
+        assert "flags" in {t["field"] for t in solid["encoding"]["tooltip"]}
+
+
+def test_flag_layers_have_tooltips_and_valid_specs():
+    frame = flagged()
+    roofs = {GPU: {"bandwidth_bytes_per_s": 1e12, "peak_flops_per_s": 1e13}}
+    train = training().assign(flags="noisy")
+    for chart in (
+        charts.time_vs_x(frame, "size", detail="op"),
+        charts.throughput_vs_x(frame, "size"),
+        charts.roofline(frame, roofs),
+        charts.overlay(frame.assign(machine="m1"), "size"),
+        charts.bar_by_batch(train),
+        charts.bar_by_batch(pd.concat([train, train.assign(model="vit_b_16")])),
+    ):
+        for layer in layers(chart.to_dict()):
+            assert layer["encoding"].get("tooltip"), (mark_type(layer), chart)
+
+
 # ---------------------------------------------------------------- training and memory
 
 
