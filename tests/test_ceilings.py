@@ -108,3 +108,16 @@ def test_thread_sweep_counts(monkeypatch, cores, expected):
     monkeypatch.setattr(sweep.devices, "cpu_core_counts", lambda: (cores, cores))
     assert sweep.thread_counts() == expected
     assert [b.threads for b in sweep.thread_backends()] == expected
+
+
+def test_a_many_thread_roof_never_falls_below_the_one_thread_roof(monkeypatch):
+    rates = {1: 100e9, 2: 20e9}  # a busy machine slowed the two-thread run down
+
+    def matmul_rate(device, dtype, n, settings):
+        return rates[sweep.timing.torch.get_num_threads()]
+
+    monkeypatch.setattr(ceilings, "_matmul_rate", matmul_rate)
+    monkeypatch.setattr(ceilings, "_copy_rate", lambda device, nbytes, settings: 1e9)
+    measured = ceilings.measure_ceilings("cpu", threads=2)
+    assert measured.threads == 2
+    assert measured.peak_flops_per_s["float32"] == 100e9
