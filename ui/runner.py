@@ -3,12 +3,14 @@
 Points already measured in this server process are drawn at once from a cache; only
 the missing ones are measured, each drawn as it arrives. A Stop button, or any widget
 change, interrupts the script at its next ``st.*`` call (Streamlit does this itself);
-every finished row is already cached by then, so nothing is lost. Nothing here shows a
-traceback: bad input and failures become one-line messages.
+every finished row is already cached and saved to the store by then, so nothing is
+lost. When the sidebar replays a saved run, its rows are drawn and nothing is measured.
+Nothing here shows a traceback: bad input and failures become one-line messages.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -16,15 +18,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
-from core import results, sweep, workloads
+from core import recorder, report, results, sweep, workloads
 from core.errors import BadInput
+from core.suites import SuitePart
 from core.sweep import Backend
-from ui import query
+from ui import query, sidebar
 from ui.sidebar import Settings
 
 AUTO_RUN_LIMIT_S = 3.0
@@ -99,6 +102,52 @@ def _task_key(
     )
 
 
+# ---------------------------------------------------------------- saving to the store
+
+
+@functools.cache
+def machine_fingerprint() -> dict:
+    """This machine as runs record it; asked once, like the sidebar's machine name."""
+    return recorder.machine_fingerprint()
+
+
+class _Saver:
+    """Writes each finished row to the store as it arrives; one saver is one run.
+
+    A store that fails costs one warning, in ``note`` if given; measuring goes on and
+    the rows stay in this server's cache.
+    """
+
+    def __init__(self, settings: Settings, label: str, dtypes: Sequence[str] | None = None):
+        self.label = label
+        self.run_settings = {
+            **settings.sweep_settings().as_dict(),
+            "dtypes": list(dtypes or [settings.dtype]),
+            "backends": settings.labels,
+            "source": "app",
+        }
+        self.record: Callable[[dict], None] | None = None
+        self.failed = False
+        self.note = None
+
+    def __call__(self, row: dict) -> None:
+        if self.failed:
+            return
+        try:
+            if self.record is None:
+                self.record = recorder.recorder(
+                    sidebar.open_store(), machine_fingerprint(), self.run_settings, self.label
+                )
+            self.record(row)
+        except Exception as error:  # the store is a convenience; measuring must go on
+            self.failed = True
+            _LOG.warning("saving to the store failed: %s", error)
+            (self.note or st).warning(
+                f"Results are not being saved to the store: {_one_line(error)}. "
+                "Measuring goes on; this page keeps what it measures until the server stops."
+            )
+
+
 # ---------------------------------------------------------------- the public call
 
 
@@ -111,6 +160,7 @@ def run_grid(
     key: str,
     dtypes: Sequence[str] | None = None,
     table: bool = True,
+    label: str = "",
 ) -> pd.DataFrame:
     """Draw ``grid`` on every backend, measuring what is not cached; returns the tidy frame.
 
@@ -118,9 +168,13 @@ def run_grid(
     each time replacing what it drew before. ``key`` names this call's widgets and must
     be unique on the page. ``dtypes`` runs the grid once per dtype (default: the
     sidebar's). The frame has a ``speedup`` column against the first CPU backend.
+    What is measured is saved as one run of the store, named ``label``. When the
+    sidebar replays a run, its rows for this workload are drawn instead.
     """
     try:
-        return _run_grid(workload_name, grid, settings, draw, key, dtypes, table)
+        if settings.replay is not None:
+            return _replay(workload_name, grid, settings, draw, key, dtypes, table)
+        return _run_grid(workload_name, grid, settings, draw, key, dtypes, table, label)
     except BadInput as error:
         st.error(str(error))
     except Exception as error:  # the page must keep working; the log keeps the traceback
@@ -129,7 +183,7 @@ def run_grid(
     return results.empty_frame()
 
 
-def _run_grid(workload_name, grid, settings, draw, key, dtypes, table) -> pd.DataFrame:
+def _run_grid(workload_name, grid, settings, draw, key, dtypes, table, label) -> pd.DataFrame:
     workload = workloads.get(workload_name)
     empty = [name for name, values in grid.items() if not list(values)]
     if empty:
@@ -167,7 +221,8 @@ def _run_grid(workload_name, grid, settings, draw, key, dtypes, table) -> pd.Dat
     with controls:
         if missing and _should_run(missing, tasks, workload, settings, key, signature):
             redraw(measuring=True)
-            _measure(workload, missing, settings, rows, redraw, key, len(tasks), signature)
+            saver = _Saver(settings, label or f"{workload.title} (app)", dtypes)
+            _measure(workload, missing, settings, rows, redraw, key, len(tasks), signature, saver)
         elif not missing and tasks:
             st.caption(f"All {len(tasks)} points from the cache: measured earlier on this server.")
     redraw()
@@ -260,8 +315,11 @@ def _duration(seconds: float) -> str:
 # ---------------------------------------------------------------- measuring
 
 
-def _measure(workload, missing, settings: Settings, rows, redraw, key, total, signature) -> None:
+def _measure(
+    workload, missing, settings: Settings, rows, redraw, key, total, signature, saver
+) -> None:
     started = time.perf_counter()
+    saver.note = st.empty()  # outside the status box, which folds away when done
     backends = " and ".join(dict.fromkeys(t.backend.label for t in missing))
     status = st.status(f"Measuring {len(missing)} points on {backends}…", expanded=True)
     with status:
@@ -277,6 +335,7 @@ def _measure(workload, missing, settings: Settings, rows, redraw, key, total, si
     def on_row(row: dict, _index: int, _total: int) -> None:
         task = next(t for t in state["point"] if t.backend.label == row["backend"])
         _cache_put(task.key, row)
+        saver(row)
         rows[task.key] = row
         state["done"] += 1
         waiting.empty()
@@ -326,6 +385,222 @@ def _measure(workload, missing, settings: Settings, rows, redraw, key, total, si
         state="complete",
         expanded=False,
     )
+
+
+# ---------------------------------------------------------------- replaying a saved run
+
+
+def _grid_values(workload, grid: dict[str, list]) -> dict[str, list]:
+    """The grid's values as the workload parses them (1e6 -> 1000000)."""
+    values = {}
+    for name, chosen in grid.items():
+        param = workload.param(name)
+        parsed = []
+        for value in chosen:
+            try:
+                parsed.append(param.parse(value))
+            except BadInput:
+                parsed.append(value)
+        if parsed:
+            values[name] = parsed
+    return values
+
+
+def _replay(workload_name, grid, settings: Settings, draw, key, dtypes, table) -> pd.DataFrame:
+    workload = workloads.get(workload_name)
+    replay = settings.replay
+    if replay.frame.empty:
+        st.info(
+            "Replay is on, but there is nothing to replay: choose a saved run or upload a "
+            "results file in the sidebar. Nothing is measured."
+        )
+        return results.empty_frame(workload.param_names)
+    frame, matched = report.select_rows(
+        replay.frame,
+        workload.name,
+        workload.param_names,
+        _grid_values(workload, grid),
+        dtypes or [settings.dtype],
+    )
+    note = f"Replaying run {replay.run_id} from machine {replay.machine}: nothing is measured."
+    if frame.empty:
+        st.info(f"{note} It has no {workload.title.lower()} rows to show on this page.")
+        return frame
+    if not matched:
+        note += (
+            f" None of its points match this page's choices, so all its {len(frame)} "
+            f"{workload.name} rows are shown."
+        )
+    st.info(note)
+    frame = results.add_speedup(frame)
+    try:
+        draw(frame)
+    except Exception as error:  # a replayed file may lack what a chart needs
+        _LOG.exception("drawing replayed %s failed", workload.name)
+        st.warning(f"The charts could not be drawn: {type(error).__name__}: {error}")
+    _report(frame, workload, settings, key, table)
+    return frame
+
+
+# ---------------------------------------------------------------- a whole suite in a budget
+
+
+@dataclass
+class SuiteOutcome:
+    """What ``run_suite`` did: rows measured now, rows already cached, points not reached."""
+
+    measured: int = 0
+    from_cache: int = 0
+    skipped: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _PartPlan:
+    part: SuitePart
+    workload: object
+    points: list[tuple[dict, list[_Task], float]]  # cheapest first
+    cached: int
+
+
+def suite_frame(part: SuitePart, settings: Settings, dtype: str) -> pd.DataFrame:
+    """A part's rows measured so far on this server (or, when replaying, the replayed run's)."""
+    workload = workloads.get(part.workload)
+    if settings.replay is not None:
+        grid = _grid_values(workload, part.grid)
+        frame, _ = report.select_rows(
+            settings.replay.frame, workload.name, workload.param_names, grid, [dtype], False
+        )
+        return results.add_speedup(frame)
+    tasks = _tasks(workload, sweep.expand_grid(workload, part.grid), settings, [dtype])
+    return _frame([row for t in tasks if (row := _cache_get(t.key)) is not None], workload)
+
+
+def _plan(parts: Sequence[SuitePart], settings: Settings, dtype: str) -> list[_PartPlan]:
+    plans = []
+    for part in parts:
+        workload = workloads.get(part.workload)
+        tasks = _tasks(workload, sweep.expand_grid(workload, part.grid), settings, [dtype])
+        missing = [t for t in tasks if _cache_get(t.key) is None]
+        by_point: OrderedDict[tuple, list[_Task]] = OrderedDict()
+        for task in missing:
+            by_point.setdefault(tuple(task.params.items()), []).append(task)
+        points = [
+            (group[0].params, group, sum(estimate_s(workload, t.params, dtype, settings, t.backend)
+                                         for t in group))
+            for group in by_point.values()
+        ]  # fmt: skip
+        points.sort(key=lambda point: point[2])
+        plans.append(_PartPlan(part, workload, points, len(tasks) - len(missing)))
+    return plans
+
+
+def _stop_suite(key: str) -> None:
+    st.session_state[f"{key}.stopped"] = True
+
+
+def run_suite(
+    parts: Sequence[SuitePart],
+    settings: Settings,
+    *,
+    budget_s: float,
+    key: str,
+    label: str,
+    dtype: str = report.POST_DTYPE,
+) -> SuiteOutcome:
+    """Measure every part's grid within ``budget_s`` seconds; one stored run per part.
+
+    Each part gets an even share of the time left when it starts, so a slow part cannot
+    starve the ones after it; within a part the cheapest points go first. A point whose
+    estimate does not fit its share is skipped for time (and listed); the first point of
+    a part may use what is left of the whole budget. Cached points are not measured
+    again, so pressing Run after a Stop goes on where it stopped.
+    """
+    st.session_state.pop(f"{key}.stopped", None)
+    with st.spinner("Estimating what the points cost…"):
+        plans = _plan(parts, settings, dtype)
+    started = time.perf_counter()
+    deadline = started + budget_s
+    outcome = SuiteOutcome(from_cache=sum(p.cached for p in plans))
+    total = sum(len(p.points) for p in plans)
+    note = st.empty()
+    status = st.status(f"Measuring {total} points for up to {budget_s:.0f} s…", expanded=True)
+    with status:
+        bar = st.progress(0.0, text="starting…")
+        waiting = st.empty()
+        stop_slot = st.empty()
+    stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop_suite, args=(key,))
+    state = {"points": 0, "beat_at": started, "where": "", "point": []}
+
+    def done() -> float:
+        return min((state["points"] + len(outcome.skipped)) / max(total, 1), 1.0)
+
+    def on_row(row: dict, _index: int, _total: int) -> None:
+        task = next(t for t in state["point"] if t.backend.label == row["backend"])
+        _cache_put(task.key, row)
+        saver(row)
+        outcome.measured += 1
+        waiting.empty()
+        median = results.format_seconds(row.get("median_s"))
+        bar.progress(
+            done(),
+            text=f"{state['where']} on {row['backend']}: "
+            f"{median if row['status'] == 'ok' else row['status']}",
+        )
+
+    def heartbeat() -> bool:
+        now = time.perf_counter()
+        if now - state["beat_at"] >= HEARTBEAT_S:
+            state["beat_at"] = now
+            bar.progress(done(), text=f"{state['where']} · {now - started:.0f} of {budget_s:.0f} s")
+        return False
+
+    for index, plan in enumerate(plans):
+        now = time.perf_counter()
+        part_deadline = now + max(deadline - now, 0.0) / (len(plans) - index)
+        saver = _Saver(settings, f"{label}: {plan.part.chart}", [dtype])
+        saver.note = note
+        run_id = sweep.new_run_id()
+        measured_here = 0
+        for params, point_tasks, cost_s in plan.points:
+            now = time.perf_counter()
+            first_fits = measured_here == 0 and now + cost_s <= deadline
+            if now + cost_s > part_deadline and not first_fits:
+                outcome.skipped.append(
+                    {
+                        "chart": plan.part.chart,
+                        "point": point_label(plan.workload, params),
+                        "backends": ", ".join(t.backend.label for t in point_tasks),
+                        "estimated": _duration(cost_s),
+                    }
+                )
+                continue
+            state["point"] = point_tasks
+            state["where"] = (
+                f"{state['points'] + 1}/{total} · {plan.part.chart} · "
+                f"{point_label(plan.workload, params)}"
+            )
+            sweep.run_sweep(
+                plan.workload,
+                {name: [value] for name, value in params.items()},
+                backends=[t.backend for t in point_tasks],
+                settings=settings.sweep_settings(dtype),
+                on_row=on_row,
+                should_stop=heartbeat,
+                on_wait=waiting.info,
+                run_id=run_id,
+            )
+            measured_here += 1
+            state["points"] += 1
+    stop_slot.empty()
+    waiting.empty()
+    skipped = f"; {len(outcome.skipped)} points skipped for time" if outcome.skipped else ""
+    status.update(
+        label=f"Measured {outcome.measured} rows in {time.perf_counter() - started:.0f} s "
+        f"({outcome.from_cache} from cache){skipped}.",
+        state="complete",
+        expanded=False,
+    )
+    return outcome
 
 
 # ---------------------------------------------------------------- under the charts

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
+import pandas as pd
 import streamlit as st
 
-from core import devices, memory
+from core import devices, files, memory, report, store
 from core.errors import BadInput
 from core.sweep import Backend, SweepSettings, default_backends, parse_backends
 from core.timing import TimingSettings
@@ -25,6 +27,18 @@ MEMORY_CHOICES = {
 POINT_BUDGETS_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 DEFAULT_POINT_BUDGET_S = 0.5
 _STATE_KEY = "ui.settings"
+SOURCES = ("Measure live", "Replay a saved run")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A saved run or file that pages draw instead of measuring."""
+
+    run_id: str
+    machine: str
+    frame: pd.DataFrame = field(compare=False, repr=False)
+    fingerprint: dict = field(default_factory=dict, compare=False, repr=False)
+    settings: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class Settings:
     cold_cache: bool
     machine: str
     accelerator: str | None
+    replay: Replay | None = field(default=None, compare=False)  # None: measure live
 
     def sweep_settings(self, dtype: str | None = None) -> SweepSettings:
         return SweepSettings(
@@ -75,6 +90,20 @@ def machine() -> str:
     return devices.machine_label()
 
 
+_stores: dict[str, store.Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store() -> store.Store:
+    """The results store (SPEEDUP_EXPLORER_STORE, else the user's SQLite file), opened once
+    per URL; raises ``StoreError`` with a one-line reason."""
+    url = store.default_store_url()
+    with _stores_lock:
+        if url not in _stores:
+            _stores[url] = store.Store(url)
+        return _stores[url]
+
+
 def current() -> Settings:
     """The settings the sidebar chose this run; a page run on its own draws the sidebar."""
     leave_folder_mode()
@@ -85,6 +114,7 @@ def current() -> Settings:
 def render() -> Settings:
     bar = st.sidebar
     accelerator = devices.accelerator_type()
+    replay = _source(bar)
     bar.header("Compare")
     _, logical = devices.cpu_core_counts()
     threads_default = min(default_threads(), logical)
@@ -152,8 +182,9 @@ def render() -> Settings:
         point_budget_s=float(point_budget_s),
         auto_run=auto_run,
         cold_cache=cold_cache,
-        machine=machine(),
+        machine=replay.machine if replay else machine(),
         accelerator=accelerator,
+        replay=replay,
     )
     st.session_state[_STATE_KEY] = settings
     return settings
@@ -227,3 +258,69 @@ def _memory_budget(bar, backends: list[Backend]) -> int | None:
     except BadInput as error:
         bar.error(f"{error}. Using the device default.")
         return None
+
+
+def _source(bar) -> Replay | None:
+    """Measure here, or replay a stored run or an uploaded file (demos without the GPU)."""
+    bar.header("Source")
+    source = bar.radio(
+        "Source",
+        SOURCES,
+        key="sb.source",
+        label_visibility="collapsed",
+        help="Replaying draws a saved run on every page and measures nothing.",
+    )
+    if source == SOURCES[0]:
+        return None
+    upload = bar.file_uploader(
+        "Replay a results file instead",
+        type=list(files.FORMATS),
+        key="sb.replay_file",
+        help="A CSV, JSON or Parquet file exported from this app or its CLI.",
+    )
+    if upload is not None:
+        return _replay_file(bar, upload)
+    try:
+        results_store = open_store()
+        runs = results_store.runs()
+    except store.StoreError as error:
+        bar.error(f"The saved runs cannot be read: {error}")
+        return Replay("(none)", "no machine", pd.DataFrame())
+    if runs.empty:
+        bar.info("No saved runs yet: measure something first, or upload a results file.")
+        return Replay("(none)", "no machine", pd.DataFrame())
+    by_id = {run["run_id"]: run for run in runs.to_dict(orient="records")}
+    run_id = bar.selectbox(
+        "Saved run",
+        list(by_id),
+        key="sb.replay_run",
+        format_func=lambda rid: report.describe_run(by_id[rid]) if rid in by_id else rid,
+    )
+    run = by_id[run_id]
+    try:
+        frame = results_store.load(run_id)
+    except store.StoreError as error:
+        bar.error(f"Run {run_id} cannot be read: {error}")
+        frame = pd.DataFrame()
+    machine_label = run["machine"] or "unknown machine"
+    return Replay(run_id, machine_label, frame, run["fingerprint"], run["settings"])
+
+
+def _replay_file(bar, upload) -> Replay:
+    """Checked as strictly as an import; parsed once per uploaded file."""
+    memo = st.session_state.get("sb.replay_memo")
+    if not memo or memo[0] != upload.file_id:
+        try:
+            imported = files.import_file(upload)
+            memo = (upload.file_id, imported, None)
+        except BadInput as error:
+            memo = (upload.file_id, None, str(error))
+        st.session_state["sb.replay_memo"] = memo
+    _, imported, problem = memo
+    if imported is None:
+        bar.error(f"{upload.name} cannot be replayed: {problem}")
+        return Replay(upload.name, "no machine", pd.DataFrame())
+    machine_label = imported.machine.get("machine") or "unknown machine (file)"
+    frame = imported.frame.assign(machine=machine_label, source="imported")
+    bar.caption(f"Replaying {upload.name}: {len(frame)} rows from {machine_label}.")
+    return Replay(upload.name, machine_label, frame, imported.machine, imported.settings)

@@ -1,0 +1,104 @@
+"""Results: every saved run, side by side with other machines and the post's figures."""
+
+import streamlit as st
+
+from core import files, reference, report, store
+from ui import page, sidebar
+
+FORMATS = {"CSV": "csv", "JSON": "json", "Parquet": "parquet"}
+settings = sidebar.current()
+st.title("Results")
+st.markdown("**Where do the runs of this and other machines land, and where does the post?**")
+try:
+    saved = sidebar.open_store()
+    runs = saved.runs()
+except store.StoreError as error:
+    st.error(f"The saved runs cannot be read: {error}")
+    st.stop()
+st.caption(f"{len(runs)} runs kept in {saved.shown_url}. Every point the pages measure is saved.")
+
+a, b, c = st.columns(3)
+workload = a.selectbox("Workload", ["", *sorted(set(",".join(runs["workload"]).split(",")) - {""})],
+                       format_func=lambda w: w or "any", key="res.workload")  # fmt: skip
+machine = b.selectbox("Machine", ["", *sorted(set(runs["machine"]))],
+                      format_func=lambda m: m or "any", key="res.machine")  # fmt: skip
+dates = c.date_input("Dates (UTC)", value=[], key="res.dates")
+shown = report.filter_runs(runs, workload or None, machine or None, dates)
+by_id = {run["run_id"]: run for run in shown.to_dict(orient="records")}
+columns = ["created_at", "workload", "machine", "label", "source", "rows", "ok_rows", "run_id"]
+st.dataframe(shown[columns], hide_index=True)
+
+st.subheader("Compare")
+left, right = st.columns(2)
+chosen = left.multiselect("Runs", list(by_id), format_func=lambda r: report.describe_run(by_id[r]),
+                          key="res.runs")  # fmt: skip
+refs = right.multiselect("The post's machines", reference.reference_machines(),
+                         default=[reference.NEO], key="res.refs")  # fmt: skip
+frame = saved.load(chosen)
+names = list(dict.fromkeys(frame["workload"].dropna())) or [workload or "matmul"]
+name = names[0]
+if len(names) > 1:
+    name = st.radio("Workload to chart", names, horizontal=True, key="res.chart")
+params = list(reference.WORKLOAD_PARAMS.get(name, ()))
+mine, _ = report.select_rows(frame, name, params, {}, fall_back=False)
+known = name in reference.WORKLOAD_PARAMS
+every_post = reference.reference_frame(name) if known else mine.iloc[0:0].assign(machine=None)
+post = every_post[every_post["machine"].isin(refs)]
+base = mine if len(mine) else post
+if base.empty:
+    st.info("Choose runs or the post's machines to draw them.")
+else:
+    x = st.selectbox("x axis", report.numeric_params(base, name), index=None, key="res.x",
+                     placeholder=f"{report.view_of(base, name)[0]} (automatic)")  # fmt: skip
+    x = x or report.view_of(base, name)[0]
+    if len(mine):  # only the post's points of the runs' shapes: one line per shape
+        post = report.rows_in_grid(post, {p: mine[p].unique() for p in params if p != x})
+    both = report.combine(mine, post)
+    page.chart(report.overlay_chart, both, x, report.view_of(both, name, x)[1])
+    choices = refs or reference.reference_machines()
+    against = st.selectbox("Ratios against", choices, key="res.against")
+    ratios = report.ratio_table(mine, every_post[every_post["machine"] == against], params)
+    if ratios.empty:
+        st.caption("No chosen run shares a point with the post's figures: no ratios to show.")
+    else:
+        st.dataframe(report.readable(report.ratio_summary(ratios)), hide_index=True)
+        with st.expander(f"Ratios per matching point ({len(ratios)})"):
+            st.dataframe(report.readable(ratios, drop=[*params, "dtype"]), hide_index=True)
+
+st.subheader("Export, delete, import")
+e, d, i = st.columns(3)
+fmt = e.radio("Format", list(FORMATS), horizontal=True, key="res.fmt")
+picked = [by_id[r] for r in chosen]
+one = len({r["machine"] for r in picked}) == 1
+about = picked[0]["fingerprint"] if one else {"machine": "several machines"}
+data = files.export_bytes(frame, FORMATS[fmt], about, {"runs": chosen})
+e.download_button(
+    f"Export {len(chosen)} runs as {fmt}", data, file_name=f"speedup-runs.{FORMATS[fmt]}",
+    disabled=not chosen, key="res.export", on_click="ignore",
+)  # fmt: skip
+
+
+def ask(run_id):
+    st.session_state["res.confirm"] = run_id
+
+
+victim = d.selectbox("Run to delete", list(by_id), index=None, key="res.victim",
+                     format_func=lambda r: report.describe_run(by_id[r]))  # fmt: skip
+d.button("Delete…", key="res.delete", disabled=victim is None, on_click=ask, args=(victim,))
+if victim is not None and st.session_state.get("res.confirm") == victim:
+    d.warning(f"Delete run {victim} and its {by_id[victim]['rows']} rows? This cannot be undone.")
+    if d.button("Yes, delete", key="res.delete_yes", type="primary"):
+        saved.delete_run(st.session_state.pop("res.confirm"))
+        st.rerun()
+    d.button("Cancel", key="res.delete_no", on_click=ask, args=(None,))
+
+upload = i.file_uploader("Results file", type=list(FORMATS.values()), key="res.upload")
+if i.button("Import", key="res.import", disabled=upload is None):
+    try:
+        run_id = saved.import_run(files.import_file(upload))
+        st.session_state["res.imported"] = run_id
+        st.rerun()
+    except (files.FileRejected, store.StoreError) as error:
+        i.error(f"{upload.name} was not imported: {error}")
+if st.session_state.get("res.imported"):
+    i.success(f"Imported as run {st.session_state.pop('res.imported')}.")
