@@ -65,3 +65,16 @@ def test_garbage_in_the_url_falls_back_with_a_note(page, app_url):
     body = page.inner_text("body")
     assert "abc" in body or "nope" in body
     assert page.locator(EXCEPTION).count() == 0
+
+
+@pytest.mark.parametrize("path", ["trust", "results", "reproduce"])
+def test_the_evidence_pages_open_without_an_exception(page, app_url, artifacts, path):
+    page.goto(f"{app_url}/{path}")
+    page.wait_for_selector("h1", timeout=120_000)
+    page.wait_for_function(
+        f"() => !document.querySelector('{RUNNING}')", timeout=120_000, polling=250
+    )
+    page.wait_for_timeout(1000)
+    assert page.locator(EXCEPTION).count() == 0
+    assert "Traceback" not in page.inner_text("body")
+    page.screenshot(path=str(artifacts / f"page-{path}.png"))
