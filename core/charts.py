@@ -71,6 +71,11 @@ _FLAG_LABELS = {
 # ---------------------------------------------------------------- units and titles
 
 
+# Distinct hues for backends and series: Streamlit's own theme shades one blue, which
+# makes a CPU line and a GPU line hard to tell apart on a projector.
+_CATEGORIES = alt.Scale(scheme="tableau10")
+
+
 def time_unit(seconds: Iterable[float]) -> tuple[str, float]:
     """(label, factor) so that seconds * factor reads well: µs, ms or s by the median."""
     median_s = _median_positive(seconds)
@@ -257,7 +262,7 @@ def _line_layers(
     """Optional IQR band, lines and tooltip points, one line per ``series``; with
     ``rings``, flagged points are outlined (see ``_flag_rings``)."""
     x_enc, y_enc = _axes(x, y, *log, *titles, x_base=x_base, x_ticks=x_ticks)
-    style = {"color": alt.Color(f"{color}:N", title=color)}
+    style = {"color": alt.Color(f"{color}:N", title=color, scale=_CATEGORIES)}
     if dash and dash in data:
         style["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash)
     keys = [color, *([dash] if dash else [])]
@@ -439,7 +444,9 @@ def time_vs_x(
             columns=["backend", "floor_s", "time"],
         )
         rule = alt.Chart(floors).mark_rule(strokeDash=[4, 4], opacity=0.7)
-        rule_style = {"color": alt.Color("backend:N")} if color == "backend" else {}
+        rule_style = (
+            {"color": alt.Color("backend:N", scale=_CATEGORIES)} if color == "backend" else {}
+        )
         layers.append(
             rule.encode(
                 y=alt.Y("time:Q", scale=_scale(log_y)),
@@ -627,7 +634,7 @@ def threads_chart(
         .encode(
             x=ideal_x,
             y=ideal_y,
-            color=alt.Color("point:N"),
+            color=alt.Color("point:N", scale=_CATEGORIES),
             detail="series:N",
             tooltip=_tooltips(ideal, ["point", "threads", "ideal"], titles),
         )
@@ -747,7 +754,7 @@ def bar_by_batch(
     base = alt.Chart(bars).encode(
         x=alt.X(f"{x}:O", title=_x_title(frame, x)),
         xOffset=alt.XOffset("backend:N"),
-        color=alt.Color("backend:N"),
+        color=alt.Color("backend:N", scale=_CATEGORIES),
     )
     fields = ["backend", *params, "dtype", value, "time_p25", "time_p75", "flags"]
     tips = _tooltips(bars, fields, titles)
@@ -816,7 +823,7 @@ def memory_vs_budget(
         .mark_bar()
         .encode(
             y=alt.Y("peak:Q", title=f"memory ({unit})"),
-            color=alt.Color("backend:N"),
+            color=alt.Color("backend:N", scale=_CATEGORIES),
             tooltip=_tooltips(peaks, columns, titles),
             **base_x,
         ),
@@ -833,7 +840,7 @@ def memory_vs_budget(
         .mark_rule(strokeDash=[6, 3])
         .encode(
             y=alt.Y("budget:Q"),
-            color=alt.Color("backend:N"),
+            color=alt.Color("backend:N", scale=_CATEGORIES),
             tooltip=[
                 alt.Tooltip("backend:N"),
                 alt.Tooltip("budget:Q", title=f"budget ({unit})", format=".4~g"),
@@ -867,7 +874,7 @@ def crossover_rules(
     ]
     data = _slim(data, [*group, "backend", x, "label", "direction", "sentence"])
     tips = _tooltips(data, [*group, "backend", x, "direction", "sentence"], {x: "crossover"})
-    style = {"color": alt.Color(f"{color}:N")} if color in data else {}
+    style = {"color": alt.Color(f"{color}:N", scale=_CATEGORIES)} if color in data else {}
     x_enc, _ = _axes(x, x, log_x, False, None, None)
     base = alt.Chart(data).encode(x=x_enc, tooltip=tips, **style)
     return alt.layer(
@@ -932,7 +939,7 @@ def roofline(
         .encode(
             x=roof_x,
             y=roof_y,
-            color=alt.Color("backend:N"),
+            color=alt.Color("backend:N", scale=_CATEGORIES),
             tooltip=_tooltips(roof, roof_tips, titles),
         ),
         alt.Chart(points)
@@ -940,7 +947,7 @@ def roofline(
         .encode(
             x=x_enc,
             y=y_enc,
-            color=alt.Color("backend:N"),
+            color=alt.Color("backend:N", scale=_CATEGORIES),
             tooltip=_tooltips(points, points.columns, titles),
         ),
     ]

@@ -154,13 +154,22 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _write(frame: pd.DataFrame, path: str) -> None:
-    if path.endswith(".csv"):
-        frame.to_csv(path, index=False)
-    elif path.endswith(".json"):
-        frame.to_json(path, orient="records", indent=1)
-    else:
-        raise BadInput(f"--out: '{path}' must end in .csv or .json")
+_OUT_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
+
+
+def _out_format(path: str) -> str:
+    for suffix, fmt in _OUT_FORMATS.items():
+        if path.endswith(suffix):
+            return fmt
+    raise BadInput(f"--out: '{path}' must end in .csv, .json or .parquet")
+
+
+def _write(frame: pd.DataFrame, path: str, machine: dict, settings: dict) -> None:
+    from core import files
+
+    # A machine column lets a CSV, which has no header for it, say where it was measured.
+    labelled = frame.assign(machine=machine.get("machine", ""))
+    files.export_frame(labelled, path, _out_format(path), machine, settings)
 
 
 def _open_store(args):
@@ -173,20 +182,19 @@ def _open_store(args):
 
 
 def _run_parts(parts, args) -> pd.DataFrame:
-    if args.out and not args.out.endswith((".csv", ".json")):
-        raise BadInput(f"--out: '{args.out}' must end in .csv or .json")
+    if args.out:
+        _out_format(args.out)
     settings = _settings(args)
     backends = _backends(args)
+    from core import recorder
+
+    machine = recorder.machine_fingerprint()
+    settings_record = {**settings.as_dict(), "backends": [b.label for b in backends]}
     record = None
     if not args.no_store:
-        from core import recorder
-
         results_store = _open_store(args)
         record = recorder.recorder(
-            results_store,
-            recorder.machine_fingerprint(),
-            {**settings.as_dict(), "backends": [b.label for b in backends]},
-            label=f"python -m core {args.command}",
+            results_store, machine, settings_record, label=f"python -m core {args.command}"
         )
     total = sum(
         len(sweep.expand_grid(workloads.get(p.workload), p.grid)) * len(backends) for p in parts
@@ -214,7 +222,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
             print(f"\n{part.chart}\n" + summary_table(frame).to_string(index=False))
     combined = pd.concat(frames, ignore_index=True) if frames else results.empty_frame()
     if args.out:
-        _write(combined, args.out)
+        _write(combined, args.out, machine, settings_record)
         print(f"wrote {len(combined)} rows to {args.out}", file=sys.stderr)
     if record is not None:
         print(f"saved to {results_store.shown_url}", file=sys.stderr)

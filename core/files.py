@@ -47,7 +47,10 @@ _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _WORKLOAD_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _MISSING_TEXT = {"", "nan", "na", "<na>", "null", "none"}
 _EMPTY_MEANS_TEXT = ("flags", "message")
-_TIME_COLUMNS = {c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s")}
+# Seconds, not rates: gflops_per_s and gb_per_s also end in _s.
+_TIME_COLUMNS = {
+    c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s") and not c.endswith("_per_s")
+}
 _INTEGER_RANGES = {"n": (0, 1_000_000_000), "threads": (1, 100_000)}
 
 

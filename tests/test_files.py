@@ -464,3 +464,26 @@ def test_validate_frame_checks_frames_built_in_memory():
     bad.loc[0, "median_s"] = math.inf
     with pytest.raises(FileRejected, match="row 1: median_s is not finite"):
         files.validate_frame(bad)
+
+
+def test_a_fast_gpus_rates_are_not_taken_for_times(tmp_path):
+    # 105 TFLOP/s is 104,639 GFLOP/s: far above a day in seconds, and perfectly real.
+    from core import files, results
+
+    row = {
+        "run_id": "r",
+        "timestamp": "2026-11-27T09:00:00+00:00",
+        "workload": "matmul",
+        "size": 8192,
+        "backend": "cuda:0",
+        "device": "cuda:0",
+        "dtype": "bfloat16",
+        "status": "ok",
+        "median_s": 0.0105,
+        "gflops_per_s": 104_639.6,
+        "gb_per_s": 3_500.0,
+    }
+    path = tmp_path / "fast.csv"
+    files.export_frame(results.to_frame([row], ["size"]), path, "csv", {}, {})
+    imported = files.import_file(path)
+    assert imported.frame["gflops_per_s"].iloc[0] == 104_639.6

@@ -28,6 +28,14 @@ def header(workload_name: str, settings: Settings, title: str | None = None) -> 
     workload = workloads.get(workload_name)
     st.title(title or workload.title)
     st.markdown(f"**{workload.question}**")
+    if settings.replay is not None:
+        # A replay shows what was measured there, not what this sidebar would measure.
+        rows = settings.replay.frame
+        rows = rows[rows["workload"] == workload_name] if "workload" in rows else rows
+        labels = list(dict.fromkeys(rows["backend"].dropna())) if "backend" in rows else []
+        dtypes = ", ".join(dict.fromkeys(rows["dtype"].dropna())) if "dtype" in rows else ""
+        st.caption(f"Replayed from {settings.machine}: {' vs '.join(labels)}, {dtypes}.")
+        return
     st.caption(
         f"On {settings.machine}: {' vs '.join(settings.labels)}, {settings.dtype}, "
         f"{settings.point_budget_s:g} s per point."
