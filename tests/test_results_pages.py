@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import core.devices
 import core.sweep
 from core import files, reference, suites
 from core.cli import main as cli
@@ -133,7 +134,9 @@ def test_results_overlays_a_run_on_the_post_with_a_ratio_table(seeded):
     assert {here, reference.NEO} <= machines_drawn(at)
     per_point = table_with(at, "point")
     assert set(per_point["point"]) == {"size=256", "size=512"}
-    assert set(per_point["side"]) == {"CPU"}
+    # CPU rows pair with the post's CPU; an accelerator, where there is one, with its MPS.
+    expected_sides = {"CPU", "accelerator"} if core.devices.accelerator_type() else {"CPU"}
+    assert set(per_point["side"]) == expected_sides
     assert per_point["time ratio (here / reference)"].str.endswith("×").all()
     summary = table_with(at, "median ratio")
     assert len(summary) == N_BACKENDS and (summary["points"] == 2).all()
