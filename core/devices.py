@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import asdict, dataclass
 
 import psutil
@@ -196,10 +197,22 @@ def describe_all() -> list[DeviceInfo]:
     return [describe(d) for d in device_strings()]
 
 
+_CPU_NOISE = re.compile(
+    r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|\b\d+-Core\b|@\s*[\d.]+\s*GHz|\bwith Radeon.*$"
+)
+
+
+def short_cpu_name(model: str) -> str:
+    """'Intel(R) Xeon(R) Processor' -> 'Intel Xeon': what a chart legend has room for."""
+    short = re.sub(r"\s+", " ", _CPU_NOISE.sub(" ", model)).strip()
+    return short or model
+
+
 def machine_label() -> str:
-    """A short name for this machine in chart titles: the accelerator, else the CPU."""
+    """A short name for this machine in titles, legends and the store: the same everywhere,
+    so that rows measured here are recognised as this machine's."""
     devices = device_strings()
-    cpu = cpu_model_name()
+    cpu = short_cpu_name(cpu_model_name())
     if len(devices) > 1:
         return f"{accelerator_name(torch.device(devices[1]))} + {cpu}"
     return cpu

@@ -580,15 +580,6 @@ class Store:
 
 # --- which machine -------------------------------------------------------------------
 
-_CPU_NOISE = re.compile(
-    r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|\b\d+-Core\b|@\s*[\d.]+\s*GHz|\bwith Radeon.*$"
-)
-
-
-def _short_cpu(model: str) -> str:
-    short = re.sub(r"\s+", " ", _CPU_NOISE.sub(" ", model)).strip()
-    return short or model
-
 
 def _accelerator_entry(devices_info: Any) -> dict | None:
     """The first non-CPU device in what the caller knows about its devices.
@@ -646,6 +637,6 @@ def machine_fingerprint(devices_info: Any = None) -> dict:
             accelerator.get("total_memory_bytes") if accelerator else None
         ),
     }
-    cpu = _short_cpu(cpu_model)
+    cpu = devices.short_cpu_name(cpu_model)
     fingerprint["machine"] = f"{accelerator_name} + {cpu}" if accelerator_name else cpu
     return fingerprint

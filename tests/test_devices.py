@@ -112,3 +112,11 @@ def test_the_cpu_on_a_mac_names_its_core_split(fake_mac, monkeypatch):
 def test_unknown_device_is_refused_with_the_choices():
     with pytest.raises(devices.BadInput, match="choose from cpu"):
         devices.parse_device("tpu")
+
+
+def test_the_machine_label_is_the_same_in_titles_and_in_the_store(fake_mac):
+    from core import recorder
+
+    assert devices.machine_label() == recorder.machine_fingerprint()["machine"]
+    assert devices.machine_label().startswith("Apple A18 Pro GPU + ")
+    assert devices.short_cpu_name("Intel(R) Xeon(R) Processor") == "Intel Xeon"
