@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from core import files, results, store
+from core import devices, files, results, store
 from core.files import FileRejected, ImportedRun
 from core.store import SCHEMA_VERSION, Store, StoreError
 
@@ -491,9 +491,9 @@ def test_machine_fingerprint_names_the_accelerator():
         assert fingerprint["accelerator_type"] == "cuda"
         assert fingerprint["machine"].startswith("NVIDIA H100 80GB HBM3 + ")
     assert store.machine_fingerprint(cpu)["accelerator"] is None
-    assert store._short_cpu("Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz") == (
+    assert devices.short_cpu_name("Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz") == (
         "Intel Xeon Platinum 8480+"
     )
-    assert store._short_cpu("AMD Ryzen AI 9 HX 370 w/ Radeon 890M") == (
+    assert devices.short_cpu_name("AMD Ryzen AI 9 HX 370 w/ Radeon 890M") == (
         "AMD Ryzen AI 9 HX 370 w/ Radeon 890M"
     )
