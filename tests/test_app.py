@@ -9,7 +9,6 @@ half on a 2-core CPU. Nothing here compares speeds: only shapes and messages.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -18,10 +17,10 @@ from streamlit.testing.v1 import AppTest
 
 import core.sweep
 from core import devices
+from tests.apptest_helpers import open_page
 from ui import query, runner
 from ui import sidebar as ui_sidebar
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PAGES = [
     "pages/overview.py",
     "pages/elementwise.py",
@@ -30,21 +29,10 @@ PAGES = [
     "pages/training.py",
     "pages/inference.py",
 ]
-FAST = {"budget_s": "0.1"}  # the sidebar's time budget per point, through the link
 N_BACKENDS = len(core.sweep.default_backends(ui_sidebar.default_threads()))
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def open_page(page: str | None = None, **params: str) -> AppTest:
-    """A fresh session on ``page`` whose URL carries ``params`` (and a short point budget)."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    for name, value in {**FAST, **params}.items():
-        at.query_params[name] = value
-    if page is not None:
-        at.switch_page(page)
-    return at.run()
 
 
 def chart_data(at: AppTest) -> list[list[pd.DataFrame]]:

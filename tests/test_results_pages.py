@@ -9,7 +9,6 @@ budget is 0.1 s. Nothing here compares speeds: only shapes, rows and messages.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -22,11 +21,10 @@ from core import files, reference, suites
 from core.cli import main as cli
 from core.store import Store
 from core.suites import SuitePart
+from tests.apptest_helpers import APP, open_page
 from ui import runner
 from ui import sidebar as ui_sidebar
 
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-FAST = {"budget_s": "0.1"}
 N_BACKENDS = len(core.sweep.default_backends(ui_sidebar.default_threads()))
 REPLAY = "Replay a saved run"
 
@@ -54,15 +52,6 @@ def nothing_measured(monkeypatch):
         raise AssertionError("a replay measured something")
 
     monkeypatch.setattr(core.sweep, "measure_point", refuse)
-
-
-def open_page(page: str | None = None, **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for name, value in {**FAST, **params}.items():
-        at.query_params[name] = value
-    if page is not None:
-        at.switch_page(page)
-    return at.run()
 
 
 def chart_frames(at: AppTest) -> list[pd.DataFrame]:

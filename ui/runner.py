@@ -367,16 +367,8 @@ def _measure(
     for (dtype, _), point_tasks in by_point.items():
         state["point"] = point_tasks
         params = point_tasks[0].params
-        sweep.run_sweep(
-            workload,
-            {name: [value] for name, value in params.items()},
-            backends=[t.backend for t in point_tasks],
-            settings=settings.sweep_settings(dtype),
-            on_row=on_row,
-            should_stop=heartbeat,
-            on_wait=waiting.info,
-            run_id=run_id,
-        )
+        _measure_one_point(workload, params, point_tasks, settings, dtype, run_id, on_row,
+                           heartbeat, waiting)  # fmt: skip
     stop_slot.empty()
     waiting.empty()
     status.update(
@@ -579,16 +571,8 @@ def run_suite(
                 f"{state['points'] + 1}/{total} · {plan.part.chart} · "
                 f"{point_label(plan.workload, params)}"
             )
-            sweep.run_sweep(
-                plan.workload,
-                {name: [value] for name, value in params.items()},
-                backends=[t.backend for t in point_tasks],
-                settings=settings.sweep_settings(dtype),
-                on_row=on_row,
-                should_stop=heartbeat,
-                on_wait=waiting.info,
-                run_id=run_id,
-            )
+            _measure_one_point(plan.workload, params, point_tasks, settings, dtype, run_id,
+                               on_row, heartbeat, waiting)  # fmt: skip
             measured_here += 1
             state["points"] += 1
     stop_slot.empty()
@@ -695,3 +679,17 @@ def _slug(text: str) -> str:
 def _one_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0][:300] if lines else ""
+
+
+def _measure_one_point(workload, params, point_tasks, settings, dtype, run_id, on_row, beat, wait):
+    """One point on the backends it still lacks; rows arrive through ``on_row``."""
+    sweep.run_sweep(
+        workload,
+        {name: [value] for name, value in params.items()},
+        backends=[t.backend for t in point_tasks],
+        settings=settings.sweep_settings(dtype),
+        on_row=on_row,
+        should_stop=beat,
+        on_wait=wait.info,
+        run_id=run_id,
+    )
