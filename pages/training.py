@@ -8,7 +8,6 @@ from ui import page, query, runner, sidebar
 
 W = get("train")
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
-IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256]
 settings = sidebar.current()
 page.header(W.name, settings)
 q = query.Binder(W, "train")
@@ -16,11 +15,8 @@ q = query.Binder(W, "train")
 a, b, c = st.columns([2, 3, 3])
 model = q.choice("Model", "model", list(MODELS), "resnet18", where=a)
 batches = q.many("Batch sizes", "batch", BATCHES, [1, 2, 4], where=b)
-image_size = q.choice(
-    "Image size (px)", "image_size", IMAGE_SIZES, 64, widget="select_slider", where=c,
-    help="224 is what ImageNet models are trained at; smaller answers faster.",
-)  # fmt: skip
-budgets = {b.label: settings.budget_bytes(b) for b in settings.backends}
+image_size = page.image_size_picker(q, where=c)
+budgets = page.budgets_by_backend(settings)
 
 
 def draw(frame):

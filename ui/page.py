@@ -299,3 +299,19 @@ def fidelity() -> None:
             f"Ceilings of that card: copy {roofs['bandwidth_bytes_per_s'] / 1e12:.3g} TB/s; "
             f"matmul {shown}."
         )
+
+
+IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256]
+
+
+def image_size_picker(q: query.Binder, where) -> int:
+    """The model pages' image size, shared so training and inference offer the same stops."""
+    return q.choice(
+        "Image size (px)", "image_size", IMAGE_SIZES, 64, widget="select_slider", where=where,
+        help="224 is what ImageNet models are trained at; smaller answers faster.",
+    )  # fmt: skip
+
+
+def budgets_by_backend(settings: Settings) -> dict[str, int | None]:
+    """Each backend's memory budget, for the memory-against-budget chart."""
+    return {b.label: settings.budget_bytes(b) for b in settings.backends}
