@@ -363,3 +363,11 @@ def test_compact_numbers_for_links(number, text):
 
 def test_decade_stops_cover_the_range_evenly_on_a_log_axis():
     assert query.decade_stops(1e3, 1e5) == [1_000, 3_000, 10_000, 30_000, 100_000]
+
+
+def test_pipelined_gpu_timing_comes_from_the_link_and_reaches_the_engine():
+    at = open_page("pages/matmul.py", pipelined="1", size="16,32")
+    assert_clean(at)
+    assert at.session_state["sb.pipelined"] is True
+    settings = at.session_state[ui_sidebar._STATE_KEY]
+    assert settings.sweep_settings().timing.pipelined is True

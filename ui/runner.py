@@ -98,6 +98,7 @@ def _task_key(
         dtype,
         settings.point_budget_s,
         settings.cold_cache,
+        settings.pipelined,
         settings.memory_budget_bytes,
     )
 

@@ -52,6 +52,7 @@ class Settings:
     point_budget_s: float
     auto_run: bool
     cold_cache: bool
+    pipelined: bool
     machine: str
     accelerator: str | None
     replay: Replay | None = field(default=None, compare=False)  # None: measure live
@@ -59,7 +60,9 @@ class Settings:
     def sweep_settings(self, dtype: str | None = None) -> SweepSettings:
         return SweepSettings(
             dtype=dtype or self.dtype,
-            timing=TimingSettings(budget_s=self.point_budget_s, cold_cache=self.cold_cache),
+            timing=TimingSettings(
+                budget_s=self.point_budget_s, cold_cache=self.cold_cache, pipelined=self.pipelined
+            ),
             memory_budget_bytes=self.memory_budget_bytes,
         )
 
@@ -171,8 +174,18 @@ def render() -> Settings:
         help="Flushes the GPU's L2 cache before every timed repeat. Only meaningful on GPUs: "
         "the CPU side is never flushed.",
     )
-    if cold_cache and accelerator is None:
-        bar.caption("No GPU here, so the cold cache changes nothing.")
+    pipelined = query.flag(
+        "Pipelined GPU timing",
+        "pipelined",
+        False,
+        key="sb.pipelined",
+        where=bar,
+        help="Times each GPU call behind an untimed one, like a loop that never waits for the "
+        "GPU. Off: every call starts from an idle GPU, as in a loop that reads a result each "
+        "step (and as the post timed). Needs device events, so MPS and the CPU ignore it.",
+    )
+    if (cold_cache or pipelined) and accelerator is None:
+        bar.caption("No GPU here, so the GPU timing options change nothing.")
 
     settings = Settings(
         backends=tuple(backends),
@@ -182,6 +195,7 @@ def render() -> Settings:
         point_budget_s=float(point_budget_s),
         auto_run=auto_run,
         cold_cache=cold_cache,
+        pipelined=pipelined,
         machine=replay.machine if replay else machine(),
         accelerator=accelerator,
         replay=replay,
