@@ -40,6 +40,7 @@ _X_TITLES = {
 _METRIC_TITLES = {
     "gb_per_s": "achieved bandwidth (GB/s)",
     "gflops_per_s": "achieved GFLOP/s",
+    "tflops_per_s": "achieved TFLOP/s",
     "images_per_s": "images per second",
 }
 _BAD_STATUSES = ("failed", "refused")
@@ -559,8 +560,8 @@ def throughput_vs_x(
     x_title: str | None = None,
     title: str | None = None,
 ) -> alt.LayerChart:
-    """Achieved GB/s, GFLOP/s or images/s against ``x``."""
-    ok = _with_images_per_s(_with_status(frame, "ok"))
+    """Achieved GB/s, GFLOP/s, TFLOP/s or images/s against ``x``."""
+    ok = _with_derived_rates(_with_status(frame, "ok"))
     data = _series(_positive(ok, metric), color, detail)
     tips = ["backend", *_params(frame), "dtype", "median_s", "pct_of_ceiling", "flags"]
     layers = _line_layers(
@@ -578,10 +579,13 @@ def throughput_vs_x(
     return alt.layer(*layers).properties(title=_title(frame, what, machine, title))
 
 
-def _with_images_per_s(frame: pd.DataFrame) -> pd.DataFrame:
+def _with_derived_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Images/s for the model pages and TFLOP/s for the matmul page, from the stored rates."""
     frame = frame.copy()
     if "batch" in frame and "median_s" in frame:
         frame["images_per_s"] = _floats(frame["batch"]) / _floats(frame["median_s"])
+    if "gflops_per_s" in frame:
+        frame["tflops_per_s"] = _floats(frame["gflops_per_s"]) / 1000
     return frame
 
 
@@ -741,7 +745,7 @@ def bar_by_batch(
         ]
         what = "step time" if metric == "median" else "images per second"
         return alt.hconcat(*panels).properties(title=_title(frame, what, machine, title))
-    ok = _with_images_per_s(_with_status(frame, "ok"))
+    ok = _with_derived_rates(_with_status(frame, "ok"))
     if metric == "median":
         unit, factor = time_unit(ok.get("median_s", []))
         ok = _with_time(ok, factor)
@@ -1002,3 +1006,112 @@ def _time_titles(unit: str) -> dict[str, str]:
         "time_p75": f"p75 ({unit})",
         "n": "repeats",
     }
+
+
+# ---------------------------------------------------------------- speedup views
+
+
+def _others_with_speedup(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The ok rows of every backend but the baseline, with their speedup over it."""
+    baseline = results.baseline_of(frame) if "backend" in frame else None
+    if "speedup" not in frame:
+        frame = results.add_speedup(frame, baseline)
+    data = _with_status(frame, "ok")
+    data = data[data["backend"] != baseline]
+    data["speedup"] = _floats(data["speedup"])
+    return data, baseline
+
+
+def speedup_vs_x(
+    frame: pd.DataFrame,
+    x: str,
+    crossovers: pd.DataFrame | None = None,
+    color: str = "op",
+    machine: str = "",
+    x_title: str | None = None,
+    title: str | None = None,
+) -> alt.LayerChart:
+    """Speedup over the baseline against ``x`` (log-log), with 1× drawn as the even line and
+    each crossover from ``core.crossover`` as a dashed rule."""
+    data, baseline = _others_with_speedup(frame)
+    data[x] = _floats(data[x])
+    data = data[np.isfinite(data["speedup"]) & (data["speedup"] > 0)]
+    if color not in data:
+        color = "backend"
+    data["label"] = data["speedup"].map(speedup_label)
+    data["series"] = data[color].astype(str) + " · " + data["backend"].astype(str)
+    fields = [x, "speedup", "label", "series", "backend", *([color] if color != "backend" else [])]
+    data = data[list(dict.fromkeys(fields))].reset_index(drop=True)
+    tips = [alt.Tooltip(f"{f}:N") for f in dict.fromkeys([color, "backend"])]
+    tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
+    base = alt.Chart(data).encode(
+        x=alt.X(f"{x}:Q", scale=alt.Scale(type="log"), title=x_title or x),
+        y=alt.Y("speedup:Q", scale=alt.Scale(type="log"), title=f"speedup over {baseline}"),
+        color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES),
+        tooltip=tips,
+    )
+    layers = [
+        base.mark_line().encode(detail="series:N"),
+        base.mark_point(filled=True, size=45),
+        alt.Chart(pd.DataFrame({"even": [1.0]}))
+        .mark_rule(color="gray", strokeDash=[2, 2])
+        .encode(y=alt.Y("even:Q", scale=alt.Scale(type="log"))),
+    ]
+    if crossovers is not None and not crossovers.empty:
+        layers.append(crossover_rules(crossovers, x, color=color))
+    what = title or f"Speedup over {baseline}"
+    return alt.layer(*layers).properties(title=_title(frame, what, machine, what))
+
+
+def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> alt.LayerChart:
+    """Write each non-baseline point's speedup (e.g. '3.2×') above it on a ``time_vs_x``
+    chart, in the same time unit that chart chose."""
+    _, factor = time_unit(_with_status(frame, "ok")["median_s"])
+    data, _ = _others_with_speedup(frame)
+    data["time"] = _floats(data["median_s"]) * factor
+    data = data[np.isfinite(data["speedup"]) & (data["time"] > 0)]
+    data["label"] = data["speedup"].map(speedup_label)
+    data[x] = _floats(data[x])
+    data = data[[x, "time", "label", "backend"]].reset_index(drop=True)
+    text = (
+        alt.Chart(data)
+        .mark_text(dy=-12, fontSize=11, fontWeight="bold")
+        .encode(
+            x=alt.X(f"{x}:Q", scale=alt.Scale(type="log")),
+            y=alt.Y("time:Q", scale=alt.Scale(type="log")),
+            text="label:N",
+            color=alt.Color("backend:N", scale=_CATEGORIES),
+        )
+    )
+    return chart.add_layers(text)
+
+
+def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
+    """One bar per backend with its median time written on it: the Overview's quick duel."""
+    data = _with_status(frame, "ok")
+    unit, factor = time_unit(data["median_s"])
+    data["time"] = _floats(data["median_s"]) * factor
+    data["label"] = [results.format_seconds(s) for s in _floats(data["median_s"])]
+    data = data[["backend", "time", "label"]].reset_index(drop=True)
+    base = alt.Chart(data).encode(
+        y=alt.Y("backend:N", title=None, sort=None),
+        x=alt.X("time:Q", title=f"median time ({unit}), shorter is faster"),
+    )
+    return alt.layer(
+        base.mark_bar().encode(color=alt.Color("backend:N", legend=None, scale=_CATEGORIES)),
+        base.mark_text(align="left", dx=4).encode(text="label:N"),
+    ).properties(title=what, height=alt.Step(28))
+
+
+def speedup_text(frame: pd.DataFrame) -> str:
+    """'cpu (2 threads) is 1.8× faster than cpu (1 thread)' for a one-point duel."""
+    others, baseline = _others_with_speedup(frame)
+    parts = []
+    for backend, speedup in zip(others["backend"], others["speedup"], strict=True):
+        if not math.isfinite(speedup):
+            continue
+        if speedup >= 1:
+            parts.append(f"{backend} is {speedup_label(speedup)} faster than {baseline}")
+        else:
+            parts.append(f"{backend} is {speedup_label(1 / speedup)} slower than {baseline}")
+    return "; ".join(parts)

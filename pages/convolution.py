@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts
 from core.workloads import get
-from ui import extra_charts, page, query, runner, sidebar
+from ui import page, query, runner, sidebar
 
 W = get("conv2d")
 CHANNELS, KERNELS = [8, 16, 32, 64, 128, 256, 512], [1, 3, 5, 7, 9, 11]
@@ -27,7 +27,7 @@ def channel_scaling():
 
     def draw(frame):
         timed = charts.time_vs_x(frame, "channels", machine=settings.machine)
-        page.chart(extra_charts.with_speedup_labels, timed, frame, "channels")
+        page.chart(charts.with_speedup_labels, timed, frame, "channels")
         page.chart(
             charts.throughput_vs_x, frame, "channels", "gflops_per_s", machine=settings.machine
         )

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, crossover
 from core.workloads import OPS, get
-from ui import extra_charts, page, query, runner, sidebar
+from ui import page, query, runner, sidebar
 
 W = get("elementwise")
 SIZES = query.decade_stops(1e3, 1e9)
@@ -34,7 +34,7 @@ def draw(frame):
         page.chart(charts.speedup_heatmap, frame, "size", "op", machine=machine)
     with speed:
         page.chart(
-            extra_charts.speedup_vs_x, frame, "size", cross, color="op", machine=machine,
+            charts.speedup_vs_x, frame, "size", cross, color="op", machine=machine,
             x_title="size (elements)",
         )  # fmt: skip
         page.sentences(cross)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import charts, crossover
 from core.workloads import get
-from ui import extra_charts, page, query, runner, sidebar
+from ui import page, query, runner, sidebar
 
 W = get("matmul")
 SIZES = [2**k for k in range(4, 16)]  # 16 .. 32768
@@ -35,10 +35,18 @@ def draw(frame):
     cross = crossover.crossover(frame, "size", group="dtype")
     flops, speed = st.columns(2)
     with flops:
-        page.chart(extra_charts.tflops_vs_x, frame, "size", dash, machine, x_title=X_TITLE)
+        page.chart(
+            charts.throughput_vs_x,
+            frame,
+            "size",
+            "tflops_per_s",
+            detail=dash,
+            machine=machine,
+            x_title=X_TITLE,
+        )
     with speed:
         page.chart(
-            extra_charts.speedup_vs_x, frame, "size", cross, color="dtype", machine=machine,
+            charts.speedup_vs_x, frame, "size", cross, color="dtype", machine=machine,
             x_title=X_TITLE,
         )  # fmt: skip
         page.sentences(cross)

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import devices, memory
+from core import charts, devices, memory
 from core.workloads import get
-from ui import extra_charts, page, runner, sidebar
+from ui import page, runner, sidebar
 
 settings = sidebar.current()
 st.title("Speedup Explorer")
@@ -33,8 +33,8 @@ DUELS = {
 for column, (name, (grid, what)) in zip(st.columns(len(DUELS)), DUELS.items(), strict=True):
 
     def draw(frame, what=what):
-        page.chart(extra_charts.duel_bars, frame, what)
-        st.markdown(extra_charts.speedup_text(frame) or "Nothing to compare against.")
+        page.chart(charts.duel_bars, frame, what)
+        st.markdown(charts.speedup_text(frame) or "Nothing to compare against.")
 
     with column:
         runner.run_grid(name, grid, settings, draw, key=f"duel_{name}", table=False)

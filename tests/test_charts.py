@@ -617,3 +617,44 @@ def test_memory_vs_budget():
     assert rows_of(spec, budget) == [{"backend": GPU, "budget_bytes": 8 * 2**30, "budget": 8.0}]
     cross = rows_of(spec, one(spec, "point"))
     assert [(r["batch"], r["estimate"], r["status"]) for r in cross] == [(256, 48.0, "refused")]
+
+
+# ---------------------------------------------------------------- speedup views
+
+
+def test_speedup_vs_x_plots_only_the_accelerator_with_the_even_line_and_crossovers():
+    frame = elementwise()
+    spec = charts.speedup_vs_x(frame, "size", crossover(frame, "size"), machine="M").to_dict()
+    points = rows_of(spec, one(spec, "point"))
+    assert {p["backend"] for p in points} == {GPU}
+    assert sorted({p["speedup"] for p in points}) == [0.25, 2.0]
+    rule_rows = [rows_of(spec, layer) for layer in by_mark(spec, "rule")]
+    assert [{"even": 1.0}] in rule_rows
+    crossings = [row for rows in rule_rows for row in rows if "direction" in row]
+    assert crossings and all(1e3 < row["size"] < 1e5 for row in crossings)
+    assert spec["title"] == f"Speedup over {CPU} on M"
+
+
+def test_speedup_labels_sit_on_the_time_chart_in_its_unit():
+    frame = elementwise(scale_s=1e-3)
+    chart = charts.with_speedup_labels(charts.time_vs_x(frame, "size"), frame, "size")
+    spec = chart.to_dict()
+    labels = rows_of(spec, one(spec, "text"))
+    assert {row["label"] for row in labels} == {"0.25×", "2.0×"}
+    assert max(row["time"] for row in labels) == pytest.approx(4.0)  # ms, as the chart
+
+
+def test_duel_bars_and_sentence():
+    frame = elementwise(failed=False)
+    point = frame[(frame["op"] == "add") & (frame["size"] == 100_000)]
+    spec = charts.duel_bars(point, "Add").to_dict()
+    assert [row["label"] for row in rows_of(spec, one(spec, "text"))] == ["2 ms", "1 ms"]
+    assert charts.speedup_text(point) == f"{GPU} is 2.0× faster than {CPU}"
+    slower = frame[(frame["op"] == "add") & (frame["size"] == 1000)]
+    assert charts.speedup_text(slower) == f"{GPU} is 4.0× slower than {CPU}"
+
+
+def test_throughput_in_tflops_is_gflops_over_a_thousand():
+    frame = elementwise(failed=False).assign(gflops_per_s=2000.0)
+    spec = charts.throughput_vs_x(frame, "size", "tflops_per_s").to_dict()
+    assert {row["tflops_per_s"] for row in rows_of(spec, one(spec, "line"))} == {2.0}
