@@ -27,7 +27,3 @@ def device_lock(device: str, on_wait: Callable[[str], None] | None = None) -> It
         yield
     finally:
         lock.release()
-
-
-def is_busy(device: str) -> bool:
-    return _lock_for(str(device)).locked()

@@ -7,14 +7,13 @@ from core.workloads import MODELS, get
 from ui import page, query, runner, sidebar
 
 W = get("inference")
-BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
 settings = sidebar.current()
 page.header(W.name, settings)
 q = query.Binder(W, "inf")
 
 a, b, c = st.columns([3, 3, 2])
 models = q.many("Models", "model", list(MODELS), ["resnet18"], where=a)
-batches = q.many("Batch sizes", "batch", BATCHES, [1, 4, 16], where=b)
+batches = q.many("Batch sizes", "batch", page.BATCHES, [1, 4, 16], where=b)
 image_size = page.image_size_picker(q, where=c)
 budgets = page.budgets_by_backend(settings)
 

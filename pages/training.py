@@ -7,14 +7,13 @@ from core.workloads import MODELS, get
 from ui import page, query, runner, sidebar
 
 W = get("train")
-BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
 settings = sidebar.current()
 page.header(W.name, settings)
 q = query.Binder(W, "train")
 
 a, b, c = st.columns([2, 3, 3])
 model = q.choice("Model", "model", list(MODELS), "resnet18", where=a)
-batches = q.many("Batch sizes", "batch", BATCHES, [1, 2, 4], where=b)
+batches = q.many("Batch sizes", "batch", page.BATCHES, [1, 2, 4], where=b)
 image_size = page.image_size_picker(q, where=c)
 budgets = page.budgets_by_backend(settings)
 

@@ -301,6 +301,8 @@ def fidelity() -> None:
         )
 
 
+# The model pages offer the same stops, so a link moves between them unchanged.
+BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256]
 
 
