@@ -177,8 +177,7 @@ def apply(frame: pd.DataFrame, ceilings_by_backend: dict[str, Ceilings]) -> pd.D
         ceiling = ceilings_by_backend.get(row["backend"])
         percent, suspect = _judge(row, ceiling)
         percents.append(percent)
-        existing = [f for f in str(row.get("flags") or "").split(",") if f and f != "suspect"]
-        flags.append(",".join([*existing, "suspect"] if suspect else existing))
+        flags.append(_with_suspect(row.get("flags"), suspect))
     frame["pct_of_ceiling"] = pd.Series(percents, index=frame.index, dtype="float64")
     frame["flags"] = pd.Series(flags, index=frame.index, dtype="string")
     return frame
@@ -238,7 +237,10 @@ def judge_row(row: dict) -> dict:
     """One finished row judged against this machine's cached ceilings, if any were measured."""
     found = cached_only(str(row.get("device")), row.get("threads"))
     percent, suspect = _judge(row, found)
-    flags = [f for f in str(row.get("flags") or "").split(",") if f and f != "suspect"]
-    if suspect:
-        flags.append("suspect")
-    return {**row, "pct_of_ceiling": percent, "flags": ",".join(flags)}
+    return {**row, "pct_of_ceiling": percent, "flags": _with_suspect(row.get("flags"), suspect)}
+
+
+def _with_suspect(flags: object, suspect: bool) -> str:
+    """A row's comma-separated flags with ``suspect`` set or cleared by this judgement."""
+    kept = [f for f in str(flags or "").split(",") if f and f != "suspect"]
+    return ",".join([*kept, "suspect"] if suspect else kept)

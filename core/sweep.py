@@ -156,11 +156,11 @@ def measure_point(
     if refused:
         return {**row, "status": "refused", "message": refused}
     with locks.device_lock(str(device), on_wait):
-        measured = _measure(workload, params, backend, device, dtype, settings, should_stop)
+        measured = _measure(workload, params, cost, backend, device, dtype, settings, should_stop)
     return ceilings.judge_row({**row, **measured})
 
 
-def _measure(workload, params, backend, device, dtype, settings, should_stop) -> dict:
+def _measure(workload, params, cost, backend, device, dtype, settings, should_stop) -> dict:
     prepared = None
     try:
         devices.empty_cache(device)
@@ -171,7 +171,7 @@ def _measure(workload, params, backend, device, dtype, settings, should_stop) ->
                 prepared.fn, device, settings.timing, backend.threads, should_stop=should_stop
             )
             peak = devices.peak_memory_bytes(device)
-            check = _check(prepared, device, dtype) if settings.check_outputs else {}
+            check = _check(prepared, dtype) if settings.check_outputs else {}
             floor_s = timing.dispatch_floor_s(device, backend.threads)
     except _OUT_OF_MEMORY as error:
         return {"status": "failed", "message": f"out of memory: {_one_line(error)}"}
@@ -179,17 +179,13 @@ def _measure(workload, params, backend, device, dtype, settings, should_stop) ->
         text = _one_line(error)
         status = "skipped" if any(m in text.lower() for m in _SKIP_MARKERS) else "failed"
         return {"status": status, "message": text}
-    except BadInput:
-        raise
     except Exception as error:  # any other failure belongs to this point, not the sweep
         return {"status": "failed", "message": f"{type(error).__name__}: {_one_line(error)}"}
     finally:
         del prepared
         devices.empty_cache(device)
-    cost = workload.cost(params, dtype)
     median_s = result.median_s
-    flags = [f for f in ("noisy",) if result.noisy] + check.pop("flags", [])
-    notes = [n for n in (check.pop("note", ""),) if n]
+    flags = (["noisy"] if result.noisy else []) + check.get("flags", [])
     return {
         "median_s": median_s,
         "p25_s": result.p25_s,
@@ -210,11 +206,11 @@ def _measure(workload, params, backend, device, dtype, settings, should_stop) ->
         "max_rel_err": check.get("max_rel_err"),
         "flags": ",".join(flags),
         "status": "ok",
-        "message": "; ".join(notes),
+        "message": check.get("note", ""),
     }
 
 
-def _check(prepared, device: torch.device, dtype: torch.dtype) -> dict:
+def _check(prepared, dtype: torch.dtype) -> dict:
     """Compare the device's output with a CPU reference from the same inputs and weights."""
     if prepared.check is None:
         return {}
