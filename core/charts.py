@@ -30,7 +30,7 @@ _WORKLOAD_TITLES = {
 _X_TITLES = {
     ("elementwise", "size"): "size (elements)",
     ("conv2d", "size"): "image size H=W (px)",
-    (None, "n"): "matrix size n",
+    ("matmul", "size"): "matrix size N",
     (None, "batch"): "batch size",
     (None, "image_size"): "image size (px)",
     (None, "channels"): "channels",
@@ -1034,8 +1034,7 @@ def speedup_vs_x(
     """Speedup over the baseline against ``x`` (log-log), with 1× drawn as the even line and
     each crossover from ``core.crossover`` as a dashed rule."""
     data, baseline = _others_with_speedup(frame)
-    data[x] = _floats(data[x])
-    data = data[np.isfinite(data["speedup"]) & (data["speedup"] > 0)]
+    data = _positive(data, x, "speedup")  # both axes are logarithmic
     if color not in data:
         color = "backend"
     data["label"] = data["speedup"].map(speedup_label)
@@ -1045,7 +1044,7 @@ def speedup_vs_x(
     tips = [alt.Tooltip(f"{f}:N") for f in dict.fromkeys([color, "backend"])]
     tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
     base = alt.Chart(data).encode(
-        x=alt.X(f"{x}:Q", scale=alt.Scale(type="log"), title=x_title or x),
+        x=alt.X(f"{x}:Q", scale=alt.Scale(type="log"), title=x_title or _x_title(frame, x)),
         y=alt.Y("speedup:Q", scale=alt.Scale(type="log"), title=f"speedup over {baseline}"),
         color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES),
         tooltip=tips,

@@ -15,8 +15,6 @@ import pandas as pd
 
 from core import results
 
-DIRECTIONS = ("wins_above", "wins_below", "wins_between", "always", "never")
-
 
 def crossover(
     frame: pd.DataFrame,

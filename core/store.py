@@ -163,10 +163,11 @@ def _make_engine(url: str) -> tuple[Engine, str]:
     shown = parsed.render_as_string(hide_password=True)
     kwargs: dict[str, Any] = {}
     backend = parsed.get_backend_name()
-    if backend == "postgresql" and "connect_timeout" not in parsed.query:
-        # An unreachable server should fail in seconds, not after the OS's TCP timeout.
-        kwargs["connect_args"] = {"connect_timeout": 5}
-        kwargs["pool_pre_ping"] = True
+    if backend == "postgresql":
+        kwargs["pool_pre_ping"] = True  # a server restart must not break the next write
+        if "connect_timeout" not in parsed.query:
+            # An unreachable server should fail in seconds, not after the OS's TCP timeout.
+            kwargs["connect_args"] = {"connect_timeout": 5}
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
@@ -371,9 +372,18 @@ class Store:
     def add_row(self, row: dict) -> None:
         """Write one finished point now, in its own transaction."""
         record = _record(row)
-        with self._errors("cannot save a result to"), self.engine.begin() as conn:
-            self._check_run(conn, record["run_id"])
-            conn.execute(results_table.insert(), [record])
+        # A lone INSERT, with the foreign key checking the run: a read before it would
+        # make SQLite fail at once ("database is locked") when another writer commits
+        # in between, instead of waiting out busy_timeout.
+        with self._errors("cannot save a result to"):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(results_table.insert(), [record])
+            except sa.exc.IntegrityError:
+                run_id = record["run_id"]
+                raise StoreError(
+                    f"run '{run_id}' does not exist; start_run() comes first"
+                ) from None
 
     @staticmethod
     def _check_run(conn: Connection, run_id: str) -> None:

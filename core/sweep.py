@@ -230,8 +230,9 @@ def _check(prepared, dtype: torch.dtype) -> dict:
             f"output differs from the CPU reference: max_rel_err {error:.2g} > "
             f"{TOLERANCE[dtype]:g} allowed for {dtype_name(dtype)}" + (f" ({note})" if note else "")
         )
-    # The CPU row is compared with a float64 CPU reference too: that shows the dtype's own error.
-    return {"max_rel_err": error, "flags": flags, "note": note}
+    # A NaN or inf output has no meaningful error size; the nonfinite flag says what happened,
+    # and an infinite number would not survive export to CSV or Parquet.
+    return {"max_rel_err": error if math.isfinite(error) else None, "flags": flags, "note": note}
 
 
 def _device_name(device: torch.device) -> str:

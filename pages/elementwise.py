@@ -33,10 +33,7 @@ def draw(frame):
     with heat:
         page.chart(charts.speedup_heatmap, frame, "size", "op", machine=machine)
     with speed:
-        page.chart(
-            charts.speedup_vs_x, frame, "size", cross, color="op", machine=machine,
-            x_title="size (elements)",
-        )  # fmt: skip
+        page.chart(charts.speedup_vs_x, frame, "size", cross, color="op", machine=machine)
         page.sentences(cross)
     page.chart(charts.throughput_vs_x, frame, "size", "gb_per_s", detail="op", machine=machine)
     page.checks(frame, settings)

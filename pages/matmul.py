@@ -8,7 +8,6 @@ from ui import page, query, runner, sidebar
 
 W = get("matmul")
 SIZES = [2**k for k in range(4, 16)]  # 16 .. 32768
-X_TITLE = "matrix size N"
 settings = sidebar.current()
 page.header(W.name, settings)
 q = query.Binder(W, "mm")
@@ -31,7 +30,7 @@ sizes = [s for s in fits if low <= s <= high]
 def draw(frame):
     machine = settings.machine
     dash = "dtype" if len(dtypes) > 1 else None
-    page.chart(charts.time_vs_x, frame, "size", detail=dash, machine=machine, x_title=X_TITLE)
+    page.chart(charts.time_vs_x, frame, "size", detail=dash, machine=machine)
     cross = crossover.crossover(frame, "size", group="dtype")
     flops, speed = st.columns(2)
     with flops:
@@ -42,13 +41,9 @@ def draw(frame):
             "tflops_per_s",
             detail=dash,
             machine=machine,
-            x_title=X_TITLE,
         )
     with speed:
-        page.chart(
-            charts.speedup_vs_x, frame, "size", cross, color="dtype", machine=machine,
-            x_title=X_TITLE,
-        )  # fmt: skip
+        page.chart(charts.speedup_vs_x, frame, "size", cross, color="dtype", machine=machine)
         page.sentences(cross)
     page.checks(frame, settings)
 

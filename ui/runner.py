@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from core import recorder, report, results, sweep, workloads
+from core import files, recorder, report, results, sweep, workloads
 from core.errors import BadInput
 from core.suites import SuitePart
 from core.sweep import Backend
@@ -626,7 +626,8 @@ def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: 
     )
     st.download_button(
         "Download CSV",
-        frame.to_csv(index=False),
+        # Through core.files: formula-like text is neutralised and the file imports back.
+        files.export_bytes(frame.assign(machine=settings.machine), "csv", {}, {}),
         file_name=f"{workload.name}-{_slug(settings.machine)}.csv",
         mime="text/csv",
         key=f"{key}.csv",
