@@ -64,7 +64,8 @@ def parse_backends(text: str, threads: int | None = None) -> list[Backend]:
             chosen.append(Backend(str(device), threads if device.type == "cpu" else None))
     if not chosen:
         raise BadInput("devices: none given; e.g. cpu,cuda or cpu,mps")
-    return chosen
+    # 'cpu,cpu' or 'cpu,cpu:8' on an 8-thread default would time the same thing twice.
+    return list({backend.label: backend for backend in chosen}.values())
 
 
 @dataclass
@@ -137,7 +138,7 @@ def measure_point(
         "device_name": _device_name(device),
         "dtype": dtype_name(dtype),
         "threads": backend.resolved_threads,
-        "cold_cache": settings.timing.cold_cache,
+        "cold_cache": settings.timing.cold_cache and device.type != "cpu",  # CPUs are not flushed
         "flags": "",
         "message": "",
     }

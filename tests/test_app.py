@@ -371,3 +371,9 @@ def test_pipelined_gpu_timing_comes_from_the_link_and_reaches_the_engine():
     assert at.session_state["sb.pipelined"] is True
     settings = at.session_state[ui_sidebar._STATE_KEY]
     assert settings.sweep_settings().timing.pipelined is True
+
+
+def test_a_garbage_points_per_decade_in_the_link_falls_back_with_a_note():
+    at = open_page("pages/elementwise.py", ppd="x", size="1e3,3e3", op="add")
+    assert_clean(at)
+    assert "ppd" in texts(at.warning)

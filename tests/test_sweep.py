@@ -148,3 +148,18 @@ def test_cpu_backend_labels_name_the_thread_count():
         "cpu (1 thread)",
         "cpu (4 threads)",
     ]
+
+
+def test_the_same_backend_named_twice_is_timed_once():
+    backends = sweep.parse_backends("cpu:2,cpu:2,cpu:1")
+    assert [b.label for b in backends] == ["cpu (2 threads)", "cpu (1 thread)"]
+
+
+def test_cpu_rows_never_claim_a_cold_cache():
+    settings = dataclasses.replace(
+        FAST, timing=sweep.timing.TimingSettings(budget_s=0.02, cold_cache=True)
+    )
+    frame = sweep.run_sweep(
+        workloads.get("matmul"), {"size": [16]}, [sweep.Backend("cpu")], settings
+    )
+    assert not frame["cold_cache"].iloc[0]

@@ -138,7 +138,20 @@ def _write(name: str, value: Any, default: Any = None, omit_default: bool = Fals
 def _parser(parse: Parse | Param | None) -> Parse:
     if isinstance(parse, Param):
         return parse.parse
-    return parse or str
+    if parse is None:
+        return str
+
+    def checked(raw: str) -> Any:
+        # A plain converter such as int raises ValueError on garbage; links must only
+        # ever produce BadInput, which falls back to the default with a note.
+        try:
+            return parse(raw)
+        except (TypeError, ValueError) as error:
+            if isinstance(error, BadInput):
+                raise
+            raise BadInput(f"'{_shown(raw)}' is not an allowed value") from None
+
+    return checked
 
 
 def _one_of(name: str, raw: str, parse: Parse, options: Sequence[Any], fmt, notes) -> Any:
