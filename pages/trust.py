@@ -5,7 +5,7 @@ import streamlit as st
 from core import charts, devices
 from core.sweep import thread_backends
 from core.workloads import OPS, get
-from ui import page, query, runner, session_rows, sidebar
+from ui import page, query, runner, sidebar
 
 WORKLOADS = ["matmul", "elementwise", "conv2d", "inference", "train"]
 MATMUL_SIZES = [2**k for k in range(5, 13)]  # 32 .. 4096
@@ -30,7 +30,7 @@ st.dataframe(page.ceilings_table(page.cached_ceilings(backends=settings.backends
 
 st.subheader("Every point measured on this server, under the roofs")
 name = query.choice("Workload", "rw", WORKLOADS, "matmul", key="trust.rw", fmt=titled)
-measured = page.judged(session_rows.frame(name))
+measured = page.judged(runner.measured_frame(name))
 page.roofline(measured, settings, backends=settings.backends)
 page.flags_caption(measured)
 if measured.empty:

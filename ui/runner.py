@@ -58,9 +58,15 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def cached_rows() -> int:
+def measured_frame(workload_name: str) -> pd.DataFrame:
+    """Every row of one workload measured in this server process, as the tidy table.
+
+    The Trust page puts all of them on one roofline, whichever page measured them.
+    """
+    workload = workloads.get(workload_name)
     with _cache_lock:
-        return len(_cache)
+        rows = [dict(row) for row in _cache.values() if row.get("workload") == workload.name]
+    return results.to_frame(rows, workload.param_names)
 
 
 def _cache_get(key: tuple) -> dict | None:
