@@ -13,7 +13,7 @@ import sys
 import pandas as pd
 from tqdm import tqdm
 
-from core import devices, memory, results, suites, sweep, timing, workloads
+from core import devices, files, memory, results, suites, sweep, timing, workloads
 from core.errors import BadInput
 
 
@@ -62,7 +62,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="time each call behind an untimed one (steady state of a loop; GPUs with events)",
     )
     parser.add_argument("--no-check", action="store_true", help="skip the output check")
-    parser.add_argument("--out", help="write the results to .csv or .json")
+    parser.add_argument("--out", help="write the results to .csv, .json or .parquet")
     _add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="keep the results out of the store")
 
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--workload")
     _add_store_option(runs)
     export = commands.add_parser("export", help="write stored runs to a file")
-    export.add_argument("--format", required=True, choices=("csv", "json", "parquet"))
+    export.add_argument("--format", required=True, choices=files.FORMATS)
     export.add_argument("--run", action="append", help="a run id; repeat for more; default all")
     export.add_argument("--workload", help="only runs of this workload")
     export.add_argument("--out", required=True, help="the file to write")
@@ -154,19 +154,14 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-_OUT_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
-
-
 def _out_format(path: str) -> str:
-    for suffix, fmt in _OUT_FORMATS.items():
-        if path.endswith(suffix):
-            return fmt
-    raise BadInput(f"--out: '{path}' must end in .csv, .json or .parquet")
+    try:
+        return files.format_of_path(path)
+    except BadInput as error:
+        raise BadInput(f"--out: {error}") from None
 
 
 def _write(frame: pd.DataFrame, path: str, machine: dict, settings: dict) -> None:
-    from core import files
-
     # A machine column lets a CSV, which has no header for it, say where it was measured.
     labelled = frame.assign(machine=machine.get("machine", ""))
     files.export_frame(labelled, path, _out_format(path), machine, settings)
@@ -255,8 +250,6 @@ def _runs(args) -> None:
 
 
 def _export(args) -> None:
-    from core import files
-
     results_store = _open_store(args)
     listing = results_store.runs(workload=args.workload)
     run_ids = args.run or list(listing["run_id"])
@@ -266,14 +259,16 @@ def _export(args) -> None:
     if not run_ids:
         raise BadInput("nothing to export: the store holds no runs")
     frame = results_store.load(run_ids)
-    machine = results_store.run_info(run_ids[0]).get("machine", {})
+    fingerprints = listing.set_index("run_id")["fingerprint"]
+    machines = {fingerprints[r].get("machine") for r in run_ids}
+    # One machine's fingerprint travels in the file's header; runs of several machines
+    # leave it empty, and each row's own machine column says where it was measured.
+    machine = fingerprints[run_ids[0]] if len(machines) == 1 else {}
     files.export_frame(frame, args.out, args.format, machine, {"runs": run_ids})
     print(f"wrote {len(frame)} rows of {len(run_ids)} runs to {args.out}")
 
 
 def _import(args) -> None:
-    from core import files
-
     imported = files.import_file(args.file)
     run_id = _open_store(args).import_run(imported, label=args.label)
     print(f"imported {len(imported.frame)} rows as run {run_id}")

@@ -241,6 +241,15 @@ def _what_binary_is(data: bytes) -> str:
     return "it is binary data"
 
 
+def format_of_path(path: str) -> str:
+    """csv, json or parquet, from a file name's extension; FileRejected otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        known = ", ".join(_EXTENSIONS)
+        raise FileRejected(f"'{path}' must end in one of {known}")
+    return _EXTENSIONS[suffix]
+
+
 def _detect_format(fmt: str | None, name: str, data: bytes) -> str:
     if fmt:
         return _check_format(fmt)
@@ -774,4 +783,7 @@ def import_file(
         labels = {v for v in _text_column("machine", raw.columns["machine"], raw.origin) if v}
         if len(labels) == 1:
             machine["machine"] = labels.pop()
+        elif labels:
+            # One imported run holds them all; its label must not credit one machine.
+            machine["machine"] = "several machines: " + ", ".join(sorted(labels))
     return ImportedRun(frame=frame, machine=machine, settings=dict(raw.settings), name=name)

@@ -87,3 +87,19 @@ def test_no_store_writes_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'n.sqlite'}"
     assert _run_matmul(url, "16", "--no-store") == 0
     assert not (tmp_path / "n.sqlite").exists()
+
+
+def test_an_export_of_two_machines_keeps_each_rows_machine(tmp_path):
+    url = f"sqlite:///{tmp_path / 'two.sqlite'}"
+    assert _run_matmul(url, "16") == 0
+    source = Store(url)
+    frame = source.load(list(source.runs()["run_id"])).drop(columns=["machine", "source"])
+    source.add_frame(frame.assign(run_id="other"), "other", machine={"machine": "Laptop X"})
+    out = tmp_path / "both.json"
+    assert main(["export", "--format", "json", "--out", str(out), "--store", url]) == 0
+    target = f"sqlite:///{tmp_path / 'back.sqlite'}"
+    assert main(["import", str(out), "--store", target]) == 0
+    back = Store(target)
+    rows = back.load(list(back.runs()["run_id"]))
+    here = source.runs().set_index("run_id")["machine"].drop("other").iloc[0]
+    assert set(rows["machine"]) == {f"several machines: {', '.join(sorted([here, 'Laptop X']))}"}
