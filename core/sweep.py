@@ -101,10 +101,37 @@ def expand_grid(workload: Workload, grid: dict[str, list]) -> list[dict]:
     ]
 
 
-def estimate_seconds(workload: Workload, params: dict, dtype: torch.dtype) -> float:
-    """A rough cost of one call on a laptop CPU, used to decide whether to run on every change."""
-    cost = workload.cost(params, dtype)
-    return cost.flops / 50e9 + cost.bytes_moved / 10e9
+# Building models and checking them against a float64 CPU reference costs more than
+# the timed calls themselves for small models.
+SETUP_S = {"train": 0.6, "inference": 0.4}
+DEFAULT_SETUP_S = 0.02
+
+
+def estimate_point_seconds(
+    workload: Workload, params: dict, backend: Backend, settings: SweepSettings
+) -> float:
+    """Rough seconds to measure one point on one backend, as a laptop CPU would take it.
+
+    Used to decide whether to run on every change and what fits a time budget: set-up,
+    the first call, the minimum warm-up and repeats, then repeats up to the point
+    budget. A point the memory guard will refuse costs nothing.
+    """
+    try:
+        cost = workload.cost(params, parse_dtype(settings.dtype))
+    except Exception:  # a cost that cannot be computed fails fast when measured
+        return DEFAULT_SETUP_S
+    budget = settings.memory_budget_bytes
+    if budget is None:
+        budget = memory.default_budget_bytes(backend.device)
+    if memory.refusal(cost.memory_bytes, budget, backend.device):
+        return 0.0
+    call_s = cost.flops / 50e9 + cost.bytes_moved / 10e9
+    timing_settings = settings.timing
+    calls = 1 + timing_settings.min_warmup + timing_settings.min_repeats
+    if timing_settings.pipelined:
+        calls = 2 * calls - 1
+    setup_s = SETUP_S.get(workload.name, DEFAULT_SETUP_S)
+    return setup_s + calls * call_s + min(timing_settings.budget_s, 40 * call_s)
 
 
 def new_run_id() -> str:

@@ -163,3 +163,15 @@ def test_cpu_rows_never_claim_a_cold_cache():
         workloads.get("matmul"), {"size": [16]}, [sweep.Backend("cpu")], settings
     )
     assert not frame["cold_cache"].iloc[0]
+
+
+def test_a_points_estimate_follows_the_timing_protocol_and_the_guard():
+    workload = workloads.get("matmul")
+    params = workload.validate({"size": 1024})
+    cpu = sweep.Backend("cpu")
+    plain = sweep.estimate_point_seconds(workload, params, cpu, FAST)
+    pipelined = dataclasses.replace(FAST, timing=dataclasses.replace(FAST.timing, pipelined=True))
+    assert plain > 0
+    assert sweep.estimate_point_seconds(workload, params, cpu, pipelined) > plain
+    refused = dataclasses.replace(FAST, memory_budget_bytes=1000)
+    assert sweep.estimate_point_seconds(workload, params, cpu, refused) == 0.0

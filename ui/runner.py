@@ -39,10 +39,6 @@ REDRAW_SHARE = 0.25
 # How often a long point gives Streamlit a chance to act on Stop or a widget change.
 HEARTBEAT_S = 0.5
 MAX_WARNINGS = 6
-# Building models and checking outputs against a float64 CPU reference costs more
-# than the timed calls themselves for small models.
-SETUP_S = {"train": 0.6, "inference": 0.4}
-DEFAULT_SETUP_S = 0.02
 _CACHE_MAX_ROWS = 20_000
 
 _LOG = logging.getLogger(__name__)
@@ -258,23 +254,10 @@ def _frame(rows: list[dict], workload) -> pd.DataFrame:
 # ---------------------------------------------------------------- deciding to run
 
 
-def estimate_s(workload, params: dict, dtype: str, settings: Settings, backend: Backend) -> float:
-    """Rough seconds to measure one point on one backend, from ``sweep.estimate_seconds``.
-
-    Timing needs at least a first call, two warm-up calls and three repeats, and then
-    repeats until the median is precise or the point budget is spent.
-    """
-    torch_dtype = workloads.parse_dtype(dtype)
-    try:
-        cost = workload.cost(params, torch_dtype)
-        call_s = sweep.estimate_seconds(workload, params, torch_dtype)
-    except Exception:  # a cost that cannot be computed fails fast when measured
-        return DEFAULT_SETUP_S
-    budget = settings.budget_bytes(backend)
-    if budget is not None and cost.memory_bytes > budget:
-        return 0.0  # refused before anything is allocated
-    setup_s = SETUP_S.get(workload.name, DEFAULT_SETUP_S)
-    return setup_s + 6 * call_s + min(settings.point_budget_s, 40 * call_s)
+def _estimate_s(workload, task: _Task, settings: Settings) -> float:
+    return sweep.estimate_point_seconds(
+        workload, task.params, task.backend, settings.sweep_settings(task.dtype)
+    )
 
 
 def _signature(tasks: list[_Task]) -> str:
@@ -289,7 +272,7 @@ def _stop(key: str, signature: str) -> None:
 def _should_run(missing, tasks, workload, settings: Settings, key: str, signature: str) -> bool:
     # Model costs come from tracing the model on the meta device: a second or two, once.
     with st.spinner("Estimating what these points cost…"):
-        total_s = sum(estimate_s(workload, t.params, t.dtype, settings, t.backend) for t in missing)
+        total_s = sum(_estimate_s(workload, t, settings) for t in missing)
     stopped = st.session_state.get(f"{key}.stopped") == signature
     cost = f"{len(missing)} of {len(tasks)} points to measure: {_duration(total_s)}."
     if settings.auto_run and total_s <= AUTO_RUN_LIMIT_S and not stopped:
@@ -484,7 +467,7 @@ def _plan(parts: Sequence[SuitePart], settings: Settings, dtype: str) -> list[_P
         for task in missing:
             by_point.setdefault(tuple(task.params.items()), []).append(task)
         points = [
-            (group[0].params, group, sum(estimate_s(workload, t.params, dtype, settings, t.backend)
+            (group[0].params, group, sum(_estimate_s(workload, t, settings)
                                          for t in group))
             for group in by_point.values()
         ]  # fmt: skip
