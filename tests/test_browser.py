@@ -78,3 +78,17 @@ def test_the_evidence_pages_open_without_an_exception(page, app_url, artifacts, 
     assert page.locator(EXCEPTION).count() == 0
     assert "Traceback" not in page.inner_text("body")
     page.screenshot(path=str(artifacts / f"page-{path}.png"))
+
+
+def test_a_pages_choices_survive_a_visit_to_another_page(page, app_url):
+    # Streamlit drops the state of widgets a run does not draw, and the link then holds
+    # the other page's values; coming back must still show what was chosen.
+    page.goto(f"{app_url}/matmul?size=16,32")
+    _settle(page)
+    page.get_by_role("link", name="Trust the numbers").click()
+    page.wait_for_selector("h1:has-text('Trust the numbers')", timeout=60_000)
+    page.get_by_role("link", name="Matmul").click()
+    _settle(page)
+    assert "size=16%2C32" in page.url or "size=16,32" in page.url
+    handles = page.locator('[data-testid="stMain"] input[type="range"]')
+    assert [handles.nth(i).get_attribute("aria-valuetext") for i in range(2)] == ["16", "32"]

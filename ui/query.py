@@ -99,15 +99,33 @@ def _nearest(value: Any, options: Sequence[Any]) -> Any:
 Read = Callable[[str, list[str]], Any]
 
 
+_KEPT = "query.kept_values"
+
+
 def _initial(key: str, name: str, default: Any, read: Read, where) -> Any:
     """The widget's value so far, or on a first run the link's value, or the default.
 
     Passed to the widget as its default rather than written to Session State: a widget
     with a key keeps its own state afterwards, and a range select_slider needs the
     default to know that it is a range.
+
+    Streamlit forgets a widget's state on a run that does not draw it, that is on every
+    other page, and the link then carries the other page's values. A plain Session State
+    entry survives, so each value is kept there too: coming back to a page restores it.
     """
+    kept = st.session_state.setdefault(_KEPT, {})
     if key in st.session_state:
-        return st.session_state[key]
+        value = st.session_state[key]
+    elif key in kept:
+        value = kept[key]
+    else:
+        value = _from_link(name, default, read, where)
+    kept[key] = value
+    return value
+
+
+def _from_link(name: str, default: Any, read: Read, where) -> Any:
+    """The link's value for ``name``, or the default with a note saying why it was ignored."""
     raw = _raw(name)
     if raw is None:
         return default
