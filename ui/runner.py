@@ -92,6 +92,8 @@ class _Task:
 def _task_key(
     settings: Settings, workload: str, params: dict, backend: Backend, dtype: str
 ) -> tuple:
+    # The CPU is never flushed nor pipelined, so those switches must not re-measure it.
+    on_gpu = not backend.label.startswith("cpu")
     return (
         settings.machine,
         workload,
@@ -99,8 +101,8 @@ def _task_key(
         backend.label,
         dtype,
         settings.point_budget_s,
-        settings.cold_cache,
-        settings.pipelined,
+        settings.cold_cache and on_gpu,
+        settings.pipelined and on_gpu,
         settings.memory_budget_bytes,
     )
 
