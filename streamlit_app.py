@@ -29,10 +29,10 @@ PAGES = [
 ]
 page = st.navigation(PAGES)
 
-if "core.sweep" not in sys.modules:
+if "core.measure.sweep" not in sys.modules:
     # The first import of torch and torchvision takes seconds; say why the page waits.
     with st.spinner("Loading PyTorch…"):
-        import core.sweep  # noqa: F401
+        import core.measure.sweep  # noqa: F401
 
 from ui import sidebar  # noqa: E402  (after the spinner, which covers torch's import)
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from core import ceilings, devices, timing, workloads
+from core.measure import ceilings, devices, timing, workloads
 
 POINTS = (
     ("add 1e8 fp32", "elementwise", {"op": "add", "size": 100_000_000}, "float32"),

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from core import devices, timing, workloads
+from core.measure import devices, timing, workloads
 
 
 def sm_clock_mhz() -> str:

@@ -13,8 +13,9 @@ import sys
 import pandas as pd
 from tqdm import tqdm
 
-from core import devices, files, memory, results, suites, sweep, timing, workloads
 from core.errors import BadInput
+from core.keep import files, results
+from core.measure import devices, memory, suites, sweep, timing, workloads
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,7 +169,7 @@ def _write(frame: pd.DataFrame, path: str, machine: dict, settings: dict) -> Non
 
 
 def _open_store(args):
-    from core.store import Store, StoreError
+    from core.keep.store import Store, StoreError
 
     try:
         return Store(args.store)
@@ -181,7 +182,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
         _out_format(args.out)
     settings = _settings(args)
     backends = _backends(args)
-    from core import recorder
+    from core.keep import recorder
 
     machine = recorder.machine_fingerprint()
     settings_record = {**settings.as_dict(), "backends": [b.label for b in backends]}
@@ -225,7 +226,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
 
 
 def _ceilings(args) -> None:
-    from core import ceilings
+    from core.measure import ceilings
 
     for backend in _backends(args):
         roofs = ceilings.cached(backend.device, backend.threads, refresh=args.refresh)

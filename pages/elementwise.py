@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import charts, crossover
-from core.workloads import OPS, get
+from core.measure.workloads import OPS, get
+from core.show import charts, crossover
 from ui import page, query, runner, sidebar
 
 W = get("elementwise")

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from core import charts, devices, memory
-from core.workloads import get
+from core.measure import devices, memory
+from core.measure.workloads import get
+from core.show import charts
 from ui import page, runner, sidebar
 
 settings = sidebar.current()

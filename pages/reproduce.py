@@ -4,7 +4,9 @@ import functools
 
 import streamlit as st
 
-from core import files, reference, report, suites
+from core.keep import files, reference
+from core.measure import suites
+from core.show import report
 from ui import page, runner, sidebar
 
 settings = sidebar.current()

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core import files, reference, report, store
+from core.keep import files, reference, store
+from core.show import report
 from ui import page, sidebar
 
 FORMATS = {"CSV": "csv", "JSON": "json", "Parquet": "parquet"}

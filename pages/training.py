@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import charts
-from core.workloads import MODELS, get
+from core.measure.workloads import MODELS, get
+from core.show import charts
 from ui import page, query, runner, sidebar
 
 W = get("train")

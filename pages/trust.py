@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from core import charts, devices
-from core.sweep import thread_backends
-from core.workloads import OPS, get
+from core.measure import devices
+from core.measure.sweep import thread_backends
+from core.measure.workloads import OPS, get
+from core.show import charts
 from ui import page, query, runner, sidebar
 
 WORKLOADS = ["matmul", "elementwise", "conv2d", "inference", "train"]

@@ -30,7 +30,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(autouse=True)
 def _isolated_store(tmp_path_factory, monkeypatch):
     """No test writes into the user's own results."""
-    from core import ceilings
+    from core.measure import ceilings
 
     monkeypatch.setattr(
         ceilings, "cache_path", lambda: tmp_path_factory.getbasetemp() / "ceilings.json"

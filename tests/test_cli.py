@@ -100,8 +100,9 @@ def test_bad_input_from_the_real_entry_point_is_one_line():
 
 def test_importing_core_loads_no_streamlit():
     code = (
-        "import sys, core, core.cli, core.sweep, core.charts, core.crossover, core.store, "
-        "core.files, core.reference; assert 'streamlit' not in sys.modules, 'streamlit loaded'"
+        "import sys, core, core.cli, core.measure.sweep, core.show.charts, core.show.crossover, "
+        "core.keep.store, core.keep.files, core.keep.reference; "
+        "assert 'streamlit' not in sys.modules, 'streamlit loaded'"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ import sys
 import time
 
 from core.cli import main
-from core.store import Store
+from core.keep.store import Store
 
 
 def _run_matmul(url: str, sizes: str, *extra: str) -> int:

@@ -14,9 +14,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import ceilings, charts, locks, workloads
-from core.ceilings import Ceilings
-from core.sweep import Backend
+from core.measure import ceilings, locks, workloads
+from core.measure.ceilings import Ceilings
+from core.measure.sweep import Backend
+from core.show import charts
 from ui import query
 from ui.sidebar import Settings
 
@@ -85,7 +86,7 @@ def sizes_that_fit(
 
 
 def sentences(frame: pd.DataFrame) -> None:
-    """Crossover sentences from ``core.crossover`` as a short list."""
+    """Crossover sentences from ``core.show.crossover`` as a short list."""
     if frame.empty:
         return
     st.markdown("\n".join(f"- {text}" for text in frame["sentence"]))

@@ -17,7 +17,7 @@ from typing import Any
 import streamlit as st
 
 from core.errors import BadInput
-from core.workloads import Param
+from core.measure.workloads import Param
 
 Parse = Callable[[str], Any]
 _SHOWN_CHARS = 60

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from core import files, recorder, report, results, sweep, workloads
 from core.errors import BadInput
-from core.suites import SuitePart
-from core.sweep import Backend
+from core.keep import files, recorder, results
+from core.measure import sweep, workloads
+from core.measure.suites import SuitePart
+from core.measure.sweep import Backend
+from core.show import report
 from ui import query, sidebar
 from ui.sidebar import Settings
 
@@ -617,7 +619,7 @@ def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: 
     )
     st.download_button(
         "Download CSV",
-        # Through core.files: formula-like text is neutralised and the file imports back.
+        # Through core.keep.files: formula-like text is neutralised and the file imports back.
         files.export_bytes(frame.assign(machine=settings.machine), "csv", {}, {}),
         file_name=f"{workload.name}-{_slug(settings.machine)}.csv",
         mime="text/csv",

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import streamlit as st
 
-from core import devices, files, memory, report, store
 from core.errors import BadInput
-from core.sweep import Backend, SweepSettings, default_backends, parse_backends
-from core.timing import TimingSettings
-from core.workloads import Param
+from core.keep import files, store
+from core.measure import devices, memory
+from core.measure.sweep import Backend, SweepSettings, default_backends, parse_backends
+from core.measure.timing import TimingSettings
+from core.measure.workloads import Param
+from core.show import report
 from ui import query
 from ui.navigation import leave_folder_mode
 

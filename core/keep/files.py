@@ -1,0 +1,789 @@
+"""Result tables to and from files: CSV, JSON and Parquet.
+
+Imports come from strangers, so every cell is checked before anything reaches the
+store, and a rejected file is reported in one line that says what is wrong. Nothing
+is ever unpickled: Parquet is read by pyarrow alone, with extension types refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from core.errors import BadInput
+from core.keep import results
+
+FILE_SCHEMA_VERSION = 1
+FORMATS = ("csv", "json", "parquet")
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+MAX_ROWS = 1_000_000
+MAX_COLUMNS = 200
+MAX_TEXT_CHARS = 1_000_000
+# A compressed Parquet file can expand far beyond its size on disk.
+MAX_PARQUET_EXPANSION = 20
+# One day: no single timed call of this program takes longer.
+MAX_TIME_S = 86_400.0
+
+REQUIRED_COLUMNS = ("workload", "backend", "device", "status", "median_s")
+# Columns a table may carry that are not stored: they come from the run or are computed.
+DERIVED_COLUMNS = ("machine", "source", "speedup", "schema_version")
+PARQUET_META_PREFIX = "speedup_explorer."
+
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+# Cells a spreadsheet would run as a formula (OWASP's list: = + - @ tab, carriage return).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_WORKLOAD_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_MISSING_TEXT = {"", "nan", "na", "<na>", "null", "none"}
+_EMPTY_MEANS_TEXT = ("flags", "message")
+# Seconds, not rates: gflops_per_s and gb_per_s also end in _s.
+_TIME_COLUMNS = {
+    c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s") and not c.endswith("_per_s")
+}
+_INTEGER_RANGES = {"n": (0, 1_000_000_000), "threads": (1, 100_000)}
+
+
+class FileRejected(BadInput):
+    """An import was refused; the text says why, on one line."""
+
+
+@dataclass
+class ImportedRun:
+    """A checked result table with what the file said about its machine and settings."""
+
+    frame: pd.DataFrame
+    machine: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    name: str = ""  # the file's name, where known
+
+
+# --- export --------------------------------------------------------------------------
+
+
+def _check_format(fmt: str) -> str:
+    wanted = str(fmt).lower().lstrip(".")
+    if wanted == "pq":
+        wanted = "parquet"
+    if wanted not in FORMATS:
+        raise FileRejected(f"format '{fmt}' is not supported; use csv, json or parquet")
+    return wanted
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON holds it: built-in types, None for every kind of missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _neutralise(value: Any) -> Any:
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.match(value)
+    ):
+        return "'" + value
+    return value
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    out = frame.copy()
+    for name in out.columns:
+        if not (pd.api.types.is_numeric_dtype(out[name]) or pd.api.types.is_bool_dtype(out[name])):
+            out[name] = out[name].astype(object).map(_neutralise)
+    out.columns = [_neutralise(str(c)) for c in out.columns]
+    out["schema_version"] = FILE_SCHEMA_VERSION
+    return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _json_bytes(frame: pd.DataFrame, machine: dict, settings: dict) -> bytes:
+    columns = [str(c) for c in frame.columns]
+    rows = [
+        {name: _plain(value) for name, value in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    document = {
+        "schema_version": FILE_SCHEMA_VERSION,
+        "machine": machine or {},
+        "settings": settings or {},
+        "rows": rows,
+    }
+    # allow_nan=False: NaN is not JSON, and other readers choke on it.
+    return json.dumps(document, allow_nan=False, default=str, indent=1).encode("utf-8")
+
+
+def _parquet_bytes(frame: pd.DataFrame, machine: dict, settings: dict) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype == object:
+            # Object columns of mixed None and numbers confuse Arrow's type inference.
+            out[name] = out[name].map(_plain)
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    extra = {
+        f"{PARQUET_META_PREFIX}schema_version": str(FILE_SCHEMA_VERSION),
+        f"{PARQUET_META_PREFIX}machine": json.dumps(machine or {}, default=str),
+        f"{PARQUET_META_PREFIX}settings": json.dumps(settings or {}, default=str),
+    }
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in extra.items()}}
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -> bytes:
+    """The file's content, for a download button."""
+    fmt = _check_format(fmt)
+    if fmt == "csv":
+        return _csv_bytes(frame)
+    if fmt == "json":
+        return _json_bytes(frame, machine, settings)
+    return _parquet_bytes(frame, machine, settings)
+
+
+def export_frame(
+    frame: pd.DataFrame,
+    path_or_buffer: str | os.PathLike | IO,
+    fmt: str,
+    machine: dict,
+    settings: dict,
+) -> None:
+    """Write a result table with the machine it ran on and the engine settings.
+
+    JSON holds all three; Parquet keeps machine and settings in its key-value
+    metadata; CSV holds the rows only, with text cells that a spreadsheet would run
+    as formulas prefixed by an apostrophe.
+    """
+    data = export_bytes(frame, fmt, machine, settings)
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        Path(path_or_buffer).write_bytes(data)
+    elif isinstance(path_or_buffer, io.TextIOBase):
+        if fmt == "parquet":
+            raise FileRejected("Parquet is binary; give a binary buffer or a path")
+        path_or_buffer.write(data.decode("utf-8"))
+    else:
+        path_or_buffer.write(data)
+
+
+# --- reading the bytes ---------------------------------------------------------------
+
+
+def _megabytes(size_bytes: int) -> str:
+    return f"{size_bytes / 1024 / 1024:.1f} MB"
+
+
+def _too_big(size_bytes: int, max_bytes: int) -> FileRejected:
+    return FileRejected(
+        f"the file is {_megabytes(size_bytes)}; files over {_megabytes(max_bytes)} are not imported"
+    )
+
+
+def _read_limited(source: Any, max_bytes: int) -> tuple[bytes, str]:
+    """The file's bytes and name, refusing anything over ``max_bytes`` before reading it all."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if len(data) > max_bytes:
+            raise _too_big(len(data), max_bytes)
+        return data, ""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            size_bytes = path.stat().st_size
+            if size_bytes > max_bytes:
+                raise _too_big(size_bytes, max_bytes)
+            with path.open("rb") as handle:
+                data = handle.read(max_bytes + 1)
+        except OSError as error:
+            raise FileRejected(f"cannot read {path.name}: {error.strerror or error}") from None
+        if len(data) > max_bytes:  # grew while we looked
+            raise _too_big(len(data), max_bytes)
+        return data, path.name
+    if hasattr(source, "read"):
+        name = Path(str(getattr(source, "name", "") or "")).name
+        declared = getattr(source, "size", None)  # Streamlit's UploadedFile knows it
+        if isinstance(declared, int) and declared > max_bytes:
+            raise _too_big(declared, max_bytes)
+        data = source.read(max_bytes + 1)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if len(data) > max_bytes:
+            raise _too_big(len(data), max_bytes)
+        return bytes(data), name
+    raise FileRejected(f"cannot import a {type(source).__name__}; give a path or the file's bytes")
+
+
+def _what_binary_is(data: bytes) -> str:
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "it looks like a Python pickle, which is never loaded"
+    if data[:4] == b"PK\x03\x04":
+        return "it looks like a zip archive (torch.save writes those), which is never loaded"
+    return "it is binary data"
+
+
+def format_of_path(path: str) -> str:
+    """csv, json or parquet, from a file name's extension; FileRejected otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        known = ", ".join(_EXTENSIONS)
+        raise FileRejected(f"'{path}' must end in one of {known}")
+    return _EXTENSIONS[suffix]
+
+
+def _detect_format(fmt: str | None, name: str, data: bytes) -> str:
+    if fmt:
+        return _check_format(fmt)
+    suffix = Path(name).suffix.lower()
+    if suffix:
+        if suffix not in _EXTENSIONS:
+            raise FileRejected(
+                f"'{name}' is not a CSV, JSON or Parquet file (by its extension {suffix})"
+            )
+        return _EXTENSIONS[suffix]
+    if data[:4] == b"PAR1":
+        return "parquet"
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        return "json"
+    return "csv"
+
+
+def _text_of(data: bytes, fmt: str) -> str:
+    if b"\x00" in data:
+        raise FileRejected(f"this is not a {fmt.upper()} file: {_what_binary_is(data)}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FileRejected(
+            f"this is not a {fmt.upper()} file: byte {error.start} is not UTF-8 text"
+        ) from None
+
+
+# --- parsing each format into raw columns ----------------------------------------------
+
+
+@dataclass
+class _Raw:
+    columns: dict[str, list]
+    machine: dict
+    settings: dict
+    version: Any
+    origin: str  # "csv" cells are all text; "typed" cells carry their own types
+
+
+def _parse_csv(data: bytes) -> _Raw:
+    text = _text_of(data, "csv")
+    if not text.strip():
+        raise FileRejected("the file is empty")
+    if not text.endswith("\n"):
+        # Every writer ends the last row with a line break; a file cut short does not.
+        raise FileRejected("the file is truncated: its last line is cut off")
+    if csv.field_size_limit() < MAX_TEXT_CHARS:
+        csv.field_size_limit(MAX_TEXT_CHARS)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+        rows = []
+        for fields in reader:
+            if not fields:
+                continue  # blank line
+            if len(fields) != len(header):
+                raise FileRejected(
+                    f"row {len(rows) + 1} has {len(fields)} fields where the header has "
+                    f"{len(header)} (line {reader.line_num}); the file may be truncated"
+                )
+            rows.append(fields)
+            if len(rows) > MAX_ROWS:
+                raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+    except csv.Error as error:
+        raise FileRejected(
+            f"not a valid CSV file at line {reader.line_num}: {error}; the file may be truncated"
+        ) from None
+    names = _check_names(header)
+    columns = {name: [fields[i] for fields in rows] for i, name in enumerate(names)}
+    version = None
+    if "schema_version" in columns:
+        found = {v.strip() for v in columns["schema_version"]}
+        version = found.pop() if len(found) == 1 else sorted(found)
+    return _Raw(columns, {}, {}, version, "csv")
+
+
+def _scalar_rows(rows: list, where: str) -> dict[str, list]:
+    names: dict[str, None] = {}
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise FileRejected(f"{where} row {number} is not an object")
+        names.update(dict.fromkeys(row))
+    _check_names(list(names))
+    columns: dict[str, list] = {name: [] for name in names}
+    for number, row in enumerate(rows, start=1):
+        for name in names:
+            value = row.get(name)
+            if isinstance(value, (dict, list)):
+                raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
+            columns[name].append(value)
+    return columns
+
+
+def _parse_json(data: bytes) -> _Raw:
+    text = _text_of(data, "json")
+    if not text.strip():
+        raise FileRejected("the file is empty")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FileRejected(
+            f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}; "
+            "the file may be truncated"
+        ) from None
+    except RecursionError:
+        raise FileRejected("the JSON is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise FileRejected(
+            "the JSON must be an object with schema_version, machine, settings, rows"
+        )
+    if "schema_version" not in document:
+        raise FileRejected("the JSON has no schema_version")
+    rows = document.get("rows")
+    if not isinstance(rows, list):
+        raise FileRejected("the JSON has no 'rows' list")
+    if len(rows) > MAX_ROWS:
+        raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+    machine, settings = document.get("machine", {}), document.get("settings", {})
+    for key, value in (("machine", machine), ("settings", settings)):
+        if value is not None and not isinstance(value, dict):
+            raise FileRejected(f"the JSON's {key} must be an object")
+    return _Raw(
+        _scalar_rows(rows, "JSON"),
+        machine or {},
+        settings or {},
+        document["schema_version"],
+        "typed",
+    )
+
+
+def _parse_parquet(data: bytes) -> _Raw:
+    if data[:4] != b"PAR1":
+        raise FileRejected(f"this is not a Parquet file: {_what_binary_is(data)}")
+    if len(data) < 12 or data[-4:] != b"PAR1":
+        raise FileRejected("the Parquet file is truncated: its footer is missing")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        info = parquet.metadata
+        if info.num_rows > MAX_ROWS:
+            raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+        if info.num_columns > MAX_COLUMNS:
+            raise FileRejected(f"the file has more than {MAX_COLUMNS} columns")
+        expanded_bytes = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
+        if expanded_bytes > MAX_PARQUET_EXPANSION * max(len(data), MAX_IMPORT_BYTES // 10):
+            raise FileRejected(
+                f"the Parquet file expands to {_megabytes(expanded_bytes)}, which is too much"
+            )
+        schema = parquet.schema_arrow
+        for arrow_field in schema:
+            _check_arrow_type(arrow_field, pa)
+        table = parquet.read()
+    except FileRejected:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FileRejected(f"not a readable Parquet file: {first}") from None
+    names = _check_names(table.column_names)
+    columns = {}
+    for name, column in zip(names, table.columns, strict=True):
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        values = column.to_pylist()
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            values = [None if v is None else v.isoformat() for v in values]
+        columns[name] = values
+    meta = {k.decode("utf-8", "replace"): v for k, v in (schema.metadata or {}).items()}
+    machine = _json_metadata(meta, "machine")
+    settings = _json_metadata(meta, "settings")
+    version = meta.get(f"{PARQUET_META_PREFIX}schema_version")
+    if version is not None:
+        version = version.decode("utf-8", "replace")
+    elif "schema_version" in columns:
+        found = set(columns["schema_version"])
+        version = found.pop() if len(found) == 1 else sorted(map(str, found))
+    return _Raw(columns, machine, settings, version, "typed")
+
+
+def _check_arrow_type(arrow_field: Any, pa: Any) -> None:
+    kind = arrow_field.type
+    if isinstance(kind, pa.ExtensionType) or (
+        arrow_field.metadata and b"ARROW:extension:name" in arrow_field.metadata
+    ):
+        # Old pyarrow unpickled Python extension types; refuse them outright.
+        raise FileRejected(f"column '{arrow_field.name}' has an extension type, which is refused")
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    simple = (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_null(kind)
+        or (
+            arrow_field.name == "timestamp"
+            and (pa.types.is_timestamp(kind) or pa.types.is_date(kind))
+        )
+    )
+    if not simple:
+        raise FileRejected(
+            f"column '{arrow_field.name}' has type {kind}, which is not a plain value"
+        )
+
+
+def _json_metadata(meta: dict, key: str) -> dict:
+    raw = meta.get(f"{PARQUET_META_PREFIX}{key}")
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise FileRejected(f"the Parquet metadata's {key} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise FileRejected(f"the Parquet metadata's {key} must be an object")
+    return value
+
+
+def _check_names(names: list) -> list[str]:
+    if len(names) > MAX_COLUMNS:
+        raise FileRejected(f"the file has {len(names)} columns; at most {MAX_COLUMNS} are read")
+    seen = set()
+    for number, name in enumerate(names, start=1):
+        if not isinstance(name, str) or not name.strip():
+            raise FileRejected(f"column {number} has no name")
+        if not _COLUMN_NAME.match(name):
+            raise FileRejected(
+                f"column name {_show(name)} is not allowed: letters, digits and _ only"
+            )
+        if name in seen:
+            raise FileRejected(f"column '{name}' appears twice")
+        seen.add(name)
+    return list(names)
+
+
+# --- checking cells ------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _reject(index: int, name: str, problem: str, value: Any) -> FileRejected:
+    return FileRejected(f"row {index + 1}: {name} {problem} ({_show(value)})")
+
+
+def _is_missing(value: Any, origin: str, *, text: bool = False) -> bool:
+    """Whether a cell is empty. In CSV a number's cell may also say nan, NA or null."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if origin != "csv" or not isinstance(value, str):
+        return False
+    return value == "" if text else value.strip().lower() in _MISSING_TEXT
+
+
+def _text_column(name: str, values: list, origin: str) -> list:
+    # CSV cannot tell an empty string from a missing one; the sweep writes "" here.
+    empty = "" if origin == "csv" and name in _EMPTY_MEANS_TEXT else None
+    out = []
+    for index, value in enumerate(values):
+        if _is_missing(value, origin, text=True):
+            out.append(empty)
+            continue
+        if not isinstance(value, str):
+            raise _reject(index, name, "is not text", value)
+        if len(value) > MAX_TEXT_CHARS:
+            raise _reject(index, name, f"is longer than {MAX_TEXT_CHARS} characters", value)
+        if origin == "csv":
+            if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+                raise _reject(index, name, "looks like a spreadsheet formula", value)
+            if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+                value = value[1:]  # undo our own export's neutralising apostrophe
+        out.append(value)
+    return out
+
+
+def _number(value: Any, origin: str) -> float | None:
+    """The cell as a float, or None where it is not a number at all."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if origin == "csv" and isinstance(value, str):
+        text = value.strip()
+        if not _PLAIN_NUMBER.match(text) and text.lower().lstrip("+-") not in ("inf", "infinity"):
+            return None
+        return float(text)
+    return None
+
+
+def _numeric_column(
+    name: str,
+    values: list,
+    origin: str,
+    *,
+    integer: bool,
+    low: float | None,
+    high: float | None,
+) -> list:
+    out: list = []
+    for index, value in enumerate(values):
+        if _is_missing(value, origin):
+            out.append(None)
+            continue
+        number = _number(value, origin)
+        if number is None:
+            kind = "a whole number" if integer else "a number"
+            raise _reject(index, name, f"is not {kind}", value)
+        if not math.isfinite(number):
+            raise _reject(index, name, "is not finite", value)
+        if integer and number != int(number):
+            raise _reject(index, name, "is not a whole number", value)
+        if low is not None and number < low:
+            raise _reject(index, name, f"is below {low:g}", value)
+        if high is not None and number > high:
+            raise _reject(index, name, f"is above {high:g}", value)
+        out.append(int(number) if integer else number)
+    return out
+
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+def _bool_column(name: str, values: list, origin: str) -> list:
+    out: list = []
+    for index, value in enumerate(values):
+        if _is_missing(value, origin):
+            out.append(None)
+        elif isinstance(value, bool):
+            out.append(value)
+        elif isinstance(value, int) and value in (0, 1):
+            out.append(bool(value))
+        elif origin == "csv" and isinstance(value, str) and value.strip().lower() in _TRUE:
+            out.append(True)
+        elif origin == "csv" and isinstance(value, str) and value.strip().lower() in _FALSE:
+            out.append(False)
+        else:
+            raise _reject(index, name, "is not true or false", value)
+    return out
+
+
+def _param_column(name: str, values: list, origin: str) -> list:
+    """A workload parameter: numbers if every cell is one, else text."""
+    present = [v for v in values if not _is_missing(v, origin)]
+    if origin == "csv":
+        numeric = all(_number(v, origin) is not None for v in present)
+        if not numeric:
+            present = [v for v in values if not _is_missing(v, origin, text=True)]
+    else:
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
+        texts = all(isinstance(v, str) for v in present)
+        bools = all(isinstance(v, bool) for v in present)
+        if bools and present:
+            return [None if _is_missing(v, origin) else v for v in values]
+        if not numeric and not texts:
+            first = next(v for v in present if not isinstance(v, str))
+            raise _reject(values.index(first), name, "mixes numbers and text", first)
+    if not numeric or not present:
+        return _text_column(name, values, origin)
+    numbers = _numeric_column(name, values, origin, integer=False, low=None, high=None)
+    if origin == "csv":
+        whole = all(_WHOLE_NUMBER.match(v.strip()) for v in present)
+    else:
+        whole = all(isinstance(v, int) for v in present)
+    # Whole numbers with gaps become floats, as pandas itself would make them.
+    if whole and len(present) == len(values):
+        return [int(n) for n in numbers]
+    return [math.nan if n is None else n for n in numbers]
+
+
+def _check_times_list(values: list) -> None:
+    for index, text in enumerate(values):
+        if text is None:
+            continue
+        try:
+            times = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            raise _reject(index, "times_s", "is not a JSON list of times", text) from None
+        if not isinstance(times, list) or not all(
+            isinstance(t, (int, float))
+            and not isinstance(t, bool)
+            and math.isfinite(t)
+            and 0 <= t <= MAX_TIME_S
+            for t in times
+        ):
+            raise _reject(index, "times_s", "is not a JSON list of times", text)
+
+
+def _check_version(version: Any) -> None:
+    if version is None:
+        return  # plain CSV or Parquet rows from another tool: the current layout
+    if isinstance(version, list):
+        raise FileRejected(f"the file mixes schema versions {', '.join(map(str, version))}")
+    text = str(version).strip()
+    if isinstance(version, bool) or text not in (
+        str(FILE_SCHEMA_VERSION),
+        f"{FILE_SCHEMA_VERSION}.0",
+    ):
+        raise FileRejected(
+            f"schema_version {_show(version)} is not supported; this program reads version "
+            f"{FILE_SCHEMA_VERSION}"
+        )
+
+
+def _validate(raw: _Raw) -> pd.DataFrame:
+    """Every cell checked and typed, or FileRejected for the first one that is wrong."""
+    _check_version(raw.version)
+    columns = raw.columns
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        hint = ""
+        if raw.origin == "csv" and len(columns) == 1:
+            hint = " (is the file comma-separated?)"
+        raise FileRejected(f"required columns missing: {', '.join(missing)}{hint}")
+    row_count = len(next(iter(columns.values())))
+    if row_count == 0:
+        raise FileRejected("the file has no result rows")
+    origin = raw.origin
+    checked: dict[str, list] = {}
+    for name in results.LEADING_COLUMNS:
+        if name in columns:
+            checked[name] = _text_column(name, columns[name], origin)
+    for index, workload in enumerate(checked["workload"]):
+        if workload is None or not _WORKLOAD_NAME.match(workload):
+            raise _reject(index, "workload", "is not a workload name", workload)
+    params = [
+        c
+        for c in columns
+        if c not in results.LEADING_COLUMNS
+        and c not in results.MEASUREMENT_COLUMNS
+        and c not in DERIVED_COLUMNS
+    ]
+    for name in params:
+        checked[name] = _param_column(name, columns[name], origin)
+    for name, dtype in results.MEASUREMENT_COLUMNS.items():
+        if name not in columns:
+            continue
+        values = columns[name]
+        if dtype == "string":
+            checked[name] = _text_column(name, values, origin)
+        elif dtype == "boolean":
+            checked[name] = _bool_column(name, values, origin)
+        elif dtype == "Int64":
+            low, high = _INTEGER_RANGES.get(name, (0, None))
+            checked[name] = _numeric_column(name, values, origin, integer=True, low=low, high=high)
+        else:
+            high = MAX_TIME_S if name in _TIME_COLUMNS else None
+            checked[name] = _numeric_column(name, values, origin, integer=False, low=0.0, high=high)
+    for name in ("backend", "device"):
+        for index, value in enumerate(checked[name]):
+            if value is None:
+                raise _reject(index, name, "is empty", value)
+    for index, status in enumerate(checked["status"]):
+        if status not in results.STATUSES:
+            raise _reject(index, "status", f"is not one of {', '.join(results.STATUSES)}", status)
+        if status == "ok" and checked["median_s"][index] is None:
+            raise _reject(index, "median_s", "is empty on an ok row", None)
+    if "times_s" in checked:
+        _check_times_list(checked["times_s"])
+    if "run_id" not in checked:
+        checked["run_id"] = ["imported"] * row_count
+    return _assemble(checked, params)
+
+
+def _assemble(checked: dict[str, list], params: list[str]) -> pd.DataFrame:
+    """The same column order and dtypes as ``results.to_frame``."""
+    frame = pd.DataFrame(checked)
+    order = [*results.LEADING_COLUMNS, *params, *results.MEASUREMENT_COLUMNS]
+    for name in order:
+        if name not in frame:
+            frame[name] = None
+    frame = frame[order]
+    for name, dtype in results.MEASUREMENT_COLUMNS.items():
+        frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+def _raw_of_frame(frame: pd.DataFrame) -> _Raw:
+    names = _check_names([str(c) for c in frame.columns])
+    columns = {
+        name: [_plain(v) for v in frame[column].astype(object).tolist()]
+        for name, column in zip(names, frame.columns, strict=True)
+    }
+    # _plain turns non-finite floats into None; look again so infinities are refused.
+    for name, column in zip(names, frame.columns, strict=True):
+        if pd.api.types.is_float_dtype(frame[column]):
+            values = frame[column].to_numpy(dtype="float64", na_value=math.nan)
+            for index, value in enumerate(values):
+                if math.isinf(value):
+                    raise _reject(index, name, "is not finite", float(value))
+    return _Raw(columns, {}, {}, None, "typed")
+
+
+def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table built in memory, checked as strictly as an imported file."""
+    if len(frame) > MAX_ROWS:
+        raise FileRejected(f"the table has more than {MAX_ROWS} rows")
+    return _validate(_raw_of_frame(frame))
+
+
+def import_file(
+    path_or_bytes: str | os.PathLike | bytes | IO,
+    fmt: str | None = None,
+    max_bytes: int = MAX_IMPORT_BYTES,
+) -> ImportedRun:
+    """Read and check a results file; raises FileRejected with the first problem found.
+
+    ``fmt`` is csv, json or parquet; without it the extension decides, and where
+    there is none (raw bytes), the content.
+    """
+    data, name = _read_limited(path_or_bytes, max_bytes)
+    if not data:
+        raise FileRejected("the file is empty")
+    fmt = _detect_format(fmt, name, data)
+    if fmt == "csv":
+        raw = _parse_csv(data)
+    elif fmt == "json":
+        raw = _parse_json(data)
+    else:
+        raw = _parse_parquet(data)
+    frame = _validate(raw)
+    machine = dict(raw.machine)
+    if "machine" in raw.columns and "machine" not in machine:
+        labels = {v for v in _text_column("machine", raw.columns["machine"], raw.origin) if v}
+        if len(labels) == 1:
+            machine["machine"] = labels.pop()
+        elif labels:
+            # One imported run holds them all; its label must not credit one machine.
+            machine["machine"] = "several machines: " + ", ".join(sorted(labels))
+    return ImportedRun(frame=frame, machine=machine, settings=dict(raw.settings), name=name)

@@ -1,0 +1,28 @@
+"""Writes every finished row of a sweep to the store at once, so a crash loses nothing finished."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.keep import store
+from core.measure import devices
+
+
+def machine_fingerprint() -> dict:
+    return store.machine_fingerprint([d.as_dict() for d in devices.describe_all()])
+
+
+def recorder(
+    results_store: store.Store, machine: dict, settings: dict, label: str = ""
+) -> Callable[[dict], None]:
+    """An ``on_row`` companion: starts each run on its first row, then adds every row."""
+    started: set[str] = set()
+
+    def record(row: dict) -> None:
+        run_id = row["run_id"]
+        if run_id not in started:
+            results_store.start_run(run_id, row["workload"], machine, settings, label=label)
+            started.add(run_id)
+        results_store.add_row(row)
+
+    return record

@@ -1,0 +1,221 @@
+"""The post's published figures as a tidy result table, to overlay on one's own runs.
+
+The data ship in ``core/data/post_reference.csv``; ``core/data/PROVENANCE.md`` says
+where they come from and how they were measured.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from core.keep import results
+
+DATA_PATH = Path(__file__).parent / "data" / "post_reference.csv"
+SOURCE_REPOSITORY = "cicorias/pytorch-metal-mps"
+POST_TITLE = "MacBook Neo 8GB: MPS/Metal Actually Works"
+POST_DATE = "2026-03-21"
+
+NEO = "MacBook Neo 8 GB (post)"
+RYZEN = "Ryzen AI HX 370 (post)"
+
+# Parameter columns of each workload, as core.measure.workloads names them (kept here so that
+# reading the reference does not import torch).
+WORKLOAD_PARAMS: dict[str, tuple[str, ...]] = {
+    "elementwise": ("op", "size"),
+    "conv2d": ("batch", "channels", "size", "kernel"),
+    # Not "n": that column is the number of timed repeats.
+    "matmul": ("size",),
+    "inference": ("model", "batch", "image_size"),
+    "train": ("model", "batch", "image_size"),
+}
+
+_MODELS = {"ResNet-18": "resnet18", "MobileNetV2": "mobilenet_v2"}
+
+# What each (machine in the file, device in the file) becomes.
+_BACKENDS = {
+    ("MacBook Neo A18 Pro 8GB", "mps"): {
+        "machine": NEO,
+        "run_id": "post-macbook-neo",
+        "device": "mps",
+        "backend": "mps",
+        "device_name": "Apple A18 Pro GPU",
+        "threads": None,
+    },
+    ("MacBook Neo A18 Pro 8GB", "cpu"): {
+        "machine": NEO,
+        "run_id": "post-macbook-neo",
+        "device": "cpu",
+        # Never set in the notebooks: PyTorch's default there is the 2 performance cores.
+        "backend": "cpu (post default, 2 threads)",
+        "device_name": "Apple A18 Pro",
+        "threads": 2,
+    },
+    ("Ryzen AI HX 370", "cuda-rocm"): {
+        "machine": RYZEN,
+        "run_id": "post-ryzen-ai-hx370",
+        "device": "cuda",
+        "backend": "cuda (rocm)",
+        "device_name": "AMD Radeon 890M (ROCm 7.1)",
+        "threads": None,
+    },
+    ("Ryzen AI HX 370", "cpu"): {
+        "machine": RYZEN,
+        "run_id": "post-ryzen-ai-hx370",
+        "device": "cpu",
+        "backend": "cpu (post default threads)",
+        "device_name": "AMD Ryzen AI 9 HX 370",
+        "threads": None,
+    },
+}
+
+_MACHINES = {
+    NEO: {
+        "machine": NEO,
+        "os": "macOS 26.3.2",
+        "system": "Darwin",
+        "arch": "arm64",
+        "python": "3.12.13",
+        "cpu_model": "Apple A18 Pro (MacBook Neo, Mac17,5)",
+        "cpu_cores_physical": 6,
+        "cpu_cores_logical": 6,
+        "cpu_core_split": "2 performance + 4 efficiency",
+        "ram_bytes": 8 * 1024**3,
+        "torch": "2.10.0",
+        "torch_threads": 2,
+        "accelerator": "Apple A18 Pro GPU",
+        "accelerator_type": "mps",
+        "unified_memory": True,
+    },
+    RYZEN: {
+        "machine": RYZEN,
+        "system": "Linux",
+        "arch": "x86_64",
+        "python": "3.12.3",
+        "cpu_model": "AMD Ryzen AI 9 HX 370 (Framework Laptop 13)",
+        "torch": "2.8.0+rocm7.1",
+        "accelerator": "AMD Radeon 890M (integrated, ROCm 7.1)",
+        "accelerator_type": "cuda",
+        "unified_memory": True,
+    },
+}
+
+_MEAN_ONLY = (
+    "published mean of {runs} timed runs after {warmup} warm-up; the post printed only the "
+    "mean, so median_s and mean_s both hold it"
+)
+
+
+def _note(machine: str, device: str, family: str, params: dict) -> str:
+    """Where the post's prose or a second measurement tells a different story."""
+    if machine == NEO and device == "mps":
+        if family == "conv2d_kernel" and params["size"] == 512 and params["kernel"] == 7:
+            return "the post's text says \"~60 ms\"; the notebook's figure is kept"
+        if family == "inference" and params["model"] == "mobilenet_v2" and params["batch"] == 64:
+            return "the post's text says \"under 200 ms\"; the notebook's figure is kept"
+    if family.startswith("conv2d_") and (params["size"], params["kernel"], params["channels"]) == (
+        128,
+        3,
+        64,
+    ):
+        return "this point was measured in both conv2d sweeps; the two differ by run-to-run spread"
+    return ""
+
+
+def reference_machines() -> list[str]:
+    """The machine labels the reference table uses, as chart legends show them."""
+    return [NEO, RYZEN]
+
+
+def reference_fingerprints() -> dict[str, dict]:
+    """What the post says about each machine, keyed like ``machine_fingerprint()``."""
+    return {label: dict(info) for label, info in _MACHINES.items()}
+
+
+def _int(value: object) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _tidy_row(item: dict) -> dict:
+    family = item["family"]
+    target = _BACKENDS[(item["machine"], item["device"])]
+    mean_s = float(item["mean_ms"]) / 1000.0
+    params: dict[str, object]
+    if family == "matmul":
+        workload = "matmul"
+        params = {"size": _int(item["height"])}
+    elif family in ("inference", "train"):
+        workload = family
+        params = {
+            "model": _MODELS[item["model"]],
+            "batch": _int(item["batch"]),
+            "image_size": _int(item["image_size"]),
+        }
+    elif family in ("conv2d_kernel", "conv2d_channels"):
+        workload = "conv2d"
+        params = {
+            "batch": _int(item["batch"]),
+            "channels": _int(item["in_channels"]),
+            "size": _int(item["height"]),
+            "kernel": _int(item["kernel"]),
+        }
+    elif family == "elementwise":
+        workload = "elementwise"
+        params = {"op": item["op"], "size": _int(item["elements"])}
+    else:
+        raise ValueError(f"reference data: unknown family {family!r}")
+    message = _MEAN_ONLY.format(runs=_int(item["runs"]), warmup=_int(item["warmup"]))
+    note = _note(target["machine"], target["device"], family, params)
+    if note:
+        message += f"; {note}"
+    return {
+        "run_id": target["run_id"],
+        "timestamp": None,
+        "workload": workload,
+        **params,
+        "backend": target["backend"],
+        "device": target["device"],
+        "device_name": target["device_name"],
+        "dtype": item["dtype"],
+        "threads": target["threads"],
+        "median_s": mean_s,
+        "mean_s": mean_s,
+        "n": _int(item["runs"]),
+        "flags": "",
+        "status": "ok",
+        "message": message,
+        "machine": target["machine"],
+        "source": "reference",
+        # The sweep tells apart the conv2d point that both conv2d sweeps measured.
+        "provenance": f"{SOURCE_REPOSITORY} {item['source_file']} ({family})",
+    }
+
+
+@lru_cache(maxsize=1)
+def _all_rows() -> tuple[dict, ...]:
+    table = pd.read_csv(DATA_PATH, dtype={"op": str, "model": str, "source_file": str})
+    return tuple(_tidy_row(item) for item in table.to_dict(orient="records"))
+
+
+def reference_frame(workload: str | None = None) -> pd.DataFrame:
+    """The post's figures in the tidy result schema, all workloads or one.
+
+    Beyond the result columns the table has ``machine``, ``source`` ("reference") and
+    ``provenance`` (repository, notebook and sweep of each figure).
+    """
+    rows = [dict(r) for r in _all_rows() if workload is None or r["workload"] == workload]
+    if workload is not None and workload not in WORKLOAD_PARAMS:
+        raise ValueError(f"the post has no figures for workload {workload!r}")
+    if workload is None:
+        param_names = list(dict.fromkeys(p for ps in WORKLOAD_PARAMS.values() for p in ps))
+    else:
+        param_names = list(WORKLOAD_PARAMS[workload])
+    frame = results.to_frame(rows, param_names)
+    for name in param_names:
+        if name != "op" and name != "model":
+            # Integers, kept integral where another workload leaves the column empty.
+            frame[name] = frame[name].astype("Int64")
+    trailing = ["machine", "source", "provenance"]
+    return frame[[c for c in frame.columns if c not in trailing] + trailing]

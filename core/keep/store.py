@@ -1,0 +1,652 @@
+"""Where runs are kept: one SQL database, SQLite by default, PostgreSQL by URL.
+
+Everything goes through SQLAlchemy Core so that both engines share one code path.
+A run is one sweep on one machine; its rows are the tidy result rows of
+``core.keep.results``. Each finished point is committed on its own, so a crash or a
+killed process loses only the point being measured.
+
+Workload parameters differ per workload, so they are kept as one JSON object per
+row; every fixed result column has its own SQL column.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from core.keep import results
+from core.keep.files import DERIVED_COLUMNS, ImportedRun, validate_frame
+
+SCHEMA_VERSION = 1
+STORE_ENV_VAR = "SPEEDUP_EXPLORER_STORE"
+APP_NAME = "speedup-explorer"
+SOURCES = ("measured", "imported", "reference")
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked; the text says why, on one line."""
+
+
+# --- schema --------------------------------------------------------------------------
+
+_SQL_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
+    "string": sa.Text,
+    "Int64": sa.BigInteger,
+    "float64": sa.Double,
+    "boolean": sa.Boolean,
+}
+
+metadata = sa.MetaData()
+
+meta_table = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("schema_version", sa.Integer, nullable=False),
+)
+
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    # Naive UTC: SQLite keeps no time zone, so both engines store the same thing.
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("workload", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("machine", sa.Text, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+)
+
+results_table = sa.Table(
+    "results",
+    metadata,
+    # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "run_id",
+        sa.Text,
+        sa.ForeignKey("runs.run_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("workload", sa.Text, nullable=False),
+    sa.Column("timestamp", sa.Text),
+    sa.Column("params", sa.Text, nullable=False),
+    *[sa.Column(name, _SQL_TYPES[dtype]()) for name, dtype in results.MEASUREMENT_COLUMNS.items()],
+)
+
+
+# --- migrations ----------------------------------------------------------------------
+
+
+def _migrate_0_to_1(conn: Connection) -> None:
+    """Version 0 stores had no ``meta`` table and no ``runs.source``."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    if "source" not in columns:
+        conn.execute(sa.text("ALTER TABLE runs ADD COLUMN source TEXT NOT NULL DEFAULT 'measured'"))
+
+
+# MIGRATIONS[v] upgrades a store from version v to v + 1, inside the opening transaction.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_0_to_1]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+# --- opening -------------------------------------------------------------------------
+
+
+def default_store_url() -> str:
+    """The SQLite file in this user's data folder, unless SPEEDUP_EXPLORER_STORE names a URL."""
+    override = os.environ.get(STORE_ENV_VAR, "").strip()
+    if override:
+        return override
+    import platformdirs  # only needed for the default location
+
+    folder = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'results.sqlite').as_posix()}"
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook own transactions: pysqlite's own handling does not
+    # put DDL inside them, and a migration must be all or nothing.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL keeps readers (the app) and the writer (a sweep) out of each other's way;
+        # NORMAL sync in WAL mode loses nothing committed when a process is killed.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _make_engine(url: str) -> tuple[Engine, str]:
+    """The engine and a printable URL (no password). Nothing is connected yet."""
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as error:
+        hidden = re.sub(r"://[^@/]*@", "://***@", str(url))  # no password on screen
+        raise StoreError(
+            f"store URL '{hidden}' is not a database URL: {_first_line(error)}"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    kwargs: dict[str, Any] = {}
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        kwargs["pool_pre_ping"] = True  # a server restart must not break the next write
+        if "connect_timeout" not in parsed.query:
+            # An unreachable server should fail in seconds, not after the OS's TCP timeout.
+            kwargs["connect_args"] = {"connect_timeout": 5}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+        raise StoreError(f"cannot use store {shown}: {_first_line(error)}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine, "begin", _begin_sqlite)
+    return engine, shown
+
+
+def _utc_naive(moment: datetime | str) -> datetime:
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            raise StoreError(f"'{moment}' is not an ISO date or time") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON and the database drivers want it: built-in types, None for missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalar
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _cell(value: Any, dtype: str) -> Any:
+    value = _plain(value)
+    if value is None:
+        return None
+    if dtype == "float64":
+        return float(value)
+    if dtype == "Int64":
+        return int(value)
+    if dtype == "boolean":
+        return bool(value)
+    return str(value)
+
+
+def _param_names(columns: Iterable[str]) -> list[str]:
+    fixed = {*results.LEADING_COLUMNS, *results.MEASUREMENT_COLUMNS, *DERIVED_COLUMNS}
+    return [c for c in columns if c not in fixed]
+
+
+def _record(row: dict, run_id: str | None = None) -> dict:
+    """One result row as the ``results`` table holds it."""
+    params = {}
+    for name in _param_names(row):
+        value = _plain(row[name])
+        if value is not None:  # other workloads' parameters in a mixed table
+            params[name] = value
+    workload = _plain(row.get("workload"))
+    timestamp = _plain(row.get("timestamp"))
+    if not workload:
+        raise StoreError("a result row has no workload")
+    record = {
+        "run_id": run_id if run_id is not None else _plain(row.get("run_id")),
+        "workload": str(workload),
+        "timestamp": None if timestamp is None else str(timestamp),
+        "params": json.dumps(params),
+    }
+    if not record["run_id"]:
+        raise StoreError("a result row has no run_id")
+    for name, dtype in results.MEASUREMENT_COLUMNS.items():
+        record[name] = _cell(row.get(name), dtype)
+    return record
+
+
+def _rows_of(frame: pd.DataFrame) -> list[dict]:
+    return frame.to_dict(orient="records")
+
+
+class Store:
+    """A results database. ``Store(url)`` creates or upgrades its tables."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_store_url()
+        self.engine, self.shown_url = _make_engine(self.url)
+        with self._errors("cannot open store"):
+            self._prepare()
+
+    # -- plumbing
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except (sa.exc.SQLAlchemyError, OSError) as error:
+            raise StoreError(f"{action} {self.shown_url}: {_first_line(error)}") from None
+
+    def _prepare(self) -> None:
+        with self.engine.begin() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            version: int | None
+            if "meta" in tables:
+                version = conn.execute(sa.select(sa.func.max(meta_table.c.schema_version))).scalar()
+                version = version or 0
+            elif tables & {"runs", "results"}:
+                version = 0
+            else:
+                version = None
+            if version is not None and version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store schema version {version} is newer than this program's "
+                    f"{SCHEMA_VERSION}; upgrade speedup-explorer"
+                )
+            if version is not None:
+                for migrate in MIGRATIONS[version:]:
+                    migrate(conn)
+            metadata.create_all(conn)
+            self._add_missing_result_columns(conn)
+            if version != SCHEMA_VERSION:
+                conn.execute(meta_table.delete())
+                conn.execute(meta_table.insert().values(schema_version=SCHEMA_VERSION))
+
+    @staticmethod
+    def _add_missing_result_columns(conn: Connection) -> None:
+        """Measurement columns added to ``core.keep.results`` later arrive as empty columns.
+
+        Adding a nullable column changes nothing for older rows, so it needs no
+        schema version of its own.
+        """
+        present = {c["name"] for c in sa.inspect(conn).get_columns("results")}
+        preparer = conn.dialect.identifier_preparer
+        for column in results_table.columns:
+            if column.name not in present:
+                sql_type = column.type.compile(dialect=conn.dialect)
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE results ADD COLUMN {preparer.quote(column.name)} {sql_type}"
+                    )
+                )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.shown_url!r})"
+
+    # -- writing
+
+    def start_run(
+        self,
+        run_id: str,
+        workload: str,
+        machine: dict,
+        settings: dict,
+        label: str = "",
+        source: str = "measured",
+    ) -> str:
+        with self._errors("cannot start run in"), self.engine.begin() as conn:
+            self._insert_run(conn, run_id, workload, machine, settings, label, source)
+        return run_id
+
+    def _insert_run(
+        self,
+        conn: Connection,
+        run_id: str,
+        workload: str,
+        machine: dict,
+        settings: dict,
+        label: str,
+        source: str,
+    ) -> None:
+        if source not in SOURCES:
+            raise StoreError(f"source '{source}' is not one of {', '.join(SOURCES)}")
+        if not run_id:
+            raise StoreError("a run needs a run_id")
+        exists = conn.execute(
+            sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
+        ).first()
+        if exists:
+            raise StoreError(f"run '{run_id}' already exists in the store")
+        conn.execute(
+            runs_table.insert().values(
+                run_id=run_id,
+                created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+                workload=workload,
+                label=label or "",
+                machine=json.dumps(machine or {}, default=str),
+                settings=json.dumps(settings or {}, default=str),
+                source=source,
+            )
+        )
+
+    def add_row(self, row: dict) -> None:
+        """Write one finished point now, in its own transaction."""
+        record = _record(row)
+        # A lone INSERT, with the foreign key checking the run: a read before it would
+        # make SQLite fail at once ("database is locked") when another writer commits
+        # in between, instead of waiting out busy_timeout.
+        with self._errors("cannot save a result to"):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(results_table.insert(), [record])
+            except sa.exc.IntegrityError:
+                run_id = record["run_id"]
+                raise StoreError(
+                    f"run '{run_id}' does not exist; start_run() comes first"
+                ) from None
+
+    @staticmethod
+    def _check_run(conn: Connection, run_id: str) -> None:
+        found = conn.execute(
+            sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
+        ).first()
+        if not found:
+            raise StoreError(f"run '{run_id}' does not exist; start_run() comes first")
+
+    def add_frame(
+        self,
+        frame: pd.DataFrame,
+        run_id: str | None = None,
+        *,
+        machine: dict | None = None,
+        settings: dict | None = None,
+        label: str = "",
+        source: str = "measured",
+    ) -> int:
+        """Write a whole table in one transaction; returns the number of rows written.
+
+        With ``run_id``, every row goes to that run (started here, with ``machine``
+        and ``settings``, if it does not exist yet); without it, each row's own
+        ``run_id`` must name a started run.
+        """
+        rows = _rows_of(frame)
+        records = [_record(row, run_id) for row in rows]
+        with self._errors("cannot save results to"), self.engine.begin() as conn:
+            if run_id is not None:
+                exists = conn.execute(
+                    sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
+                ).first()
+                if not exists:
+                    workloads = ",".join(dict.fromkeys(r["workload"] for r in records))
+                    self._insert_run(
+                        conn, run_id, workloads, machine or {}, settings or {}, label, source
+                    )
+            for wanted in dict.fromkeys(r["run_id"] for r in records):
+                self._check_run(conn, wanted)
+            if records:
+                conn.execute(results_table.insert(), records)
+        return len(records)
+
+    def import_run(self, imported: ImportedRun, label: str | None = None) -> str:
+        """Store an imported file as a new run; all of it or, on any problem, none of it."""
+        frame = validate_frame(imported.frame)
+        run_id = f"import-{uuid.uuid4().hex[:12]}"
+        machine = dict(imported.machine or {})
+        machine.setdefault("machine", "unknown machine (imported)")
+        if label is None:
+            label = f"imported from {imported.name}" if imported.name else "imported"
+        self.add_frame(
+            frame,
+            run_id,
+            machine=machine,
+            settings=imported.settings or {},
+            label=label,
+            source="imported",
+        )
+        return run_id
+
+    def delete_run(self, run_id: str) -> int:
+        """Remove a run and its rows; returns how many result rows went with it."""
+        with self._errors("cannot delete from"), self.engine.begin() as conn:
+            gone = conn.execute(results_table.delete().where(results_table.c.run_id == run_id))
+            conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
+        return int(gone.rowcount or 0)
+
+    # -- reading
+
+    def runs(
+        self,
+        workload: str | None = None,
+        machine: str | None = None,
+        since: datetime | str | None = None,
+    ) -> pd.DataFrame:
+        """One row per run, newest first, with how many rows it has and how many are ok.
+
+        ``machine`` is a machine label as ``machine_fingerprint()`` writes it.
+        """
+        r, res = runs_table, results_table
+        ok = sa.func.sum(sa.case((res.c.status == "ok", 1), else_=0))
+        run_columns = [
+            r.c.run_id,
+            r.c.created_at,
+            r.c.workload,
+            r.c.label,
+            r.c.source,
+            r.c.machine,
+            r.c.settings,
+        ]
+        query = (
+            sa.select(*run_columns, sa.func.count(res.c.id).label("rows"), ok.label("ok_rows"))
+            .select_from(r.outerjoin(res, res.c.run_id == r.c.run_id))
+            .group_by(*run_columns)
+            .order_by(r.c.created_at.desc(), r.c.run_id)
+        )
+        if workload is not None:
+            has_rows = sa.select(res.c.run_id).where(res.c.workload == workload)
+            query = query.where(sa.or_(r.c.workload == workload, r.c.run_id.in_(has_rows)))
+        if since is not None:
+            query = query.where(r.c.created_at >= _utc_naive(since))
+        with self._errors("cannot read runs from"), self.engine.connect() as conn:
+            fetched = conn.execute(query).mappings().all()
+        table = []
+        for item in fetched:
+            fingerprint = json.loads(item["machine"])
+            label = fingerprint.get("machine", "")
+            if machine is not None and label != machine:
+                continue
+            table.append(
+                {
+                    "run_id": item["run_id"],
+                    "created_at": pd.Timestamp(item["created_at"], tz="UTC"),
+                    "workload": item["workload"],
+                    "label": item["label"],
+                    "source": item["source"],
+                    "machine": label,
+                    "rows": int(item["rows"] or 0),
+                    "ok_rows": int(item["ok_rows"] or 0),
+                    "fingerprint": fingerprint,
+                    "settings": json.loads(item["settings"]),
+                }
+            )
+        columns = [
+            "run_id",
+            "created_at",
+            "workload",
+            "label",
+            "source",
+            "machine",
+            "rows",
+            "ok_rows",
+            "fingerprint",
+            "settings",
+        ]
+        frame = pd.DataFrame(table, columns=columns)
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+        frame["rows"] = frame["rows"].astype("int64")
+        frame["ok_rows"] = frame["ok_rows"].astype("int64")
+        return frame
+
+    def run_info(self, run_id: str) -> dict:
+        """A run's machine fingerprint, settings, label and source."""
+        with self._errors("cannot read runs from"), self.engine.connect() as conn:
+            item = (
+                conn.execute(sa.select(runs_table).where(runs_table.c.run_id == run_id))
+                .mappings()
+                .first()
+            )
+        if item is None:
+            raise StoreError(f"run '{run_id}' is not in the store")
+        info = dict(item)
+        info["machine"] = json.loads(info["machine"])
+        info["settings"] = json.loads(info["settings"])
+        return info
+
+    def load(self, run_ids: str | Iterable[str]) -> pd.DataFrame:
+        """The tidy result table of these runs, with ``machine`` and ``source`` added."""
+        if isinstance(run_ids, str):
+            run_ids = [run_ids]
+        run_ids = list(run_ids)
+        res, r = results_table, runs_table
+        query = (
+            sa.select(res, r.c.machine.label("_machine"), r.c.source.label("_source"))
+            .select_from(res.join(r, r.c.run_id == res.c.run_id))
+            .where(res.c.run_id.in_(run_ids))
+            .order_by(res.c.id)
+        )
+        with self._errors("cannot read results from"), self.engine.connect() as conn:
+            fetched = conn.execute(query).mappings().all() if run_ids else []
+        labels: dict[str, str] = {}
+        rows, param_names = [], {}
+        for item in fetched:
+            params = json.loads(item["params"])
+            param_names.update(dict.fromkeys(params))
+            row = {
+                "run_id": item["run_id"],
+                "timestamp": item["timestamp"],
+                "workload": item["workload"],
+                **params,
+            }
+            for name in results.MEASUREMENT_COLUMNS:
+                row[name] = item[name]
+            if item["run_id"] not in labels:
+                labels[item["run_id"]] = json.loads(item["_machine"]).get("machine", "")
+            row["machine"] = labels[item["run_id"]]
+            row["source"] = item["_source"]
+            rows.append(row)
+        frame = results.to_frame(rows, list(param_names))
+        if not rows:
+            frame["machine"] = pd.Series(dtype="object")
+            frame["source"] = pd.Series(dtype="object")
+        return frame
+
+    def row_count(self, run_id: str | None = None) -> int:
+        """How many result rows the store holds (of one run, if given)."""
+        query = sa.select(sa.func.count()).select_from(results_table)
+        if run_id is not None:
+            query = query.where(results_table.c.run_id == run_id)
+        with self._errors("cannot read results from"), self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+
+# --- which machine -------------------------------------------------------------------
+
+
+def _accelerator_entry(devices_info: Any) -> dict | None:
+    """The first non-CPU device in what the caller knows about its devices.
+
+    Accepts one ``DeviceInfo.as_dict()``, a list of them, or a mapping from device
+    string to one, as ``core.measure.devices`` produces.
+    """
+    if not devices_info:
+        return None
+    if isinstance(devices_info, dict) and ("name" in devices_info or "kind" in devices_info):
+        entries = [devices_info]
+    elif isinstance(devices_info, dict):
+        entries = [
+            {"device": key, **value} if isinstance(value, dict) else {"device": key, "name": value}
+            for key, value in devices_info.items()
+        ]
+    else:
+        entries = [e for e in devices_info if isinstance(e, dict)]
+    for entry in entries:
+        kind = entry.get("kind") or str(entry.get("device", "")).split(":")[0]
+        if kind and kind != "cpu":
+            return {**entry, "kind": kind}
+    return None
+
+
+def machine_fingerprint(devices_info: Any = None) -> dict:
+    """What a reader needs to judge a run's numbers: OS, CPU, memory, torch, accelerator.
+
+    The ``machine`` key is a short label for chart legends. No host or user names are
+    recorded, because fingerprints travel inside exported files.
+    """
+    import psutil
+    import torch  # imported here: a slow import, and only needed when measuring
+
+    from core.measure import devices
+
+    physical, logical = devices.cpu_core_counts()
+    cpu_model = devices.cpu_model_name()
+    accelerator = _accelerator_entry(devices_info)
+    accelerator_name = accelerator.get("name") if accelerator else None
+    fingerprint = {
+        "os": platform.platform(),
+        "system": platform.system(),
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_model": cpu_model,
+        "cpu_cores_physical": physical,
+        "cpu_cores_logical": logical or psutil.cpu_count(),
+        "ram_bytes": int(psutil.virtual_memory().total),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "accelerator": accelerator_name,
+        "accelerator_type": accelerator.get("kind") if accelerator else None,
+        "accelerator_memory_bytes": (
+            accelerator.get("total_memory_bytes") if accelerator else None
+        ),
+    }
+    cpu = devices.short_cpu_name(cpu_model)
+    fingerprint["machine"] = f"{accelerator_name} + {cpu}" if accelerator_name else cpu
+    return fingerprint

@@ -1,0 +1,246 @@
+"""What this machine can do at best, measured, and results checked against it.
+
+Per device: memory bandwidth from a large device-to-device copy (bytes read plus
+bytes written), the same from a cache-sized copy, and the matrix-multiply rate per
+dtype. A result faster than these allow is flagged ``suspect``: the usual cause is
+a missing synchronize, which makes numbers ten to a thousand times too fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from core.measure import timing
+
+# Caches, Winograd and FFT convolutions can beat the measured roofs by up to about
+# twice; a missing synchronize is off by far more. Beyond this factor, a row is suspect.
+SUSPECT_FACTOR = 3.0
+# A measured median under this share of the device's trivial-op time cannot be real.
+FLOOR_SHARE = 0.5
+
+
+@dataclass
+class Ceilings:
+    device: str
+    threads: int
+    bandwidth_bytes_per_s: float  # main memory, from a copy larger than any cache
+    cache_bandwidth_bytes_per_s: float  # a copy that fits in the last-level cache
+    peak_flops_per_s: dict[str, float] = field(default_factory=dict)  # by dtype name
+
+    def roof_flops_per_s(self, intensity_flops_per_byte: float, dtype: str) -> float:
+        """The attainable rate at this arithmetic intensity: the lower of the two roofs."""
+        return min(self.peak_for(dtype), self.bandwidth_bytes_per_s * intensity_flops_per_byte)
+
+    def peak_for(self, dtype: str) -> float:
+        # float32 convolutions may run on TF32 tensor cores by default, so the
+        # float32 roof is whichever of the two was measured faster.
+        names = ("float32", "tf32") if dtype == "float32" else (dtype,)
+        measured = [self.peak_flops_per_s.get(n, math.nan) for n in names]
+        measured = [rate for rate in measured if math.isfinite(rate)]
+        return max(measured) if measured else math.inf
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _copy_rate(device: torch.device, nbytes: int, settings: timing.TimingSettings) -> float:
+    count = nbytes // 4
+    source = torch.ones(count, dtype=torch.float32, device=device)
+    target = torch.empty_like(source)
+    result = timing.measure(lambda: target.copy_(source), device, settings)
+    return 2 * count * 4 / result.median_s
+
+
+def _matmul_rate(device: torch.device, dtype: torch.dtype, n: int, settings) -> float:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    result = timing.measure(lambda: a @ b, device, settings)
+    return 2 * n**3 / result.median_s
+
+
+def measure_ceilings(
+    device: torch.device | str, threads: int | None = None, budget_s: float = 1.0
+) -> Ceilings:
+    """Measure the roofs of one device. Takes a few seconds; results are worth caching."""
+    device = torch.device(device)
+    settings = timing.TimingSettings(budget_s=budget_s)
+    on_cpu = device.type == "cpu"
+    big_bytes = (256 if on_cpu else 1024) * 1024**2
+    n = 512 if on_cpu else 8192
+    with timing.cpu_threads(threads):
+        used = torch.get_num_threads()
+        bandwidth = _copy_rate(device, big_bytes, settings)
+        cache_bandwidth = _copy_rate(device, 4 * 1024**2, settings)
+        peaks = {}
+        peaks["float32"] = _rate_or_nan(device, torch.float32, n, settings)
+        # CPUs without native half-precision units emulate it hundreds of times slower.
+        half_n = n // 4 if on_cpu else n
+        peaks["float16"] = _rate_or_nan(device, torch.float16, half_n, settings)
+        peaks["bfloat16"] = _rate_or_nan(device, torch.bfloat16, half_n, settings)
+        if device.type == "cuda":
+            previous = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = True
+            try:
+                peaks["tf32"] = _matmul_rate(device, torch.float32, n, settings)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = previous
+    measured = Ceilings(str(device), used, bandwidth, max(bandwidth, cache_bandwidth), peaks)
+    if on_cpu and used > 1:
+        # More threads can always fall back to fewer, so a roof measured below the
+        # one-thread roof only shows a busy machine; keep the higher of the two.
+        return _higher(measured, measure_ceilings(device, 1, budget_s))
+    return measured
+
+
+def _higher(first: Ceilings, second: Ceilings) -> Ceilings:
+    def best(*rates: float) -> float:
+        finite = [rate for rate in rates if math.isfinite(rate)]
+        return max(finite) if finite else math.nan
+
+    peaks = {
+        name: best(rate, second.peak_flops_per_s.get(name, math.nan))
+        for name, rate in first.peak_flops_per_s.items()
+    }
+    return Ceilings(
+        first.device,
+        first.threads,
+        max(first.bandwidth_bytes_per_s, second.bandwidth_bytes_per_s),
+        max(first.cache_bandwidth_bytes_per_s, second.cache_bandwidth_bytes_per_s),
+        peaks,
+    )
+
+
+def _rate_or_nan(device, dtype, n, settings) -> float:
+    try:
+        return _matmul_rate(device, dtype, n, settings)
+    except (RuntimeError, NotImplementedError):  # a dtype this device lacks has no roof
+        return math.nan
+
+
+def cache_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("speedup-explorer")) / "ceilings.json"
+
+
+def _cache_key(device: torch.device | str, threads: int) -> str:
+    from core.measure import devices
+
+    # Only the CPU's roofs depend on its thread count.
+    threads_part = f"{threads} threads" if torch.device(device).type == "cpu" else "any threads"
+    return f"{devices.machine_label()}|{device}|{threads_part}|torch {torch.__version__}"
+
+
+def cached(
+    device: torch.device | str, threads: int | None = None, refresh: bool = False
+) -> Ceilings:
+    """This machine's ceilings for ``device``, measured once and then read from a cache file."""
+    used = threads or torch.get_num_threads()
+    key = _cache_key(device, used)
+    path = cache_path()
+    found = None if refresh else load_cached(path, key)
+    if found is None:
+        found = measure_ceilings(device, used)
+        save_cached(path, key, found)
+    return found
+
+
+def load_cached(path: Path, key: str) -> Ceilings | None:
+    try:
+        stored = json.loads(path.read_text())[key]
+        return Ceilings(**stored)
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def save_cached(path: Path, key: str, ceilings: Ceilings) -> None:
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    stored[key] = ceilings.as_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, indent=1))
+
+
+def apply(frame: pd.DataFrame, ceilings_by_backend: dict[str, Ceilings]) -> pd.DataFrame:
+    """Fill ``pct_of_ceiling`` and add the ``suspect`` flag where a row beats physics."""
+    frame = frame.copy()
+    percents, flags = [], []
+    for _, row in frame.iterrows():
+        ceiling = ceilings_by_backend.get(row["backend"])
+        percent, suspect = _judge(row, ceiling)
+        percents.append(percent)
+        flags.append(_with_suspect(row.get("flags"), suspect))
+    frame["pct_of_ceiling"] = pd.Series(percents, index=frame.index, dtype="float64")
+    frame["flags"] = pd.Series(flags, index=frame.index, dtype="string")
+    return frame
+
+
+def _judge(row, ceiling: Ceilings | None) -> tuple[float, bool]:
+    median_s = row.get("median_s")
+    if row.get("status") != "ok" or median_s is None or not median_s > 0:
+        return math.nan, False
+    floor_s = row.get("dispatch_floor_s")
+    # Only a device that queues work can be timed too fast by a missing synchronize; a
+    # busy CPU's trivial-op time is too noisy to judge by.
+    queued = str(row.get("device", "cpu")) != "cpu"
+    under_floor = (
+        queued and floor_s is not None and floor_s > 0 and median_s < FLOOR_SHARE * floor_s
+    )
+    if ceiling is None:
+        return math.nan, bool(under_floor)
+    flops, nbytes = row.get("flops") or 0.0, row.get("bytes") or 0.0
+    if not nbytes > 0:
+        return math.nan, bool(under_floor)
+    intensity = flops / nbytes
+    achieved = flops / median_s
+    roof = ceiling.roof_flops_per_s(intensity, str(row.get("dtype")))
+    fastest_roof = min(
+        ceiling.peak_for(str(row.get("dtype"))), ceiling.cache_bandwidth_bytes_per_s * intensity
+    )
+    # Bytes moved per second are checked as well: element-wise ops count one flop per element
+    # and would otherwise never reach the compute roof.
+    too_fast = achieved > SUSPECT_FACTOR * fastest_roof or (
+        nbytes / median_s > SUSPECT_FACTOR * ceiling.cache_bandwidth_bytes_per_s
+    )
+    percent = 100 * achieved / roof if roof > 0 and math.isfinite(roof) else math.nan
+    return percent, bool(under_floor or too_fast)
+
+
+def cached_only(device: str, threads: int | None = None) -> Ceilings | None:
+    """The cached ceilings of ``device`` if they were ever measured here; never measures."""
+    return load_cached(cache_path(), _cache_key(device, threads or torch.get_num_threads()))
+
+
+def apply_cached(frame: pd.DataFrame) -> pd.DataFrame:
+    """Judge rows against whatever ceilings this machine has cached (see ``cached``)."""
+    if frame.empty:
+        return frame
+    by_backend = {}
+    for backend, device, threads in (
+        frame[["backend", "device", "threads"]].drop_duplicates().itertuples(index=False)
+    ):
+        found = cached_only(str(device), None if str(device) != "cpu" else int(threads))
+        if found is not None:
+            by_backend[backend] = found
+    return apply(frame, by_backend)
+
+
+def judge_row(row: dict) -> dict:
+    """One finished row judged against this machine's cached ceilings, if any were measured."""
+    found = cached_only(str(row.get("device")), row.get("threads"))
+    percent, suspect = _judge(row, found)
+    return {**row, "pct_of_ceiling": percent, "flags": _with_suspect(row.get("flags"), suspect)}
+
+
+def _with_suspect(flags: object, suspect: bool) -> str:
+    """A row's comma-separated flags with ``suspect`` set or cleared by this judgement."""
+    kept = [f for f in str(flags or "").split(",") if f and f != "suspect"]
+    return ",".join([*kept, "suspect"] if suspect else kept)

@@ -1,0 +1,83 @@
+"""The memory guard: every point's need is estimated and checked before anything is allocated."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+from core.errors import BadInput
+from core.measure import devices
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1e3,
+    "mb": 1e6,
+    "gb": 1e9,
+    "tb": 1e12,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+# Share of what a device can use that a point may take by default: the rest is left
+# for the OS, the desktop and this process's own caches.
+DEFAULT_SHARE = {"cpu": 0.6, "mps": 0.8}
+DEFAULT_ACCELERATOR_SHARE = 0.9
+
+# "Act as an 8 GB laptop": macOS lets Metal use about two thirds of an 8 GB Mac's
+# unified memory (its recommendedMaxWorkingSetSize), so that is the budget.
+PRESETS_BYTES = {"8 GB laptop": int(8 * 1024**3 * 2 / 3), "16 GB laptop": int(16 * 1024**3 * 2 / 3)}
+
+
+def parse_bytes(text: str | float | int) -> int:
+    """'8GB', '512 MiB', '1e9' -> bytes. Raises BadInput with an example of what works."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        match = re.fullmatch(
+            r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", str(text).lower()
+        )
+        if match is None or match.group(2) not in _UNITS:
+            raise BadInput(
+                f"memory budget: '{text}' is not a size; write e.g. 8GB, 512MB, 6GiB or 1e9"
+            )
+        value, unit = float(match.group(1)), match.group(2)
+    result = value * _UNITS[unit]
+    if not math.isfinite(result) or result <= 0:
+        raise BadInput(f"memory budget: '{text}' must be a positive size, e.g. 8GB")
+    return int(result)
+
+
+def format_bytes(count: float | None) -> str:
+    if count is None or (isinstance(count, float) and math.isnan(count)):
+        return "unknown"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(count) >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def default_budget_bytes(device: torch.device | str) -> int | None:
+    """A safe share of what ``device`` can use now, or None where the backend cannot tell."""
+    device = torch.device(device)
+    free, total = devices.memory_info_bytes(device)
+    available = free if free is not None else total
+    if available is None:
+        return None
+    return int(available * DEFAULT_SHARE.get(device.type, DEFAULT_ACCELERATOR_SHARE))
+
+
+def refusal(
+    estimate_bytes: float, budget_bytes: int | None, device: torch.device | str
+) -> str | None:
+    """The message for a point that would not fit, or None when it fits."""
+    if budget_bytes is None or estimate_bytes <= budget_bytes:
+        return None
+    return (
+        f"needs about {format_bytes(estimate_bytes)} on {device}, "
+        f"but the memory budget allows {format_bytes(budget_bytes)}"
+    )

@@ -1,0 +1,349 @@
+"""Timing one closure on one device, truthfully.
+
+Rules this module keeps:
+- every timed repeat ends with a synchronize, so queued device work is counted;
+- warm-up runs until the time settles; the very first call is kept apart;
+- repeats stop when the median is known to the target precision or the budget is spent;
+- the raw per-repeat seconds are kept, and every statistic is derived from them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from core.measure import devices
+
+Z_95 = 1.959964
+# Below this many repeats an order-statistics interval of the median is too coarse to
+# trust (with 3 samples, min..max covers the median only 75% of the time), so the
+# precision target cannot stop the loop earlier; the time budget still can, from 3.
+PRECISION_MIN_REPEATS = 20
+# Launch latency is hidden behind queued device work only for calls shorter than this;
+# longer calls dwarf it anyway.
+GUARD_MAX_CALL_S = 2e-3
+GUARD_MAX_S = 100e-6
+
+
+def median_interval(times_s: np.ndarray) -> tuple[float, float]:
+    """Distribution-free 95% interval of the median from order statistics.
+
+    With few samples it widens to the full range, which is the honest answer.
+    """
+    ordered = np.sort(times_s)
+    n = len(ordered)
+    half_width = Z_95 * math.sqrt(n) / 2
+    low = max(math.floor(n / 2 - half_width), 1)
+    high = min(math.ceil(n / 2 + half_width) + 1, n)
+    return float(ordered[low - 1]), float(ordered[high - 1])
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Raw repeat times of one closure on one device, with statistics derived from them."""
+
+    times_s: tuple[float, ...]
+    first_call_s: float
+    warmup_s: tuple[float, ...]
+    device: str
+    threads: int
+    wall_s: float  # warm-up and repeats; the first call is reported apart
+    loop_wall_s: float  # the repeat loop alone, overheads between repeats included
+    stop_reason: str  # precision, budget or max_repeats
+    cold_cache: bool = False
+    target_precision: float = 0.02
+    timer: str = "perf_counter"  # perf_counter, events, or events-pipelined
+    guard_s: float = 0.0  # device work queued before each timed call to hide its launch
+
+    @property
+    def _array(self) -> np.ndarray:
+        return np.asarray(self.times_s, dtype=np.float64)
+
+    @property
+    def n(self) -> int:
+        return len(self.times_s)
+
+    @property
+    def median_s(self) -> float:
+        return float(np.median(self._array))
+
+    @property
+    def p25_s(self) -> float:
+        return float(np.percentile(self._array, 25))
+
+    @property
+    def p75_s(self) -> float:
+        return float(np.percentile(self._array, 75))
+
+    @property
+    def min_s(self) -> float:
+        return float(self._array.min())
+
+    @property
+    def max_s(self) -> float:
+        return float(self._array.max())
+
+    @property
+    def mean_s(self) -> float:
+        return float(self._array.mean())
+
+    @property
+    def rel_precision(self) -> float:
+        """Half-width of the median's 95% interval, relative to the median."""
+        low, high = median_interval(self._array)
+        return (high - low) / 2 / self.median_s if self.median_s > 0 else math.inf
+
+    @property
+    def noisy(self) -> bool:
+        """The median is not to be trusted to a few percent: say so next to it."""
+        iqr_ratio = (self.p75_s - self.p25_s) / self.median_s if self.median_s > 0 else 0.0
+        return self.rel_precision > max(2.5 * self.target_precision, 0.05) or iqr_ratio > 0.25
+
+    @property
+    def efficiency(self) -> float:
+        """Share of the point's wall time (first call aside) spent inside timed repeats."""
+        return self.n * self.median_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def loop_efficiency(self) -> float:
+        return self.n * self.median_s / self.loop_wall_s if self.loop_wall_s > 0 else 0.0
+
+
+@dataclass
+class TimingSettings:
+    """What shapes a measurement; recorded with every run."""
+
+    budget_s: float = 1.0  # per point and backend, warm-up included
+    target_precision: float = 0.02
+    min_repeats: int = 3
+    max_repeats: int = 10_000
+    min_warmup: int = 2
+    warmup_budget_share: float = 0.25
+    cold_cache: bool = False
+    use_events: bool = True  # device events where the backend has trustworthy ones
+    # Time each call behind an untimed one, as in a loop that never waits: the device
+    # then never idles while the host launches the timed call. Costs a second call per
+    # repeat, so it is opt-in; only event-timed devices can do it.
+    pipelined: bool = False
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@contextmanager
+def cpu_threads(threads: int | None):
+    """Run with ``threads`` intra-op threads and put the old count back afterwards."""
+    previous = torch.get_num_threads()
+    if threads is not None and threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def _events_usable(device: torch.device, settings: TimingSettings) -> bool:
+    # MPS events have hung and returned reversed intervals (pytorch#162872), and the
+    # CPU has none: both are timed with perf_counter around a synchronize.
+    return settings.use_events and device.type not in ("cpu", "mps") and hasattr(torch, "Event")
+
+
+@dataclass
+class _Clock:
+    """Times one call of ``fn``; ``sync`` is the synchronize to use (substitutable in tests)."""
+
+    device: torch.device
+    sync: Callable[[torch.device], None]
+    use_events: bool
+    flush: Callable[[], None] | None = None
+    pipelined: bool = False
+    guard: Callable[[float], None] | None = None
+    guard_s: float = 0.0
+    _events: tuple | None = field(default=None, init=False)
+
+    def enqueue_s(self, fn: Callable[[], object]) -> float:
+        """Host time to launch ``fn``, without waiting for the device."""
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        self.sync(self.device)
+        return elapsed
+
+    def wall_call(self, fn: Callable[[], object]) -> float:
+        if self.flush is not None:
+            self.flush()
+            self.sync(self.device)
+        start = time.perf_counter()
+        fn()
+        self.sync(self.device)
+        return time.perf_counter() - start
+
+    def timed_call(self, fn: Callable[[], object]) -> float:
+        if not self.use_events:
+            return self.wall_call(fn)
+        if self._events is None:
+            self._events = (
+                torch.Event(device=self.device, enable_timing=True),
+                torch.Event(device=self.device, enable_timing=True),
+            )
+        start, end = self._events
+        if self.pipelined:
+            fn()  # keeps the device busy while the timed call is launched
+        if self.flush is not None:
+            self.flush()  # queued before the start event, so it is not timed
+        if self.guard is not None and self.guard_s > 0 and not self.pipelined:
+            # After a synchronize the device idles, so the start event would fire at
+            # once and the interval would include the host's launch of fn. Queued work
+            # keeps the device busy until fn is enqueued, as in a running program.
+            self.guard(self.guard_s)
+        start.record()
+        fn()
+        end.record()
+        self.sync(self.device)
+        return start.elapsed_time(end) / 1e3
+
+
+def _settled(warmup_s: list[float]) -> bool:
+    """Warm-up is over once the latest call is no longer a new low by more than 5%."""
+    if len(warmup_s) < 2:
+        return False
+    return warmup_s[-1] >= 0.95 * min(warmup_s[:-1])
+
+
+_SLEEP_CYCLES_PER_S: dict[str, float] = {}
+
+
+def _launch_guard(device: torch.device) -> Callable[[float], None] | None:
+    """A way to keep ``device`` busy for a given time without touching memory, or None.
+
+    CUDA has a spin kernel; other backends go without, and their small calls then
+    include the launch latency.
+    """
+    sleep = getattr(torch.cuda, "_sleep", None) if device.type == "cuda" else None
+    if sleep is None:
+        return None
+    key = str(device)
+    if key not in _SLEEP_CYCLES_PER_S:
+        cycles = 1_000_000
+        start = torch.Event(device=device, enable_timing=True)
+        end = torch.Event(device=device, enable_timing=True)
+        sleep(cycles)  # the first launch loads the kernel
+        start.record()
+        sleep(cycles)
+        end.record()
+        devices.synchronize(device)
+        _SLEEP_CYCLES_PER_S[key] = cycles / (start.elapsed_time(end) / 1e3)
+    rate = _SLEEP_CYCLES_PER_S[key]
+    return lambda seconds: sleep(int(seconds * rate))
+
+
+def _l2_flusher(device: torch.device) -> Callable[[], None] | None:
+    if device.type == "cpu":
+        return None
+    # Larger than any current GPU's last-level cache, so each repeat starts cold.
+    buffer = torch.empty(64 * 1024 * 1024, dtype=torch.int32, device=device)
+    return lambda: buffer.zero_()
+
+
+def measure(
+    fn: Callable[[], object],
+    device: torch.device | str,
+    settings: TimingSettings | None = None,
+    threads: int | None = None,
+    sync: Callable[[torch.device], None] = devices.synchronize,
+    should_stop: Callable[[], bool] | None = None,
+) -> Measurement:
+    """Time ``fn`` on ``device``. Its inputs must already be built: only the call is timed."""
+    settings = settings or TimingSettings()
+    device = torch.device(device)
+    with cpu_threads(threads):
+        used_threads = torch.get_num_threads()
+        flush = _l2_flusher(device) if settings.cold_cache else None
+        use_events = _events_usable(device, settings)
+        guard = _launch_guard(device) if use_events and not settings.pipelined else None
+        clock = _Clock(device, sync, use_events, flush, settings.pipelined and use_events, guard)
+        sync(device)  # nothing queued earlier may leak into the first call
+        first_call_s = clock.wall_call(fn)
+        point_start = time.perf_counter()
+
+        warmup_s: list[float] = []
+        warmup_budget_s = settings.budget_s * settings.warmup_budget_share
+        while len(warmup_s) < settings.min_warmup or (
+            not _settled(warmup_s) and time.perf_counter() - point_start < warmup_budget_s
+        ):
+            warmup_s.append(clock.timed_call(fn))
+            if len(warmup_s) >= 50:
+                break
+        if guard is not None and min(warmup_s) < GUARD_MAX_CALL_S:
+            clock.guard_s = min(2 * clock.enqueue_s(fn), GUARD_MAX_S)
+
+        times_s: list[float] = []
+        loop_start = time.perf_counter()
+        stop_reason = "max_repeats"
+        while len(times_s) < settings.max_repeats:
+            times_s.append(clock.timed_call(fn))
+            n = len(times_s)
+            if n < settings.min_repeats:
+                continue
+            precise_enough_to_check = n >= PRECISION_MIN_REPEATS and (n < 50 or n % 10 == 0)
+            if precise_enough_to_check and _precise_enough(times_s, settings.target_precision):
+                stop_reason = "precision"
+                break
+            if time.perf_counter() - point_start >= settings.budget_s:
+                stop_reason = "budget"
+                break
+            if should_stop is not None and should_stop():
+                stop_reason = "stopped"
+                break
+        end = time.perf_counter()
+    return Measurement(
+        times_s=tuple(times_s),
+        first_call_s=first_call_s,
+        warmup_s=tuple(warmup_s),
+        device=str(device),
+        threads=used_threads,
+        wall_s=end - point_start,
+        loop_wall_s=end - loop_start,
+        stop_reason=stop_reason,
+        cold_cache=settings.cold_cache,
+        target_precision=settings.target_precision,
+        timer=("events-pipelined" if clock.pipelined else "events")
+        if clock.use_events
+        else "perf_counter",
+        guard_s=clock.guard_s,
+    )
+
+
+def _precise_enough(times_s: list[float], target: float) -> bool:
+    array = np.asarray(times_s)
+    median = float(np.median(array))
+    if median <= 0:
+        return True
+    low, high = median_interval(array)
+    return (high - low) / 2 / median <= target
+
+
+_FLOOR_CACHE: dict[tuple[str, int], float] = {}
+
+
+def dispatch_floor_s(device: torch.device | str, threads: int | None = None) -> float:
+    """Median time of a trivial op: nothing on this device can be timed faster than this."""
+    device = torch.device(device)
+    key = (str(device), threads or torch.get_num_threads())
+    if key not in _FLOOR_CACHE:
+        tiny = torch.zeros(1, device=device)
+        floor = measure(
+            lambda: tiny.add_(1.0),
+            device,
+            TimingSettings(budget_s=0.2, target_precision=0.05),
+            threads=threads,
+        )
+        _FLOOR_CACHE[key] = floor.median_s
+    return _FLOOR_CACHE[key]

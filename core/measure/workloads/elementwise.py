@@ -1,0 +1,74 @@
+"""Element-wise ops on one or two vectors: memory-bound, they show dispatch cost and bandwidth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from core.measure.workloads.base import Cost, Param, Prepared, Workload
+
+CHECK_MAX_ELEMENTS = 1 << 20
+# Rounding and the random generator's state: 35 MB above four vectors at 1e8 on an H200.
+ALLOCATOR_SLACK_BYTES = 64 * 1024**2
+
+# name -> (number of inputs, function, whether inputs must be positive)
+OPS: dict[str, tuple[int, Callable, bool]] = {
+    "add": (2, torch.add, False),
+    "mul": (2, torch.mul, False),
+    "exp": (1, torch.exp, False),
+    "sin": (1, torch.sin, False),
+    "relu": (1, torch.relu, False),
+    "sqrt": (1, torch.sqrt, True),
+    "tanh": (1, torch.tanh, False),
+    "sigmoid": (1, torch.sigmoid, False),
+    "gelu": (1, F.gelu, False),
+}
+
+
+def _cost(params: dict, dtype: torch.dtype) -> Cost:
+    arity = OPS[params["op"]][0]
+    size = params["size"]
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    # Inputs, the output, and up to two more vector-sized blocks the allocator and the
+    # random generator held at the peak measured on an H200.
+    return Cost(
+        flops=float(size),  # one operation per element; transcendental ones count as one
+        bytes_moved=float((arity + 1) * size * itemsize),
+        memory_bytes=float((arity + 3) * size * itemsize + ALLOCATOR_SLACK_BYTES),
+        items=size,
+    )
+
+
+def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
+    arity, op, positive = OPS[params["op"]]
+    size = params["size"]
+    torch.manual_seed(0)
+    inputs = [torch.randn(size, device=device, dtype=dtype) for _ in range(arity)]
+    if positive:
+        inputs = [x.abs_().add_(0.1) for x in inputs]
+
+    def check():
+        # Element-wise results do not depend on the length, so a prefix is an exact check.
+        count = min(size, CHECK_MAX_ELEMENTS)
+        actual = op(*[x[:count] for x in inputs]).cpu()
+        expected = op(*[x[:count].cpu().double() for x in inputs])
+        return actual, expected
+
+    note = "" if size <= CHECK_MAX_ELEMENTS else f"checked the first {CHECK_MAX_ELEMENTS} elements"
+    return Prepared(fn=lambda: op(*inputs), check=check, check_note=note, keep=inputs)
+
+
+ELEMENTWISE = Workload(
+    name="elementwise",
+    title="Element-wise ops",
+    question="From what tensor size does the accelerator beat the CPU on simple element-wise ops?",
+    params=(
+        Param("op", str, "add", choices=tuple(OPS), help="the operation"),
+        Param("size", int, 10_000_000, low=1e3, high=1e9, log=True, unit="elements"),
+    ),
+    cost=_cost,
+    build=_build,
+    x_param="size",
+)

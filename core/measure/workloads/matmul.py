@@ -1,0 +1,52 @@
+"""Dense N x N matrix product: compute-bound, the accelerator's best case."""
+
+from __future__ import annotations
+
+import torch
+
+from core.measure.workloads.base import (
+    CHECK_MAX_FLOPS,
+    WORKSPACE_BYTES,
+    Cost,
+    Param,
+    Prepared,
+    Workload,
+)
+
+
+def _cost(params: dict, dtype: torch.dtype) -> Cost:
+    n = params["size"]
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return Cost(
+        flops=2.0 * n**3,
+        bytes_moved=3.0 * n * n * itemsize,
+        memory_bytes=4.0 * n * n * itemsize + WORKSPACE_BYTES,
+    )
+
+
+def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
+    n = params["size"]
+    torch.manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    # Rows of a product depend only on their own rows of a: a block of rows is exact.
+    rows = max(1, min(n, int(CHECK_MAX_FLOPS // (2 * n * n))))
+
+    def check():
+        actual = (a[:rows] @ b).cpu()
+        expected = a[:rows].cpu().double() @ b.cpu().double()
+        return actual, expected
+
+    note = "" if rows == n else f"checked the first {rows} rows"
+    return Prepared(fn=lambda: a @ b, check=check, check_note=note, keep=[a, b])
+
+
+MATMUL = Workload(
+    name="matmul",
+    title="Matrix multiply",
+    question="How large must a matrix product be before the accelerator pays off?",
+    params=(Param("size", int, 1024, low=16, high=32768, log=True, unit="N (N x N matrices)"),),
+    cost=_cost,
+    build=_build,
+    x_param="size",
+)

@@ -1,0 +1,158 @@
+"""Where an accelerator starts (or stops) beating the CPU baseline.
+
+The crossover is read off the ``speedup`` column: between the two measured points
+that bracket speedup = 1 we interpolate linearly in log10(x) against log(speedup),
+because both sizes and speedups span decades and are close to straight lines in
+log-log space, not in linear space.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from core.keep import results
+
+
+def crossover(
+    frame: pd.DataFrame,
+    x: str,
+    group: str | None = "op",
+    unit: str = "",
+    baseline_backend: str | None = None,
+) -> pd.DataFrame:
+    """One row per (group, non-baseline backend): where its speedup crosses 1 along ``x``.
+
+    Columns: the group column (named ``group``, or ``"group"`` when ``group`` is None),
+    ``backend``, ``crossover_x``, ``direction``, ``sentence``. ``direction`` is one of
+    ``wins_above`` (the backend wins at every measured x past ``crossover_x``),
+    ``wins_below``, ``wins_between`` (wins only inside a window; ``crossover_x`` is its
+    lower edge), ``always`` or ``never`` (no crossing; ``crossover_x`` is NaN).
+    Several rows at one x (other parameters varying) are pooled by geometric mean. A
+    ``group`` column the table lacks is treated as no grouping.
+    """
+    if frame is not None and group is not None and group not in frame:
+        group = None  # e.g. the default "op" on a conv2d table: nothing to split by
+    group_col = group or "group"
+    if frame is None or frame.empty or x not in frame:
+        return _empty(group_col)
+    if baseline_backend is None:
+        baseline_backend = results.baseline_of(frame)
+    if "speedup" not in frame:
+        frame = results.add_speedup(frame, baseline_backend)
+
+    usable = frame[(frame["status"] == "ok") & (frame["backend"] != baseline_backend)].copy()
+    usable["_x"] = pd.to_numeric(usable[x], errors="coerce").astype("float64")
+    usable["_s"] = pd.to_numeric(usable["speedup"], errors="coerce").astype("float64")
+    # Logs need strictly positive, finite values; anything else carries no information.
+    keep = np.isfinite(usable["_x"]) & np.isfinite(usable["_s"])
+    keep &= (usable["_x"] > 0) & (usable["_s"] > 0)
+    usable = usable[keep]
+    if group is None:
+        usable[group_col] = None
+
+    rows = []
+    for (group_value, backend), part in usable.groupby(
+        [group_col, "backend"], sort=False, dropna=False
+    ):
+        log_s = np.log(part["_s"]).groupby(part["_x"]).mean().sort_index()
+        at_x, direction = _find(np.log10(log_s.index.to_numpy()), log_s.to_numpy())
+        base = str(baseline_backend) if baseline_backend is not None else "the baseline"
+        rows.append(
+            {
+                group_col: None if _missing(group_value) else group_value,
+                "backend": backend,
+                "crossover_x": at_x[0],
+                "direction": direction,
+                "sentence": _sentence(
+                    None if group is None or _missing(group_value) else group_value,
+                    str(backend),
+                    base,
+                    direction,
+                    at_x,
+                    unit,
+                ),
+            }
+        )
+    if not rows:
+        return _empty(group_col)
+    columns = [group_col, "backend", "crossover_x", "direction", "sentence"]
+    return pd.DataFrame(rows, columns=columns).astype({"crossover_x": "float64"})
+
+
+def _empty(group_col: str) -> pd.DataFrame:
+    columns = [group_col, "backend", "crossover_x", "direction", "sentence"]
+    return pd.DataFrame(
+        {c: pd.Series(dtype="float64" if c == "crossover_x" else "object") for c in columns}
+    )
+
+
+def _find(log_x: np.ndarray, log_s: np.ndarray) -> tuple[tuple[float, float], str]:
+    """Crossing positions (lower, upper edge of the winning range) and the direction."""
+    nan = (math.nan, math.nan)
+    if len(log_x) == 0:
+        return nan, "never"
+    wins = log_s > 0
+    if wins.all():
+        return nan, "always"
+    if not wins.any():
+        return nan, "never"
+    if wins[-1]:
+        # The last losing point: past the crossing after it, the backend wins everywhere.
+        i = int(np.flatnonzero(~wins)[-1])
+        return (_interpolate(log_x, log_s, i), math.nan), "wins_above"
+    if wins[0]:
+        j = int(np.flatnonzero(~wins)[0])
+        return (_interpolate(log_x, log_s, j - 1), math.nan), "wins_below"
+    first_win = int(np.flatnonzero(wins)[0])
+    last_win = int(np.flatnonzero(wins)[-1])
+    lower = _interpolate(log_x, log_s, first_win - 1)
+    upper = _interpolate(log_x, log_s, last_win)
+    return (lower, upper), "wins_between"
+
+
+def _interpolate(log_x: np.ndarray, log_s: np.ndarray, i: int) -> float:
+    """x where the straight line between points i and i+1 (log-log) reaches speedup 1."""
+    x0, x1, s0, s1 = log_x[i], log_x[i + 1], log_s[i], log_s[i + 1]
+    t = (0.0 - s0) / (s1 - s0)
+    return float(10 ** (x0 + t * (x1 - x0)))
+
+
+def _sentence(
+    group_value: object,
+    backend: str,
+    baseline: str,
+    direction: str,
+    at_x: tuple[float, float],
+    unit: str,
+) -> str:
+    prefix = f"{group_value}: " if group_value is not None else ""
+    suffix = f" {unit}" if unit else ""
+    if direction == "always":
+        return f"{prefix}{backend} is faster at every size measured"
+    if direction == "never":
+        return f"{prefix}{baseline} stays faster at every size measured"
+    if direction == "wins_above":
+        return f"{prefix}{backend} wins from about {format_x(at_x[0])}{suffix}"
+    if direction == "wins_below":
+        return f"{prefix}{backend} wins below about {format_x(at_x[0])}{suffix}"
+    return (
+        f"{prefix}{backend} wins only between about {format_x(at_x[0])} "
+        f"and {format_x(at_x[1])}{suffix}"
+    )
+
+
+def format_x(value: float) -> str:
+    """Compact number for prose: 64, 1500, 3.2e5."""
+    if not math.isfinite(value):
+        return "?"
+    if abs(value) < 1e4:
+        return f"{value:.4g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

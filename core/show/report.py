@@ -1,0 +1,645 @@
+"""Runs side by side: the post's charts, time ratios against the post, and an offline report.
+
+Pure: tidy result frames in; Altair charts, tables and HTML text out. No Streamlit and
+no torch, so the pages, the CLI and tests share it. The HTML report embeds every chart
+as SVG drawn here (vl-convert), so it opens on a machine without a network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+import altair as alt
+import pandas as pd
+
+from core.keep import reference, results
+from core.measure.suites import SuitePart
+from core.show import charts
+
+POST_DTYPE = "float32"  # every figure in the post is float32
+MAX_PANELS = 12
+RATIO_COLUMN = "time ratio (here / reference)"
+
+
+# ---------------------------------------------------------------- matching points
+
+
+def _key(value: object) -> object:
+    """A cell as points are matched: 1e6, 1000000 and '1000000' are the same size."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else None
+
+
+def rows_in_grid(frame: pd.DataFrame, grid: Mapping[str, Iterable]) -> pd.DataFrame:
+    """The rows whose every grid parameter (that the frame has) takes one of the grid's values."""
+    keep = pd.Series(True, index=frame.index)
+    for name, values in grid.items():
+        if name not in frame:
+            continue
+        wanted = {_key(v) for v in values}
+        keep &= frame[name].map(_key).isin(wanted)
+    return frame[keep]
+
+
+def select_rows(
+    frame: pd.DataFrame,
+    workload: str,
+    param_names: Sequence[str],
+    grid: Mapping[str, Iterable],
+    dtypes: Sequence[str] | None = None,
+    fall_back: bool = True,
+) -> tuple[pd.DataFrame, bool]:
+    """A workload's rows of a saved run, as a page that asked for ``grid`` would draw them.
+
+    Returns the rows and whether they match the grid; with ``fall_back``, a run that
+    shares no point with the grid gives all its rows of the workload instead.
+    """
+    if frame.empty or "workload" not in frame:
+        return results.empty_frame(param_names), False
+    mine = frame[frame["workload"].astype("string") == workload]
+    wanted = dict(grid)
+    if dtypes:
+        wanted["dtype"] = list(dtypes)
+    matched = rows_in_grid(mine, wanted)
+    if matched.empty and fall_back:
+        return _tidy(mine, param_names), False
+    return _tidy(matched, param_names), not matched.empty
+
+
+def _tidy(frame: pd.DataFrame, param_names: Sequence[str]) -> pd.DataFrame:
+    """Only this workload's parameters, so charts and speedups ignore other workloads' columns."""
+    extra = [c for c in ("machine", "source") if c in frame]
+    keep = [*results.LEADING_COLUMNS, *param_names, *results.MEASUREMENT_COLUMNS, *extra]
+    rows = frame[[c for c in keep if c in frame]].to_dict(orient="records")
+    return results.to_frame(rows, list(param_names))
+
+
+def post_reference(part: SuitePart, machines: Sequence[str] | None = None) -> pd.DataFrame:
+    """The post's figures for one part of its grid, from the chosen reference machines."""
+    frame = reference.reference_frame(part.workload)
+    if machines is not None:
+        frame = frame[frame["machine"].isin(list(machines))]
+    return rows_in_grid(frame, part.grid).reset_index(drop=True)
+
+
+def with_machine(frame: pd.DataFrame, machine: str) -> pd.DataFrame:
+    """Label rows that have no machine yet (this machine's fresh measurements)."""
+    frame = frame.copy()
+    if "machine" not in frame:
+        frame["machine"] = machine
+    else:
+        known = frame["machine"].notna()
+        frame["machine"] = frame["machine"].astype("object").where(known, machine)
+    return frame
+
+
+def combine(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Stack result tables of different origins; a derived speedup would mix baselines."""
+    parts = [f.drop(columns=["speedup"], errors="ignore") for f in frames if len(f)]
+    if not parts:
+        return frames[0].iloc[0:0] if frames else results.empty_frame()
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---------------------------------------------------------------- overlay charts
+
+
+def _params(frame: pd.DataFrame, workload: str | None) -> list[str]:
+    if workload in reference.WORKLOAD_PARAMS:
+        return [p for p in reference.WORKLOAD_PARAMS[workload] if p in frame]
+    return [c for c in results.param_columns(frame) if c not in ("machine", "source", "speedup")]
+
+
+def view_of(
+    frame: pd.DataFrame, workload: str | None = None, x: str | None = None
+) -> tuple[str | None, list[str]]:
+    """(x, panels): the numeric parameter with most values on the x axis, the others that
+    vary as small multiples. ``x`` forces the axis."""
+    params = _params(frame, workload)
+    ok = frame[frame["status"] == "ok"] if "status" in frame else frame
+    ok = ok if len(ok) else frame  # a run that only failed still has its shape
+    counts = {p: ok[p].map(_key).nunique() for p in params}
+    numeric = [p for p in params if pd.to_numeric(ok[p], errors="coerce").notna().all()]
+    if x is None or x not in params:
+        x = max(numeric or params, key=lambda p: counts[p], default=None)
+    panels = [p for p in params if p != x and counts[p] > 1]
+    return x, panels
+
+
+def numeric_params(frame: pd.DataFrame, workload: str | None = None) -> list[str]:
+    params = _params(frame, workload)
+    return [p for p in params if pd.to_numeric(frame[p], errors="coerce").notna().any()]
+
+
+def _compact(value: object) -> str:
+    number = _key(value)
+    if not isinstance(number, float):
+        return str(value)
+    if not number.is_integer():
+        return f"{number:g}"
+    whole = int(number)
+    digits = str(abs(whole))
+    if abs(whole) >= 10_000 and len(digits.rstrip("0")) == 1:
+        return f"{'-' if whole < 0 else ''}{digits[0]}e{len(digits) - 1}"
+    return str(whole)
+
+
+def point_label(row: Mapping, params: Sequence[str]) -> str:
+    """'op=add size=1e6': a point as a person would say it."""
+    return " ".join(f"{p}={_compact(row[p])}" for p in params if _key(row.get(p)) is not None)
+
+
+def overlay_chart(
+    frame: pd.DataFrame,
+    x: str,
+    panels: Sequence[str] = (),
+    title: str | None = None,
+    x_title: str | None = None,
+) -> alt.TopLevelMixin:
+    """``charts.overlay`` (colour by machine, dash by backend), one panel per value of the
+    other varying parameters so that no line joins points of different shapes."""
+    panels = [p for p in panels if p in frame]
+    if not panels:
+        return charts.overlay(frame, x, by="machine", x_title=x_title, title=title)
+    labels = frame.apply(lambda row: point_label(row, panels), axis=1) if len(frame) else []
+    frame = frame.assign(_panel=labels)
+    order = sorted(frame["_panel"].unique(), key=lambda s: [_sort_key(v) for v in s.split(" ")])
+    views = [
+        charts.overlay(
+            frame[frame["_panel"] == label].drop(columns="_panel"),
+            x,
+            by="machine",
+            x_title=x_title,
+            title=label,
+        ).properties(width=220, height=180)
+        for label in order[:MAX_PANELS]
+    ]
+    what = title or "across machines"
+    if len(order) > MAX_PANELS:
+        what += f" (first {MAX_PANELS} of {len(order)} panels)"
+    chart = alt.concat(*views, columns=min(3, len(views))).resolve_scale(color="shared")
+    # Below the panels: at the side, three panels and a legend overflow a page's width.
+    return chart.properties(title=what).configure_legend(orient="bottom", direction="vertical")
+
+
+def _sort_key(text: str) -> tuple:
+    name, _, value = text.partition("=")
+    number = _key(value)
+    return (name, 0, number, "") if isinstance(number, float) else (name, 1, 0.0, value)
+
+
+def part_chart(part: SuitePart, frame: pd.DataFrame) -> alt.TopLevelMixin:
+    """One of the post's charts: this machine's rows and the post's, on the explorer's builder."""
+    x, panels = view_of(pd.DataFrame({k: list(v) for k, v in _grid_columns(part).items()}))
+    return overlay_chart(frame, x, panels, title=part.chart)
+
+
+def grid_points(part: SuitePart) -> int:
+    return math.prod(len(values) for values in part.grid.values())
+
+
+def _grid_columns(part: SuitePart) -> dict[str, list]:
+    # The axis is decided by the grid, not by what was reached before the budget ran out.
+    longest = max(len(v) for v in part.grid.values())
+    return {k: [*v, *[v[-1]] * (longest - len(v))] for k, v in part.grid.items()}
+
+
+# ---------------------------------------------------------------- ratios
+
+
+def side_of(device: object) -> str:
+    return "CPU" if str(device).lower().startswith("cpu") else "accelerator"
+
+
+def ratio_table(
+    mine: pd.DataFrame,
+    against: pd.DataFrame,
+    params: Sequence[str],
+) -> pd.DataFrame:
+    """Per matching point and side (CPU with CPU, accelerator with accelerator): this
+    median time over the reference's. Below 1 means less time here."""
+    columns = [
+        "machine", "point", *params, "dtype", "side", "backend", "reference",
+        "reference backend", "median_s", "reference_s", RATIO_COLUMN,
+    ]  # fmt: skip
+    ok, ref = _measured(mine), _measured(against)
+    if ok.empty or ref.empty:
+        return pd.DataFrame(columns=columns)
+    keys = [p for p in params if p in ok and p in ref]
+    left = ok.assign(side=ok["device"].map(side_of))
+    right = ref.assign(side=ref["device"].map(side_of))
+    for name in [*keys, "dtype"]:
+        left[f"_k_{name}"] = left[name].map(_key)
+        right[f"_k_{name}"] = right[name].map(_key)
+    joins = [*(f"_k_{k}" for k in keys), "_k_dtype", "side"]
+    right = right[[*joins, "machine", "backend", "median_s"]].rename(
+        columns={"machine": "reference", "backend": "reference backend", "median_s": "reference_s"}
+    )
+    if "machine" not in left:
+        left["machine"] = ""
+    merged = left.merge(right, on=joins, how="inner")
+    merged[RATIO_COLUMN] = merged["median_s"].astype(float) / merged["reference_s"].astype(float)
+    merged["point"] = [point_label(row, keys) for row in merged.to_dict(orient="records")]
+    for name in params:
+        if name not in merged:
+            merged[name] = None
+    return merged[columns].reset_index(drop=True)
+
+
+def _measured(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    return frame[(frame["status"] == "ok") & (pd.to_numeric(frame["median_s"]) > 0)]
+
+
+def ratio_summary(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """One line per (``by``..., machine, backend, reference backend): the median ratio
+    over its points."""
+    keys = [*by, "machine", "side", "backend", "reference", "reference backend"]
+    columns = [*keys, "points", "median ratio", "lowest", "highest", "reading"]
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    ratio = table[RATIO_COLUMN].astype(float)
+    summary = (
+        table.assign(_r=ratio)
+        .groupby(keys, sort=False)["_r"]
+        .agg(points="size", median="median", lowest="min", highest="max")
+        .reset_index()
+        .rename(columns={"median": "median ratio"})
+    )
+    summary["reading"] = [_reading(row) for row in summary.to_dict(orient="records")]
+    return summary[columns]
+
+
+def _reading(row: Mapping) -> str:
+    ratio = float(row["median ratio"])
+    who = f"{row['backend']} on {row['machine']}" if row["machine"] else str(row["backend"])
+    theirs = f"{row['reference backend']} on {row['reference']}"
+    if 0.95 <= ratio <= 1.05:
+        return f"{who} takes about the time of {theirs}"
+    if ratio < 1:
+        return f"{who} takes {ratio:.2g}× the time of {theirs} ({1 / ratio:.2g}× as fast)"
+    return f"{who} takes {ratio:.2g}× the time of {theirs}"
+
+
+def readable(table: pd.DataFrame, drop: Sequence[str] = ()) -> pd.DataFrame:
+    """Times as '1.2 ms' and ratios as '0.53×', for screens and the report."""
+    out = table.drop(columns=[c for c in drop if c in table])
+    for name in ("median_s", "reference_s"):
+        if name in out:
+            out[name] = out[name].map(lambda s: results.format_seconds(_float(s)))
+    out = out.rename(columns={"median_s": "median here", "reference_s": "reference median"})
+    for name in (RATIO_COLUMN, "median ratio", "lowest", "highest"):
+        if name in out:
+            out[name] = out[name].map(lambda r: f"{r:.3g}×" if _float(r) is not None else "-")
+    return out
+
+
+def _float(value: object) -> float | None:
+    number = _key(value)
+    return number if isinstance(number, float) else None
+
+
+# ---------------------------------------------------------------- the post, part by part
+
+
+@dataclass
+class PostView:
+    """One of the post's charts as measured here: rows, the post's rows, the ratios."""
+
+    part: SuitePart
+    mine: pd.DataFrame
+    combined: pd.DataFrame
+    ratios: pd.DataFrame
+
+    @property
+    def params(self) -> list[str]:
+        return list(reference.WORKLOAD_PARAMS.get(self.part.workload, ()))
+
+    def chart(self) -> alt.TopLevelMixin:
+        return part_chart(self.part, self.combined)
+
+    def ratio_rows(self) -> pd.DataFrame:
+        """The ratios as read on screen: the point in words, formatted times."""
+        return readable(self.ratios, drop=[*self.params, "chart", "machine", "dtype"])
+
+
+def post_views(
+    parts: Sequence[SuitePart], frames: Sequence[pd.DataFrame], machine: str, against: str
+) -> list[PostView]:
+    """Each part's rows from here with the post's figures, and ratios against ``against``."""
+    views = []
+    for part, frame in zip(parts, frames, strict=True):
+        mine = with_machine(frame, machine)
+        post = post_reference(part)
+        params = list(reference.WORKLOAD_PARAMS.get(part.workload, ()))
+        ratios = ratio_table(mine, post[post["machine"] == against], params)
+        ratios.insert(0, "chart", part.chart)
+        views.append(PostView(part, mine, combine(mine, post), ratios))
+    return views
+
+
+def post_method(
+    run_settings: Mapping, backends: Sequence[str], budget_s: float, charts_count: int
+) -> list[tuple[str, str]]:
+    """How the numbers here and in the post were made, in words, for the report."""
+    point_s = run_settings.get("budget_s", "?")
+    precision = run_settings.get("target_precision")
+    precise = f"to {precision:.0%}" if isinstance(precision, (int, float)) else "precisely"
+    return [
+        ("Grid", f"The post's grid: {charts_count} charts (core.measure.suites.POST), float32."),
+        (
+            "Timing here",
+            f"{', '.join(backends)}. Per point and backend: the first call timed apart, "
+            f"at least {run_settings.get('min_warmup', 2)} warm-up calls, then repeats until "
+            f"the median is known {precise} or {point_s} s is spent; the median is reported. "
+            "Accelerators are synchronized before the clock is read.",
+        ),
+        (
+            "The post's timing",
+            "perf_counter around each of 10 iterations (training: 20) after one warm-up "
+            "call, the accelerator synchronized; only the mean was printed. The CPU thread "
+            "count was never set (2 on the A18 Pro's performance cores).",
+        ),
+        (
+            "Ratios",
+            "Time here over time in the post, per matching point, CPU with CPU and "
+            "accelerator with accelerator; a summary line is the median over a chart's "
+            "points. Below 1×: less time here.",
+        ),
+        ("Budget", f"{budget_s:g} s for the whole grid; points skipped for time are listed."),
+    ]
+
+
+def all_ratios(views: Sequence[PostView]) -> pd.DataFrame:
+    tables = [v.ratios for v in views if len(v.ratios)]
+    if not tables:
+        return views[0].ratios.iloc[0:0] if views else pd.DataFrame(columns=["chart"])
+    return pd.concat(tables, ignore_index=True)
+
+
+def post_summary(views: Sequence[PostView]) -> pd.DataFrame:
+    """Per chart and backend pair, the median ratio: the report's first table."""
+    return readable(ratio_summary(all_ratios(views), by=["chart"]), drop=["machine"])
+
+
+def measured_rows(views: Sequence[PostView]) -> pd.DataFrame:
+    """Every row measured here for the post's grid, one table (for the CSV)."""
+    frames = [v.mine for v in views if len(v.mine)]
+    if not frames:
+        return results.empty_frame()
+    return pd.concat(frames, ignore_index=True).drop(columns=["speedup"], errors="ignore")
+
+
+def post_report(
+    views: Sequence[PostView],
+    machine: Mapping,
+    method: Sequence[tuple[str, str]],
+    skipped: Sequence[Mapping] = (),
+) -> str:
+    """The whole reproduction as one offline HTML file."""
+    sections = []
+    for view in views:
+        reached = view.mine["status"].eq("ok").sum() if len(view.mine) else 0
+        note = f"{reached} points measured here; ratios against the post where points match."
+        chart = view.chart()
+        if isinstance(chart, alt.LayerChart):  # a page stretches it; a file needs a size
+            chart = chart.properties(width=560, height=340)
+        sections.append(ReportSection(view.part.chart, chart, view.ratio_rows(), note))
+    appendix = []
+    if skipped:
+        appendix.append(("Skipped for time", pd.DataFrame(list(skipped))))
+    measured = measured_rows(views)
+    if len(measured):
+        appendix.append(("Every row measured here", _compact_rows(measured)))
+    return html_report(
+        Report(
+            title="Reproducing “" + reference.POST_TITLE + "”",
+            machine=dict(machine),
+            method=list(method),
+            summary=post_summary(views),
+            sections=sections,
+            appendix=appendix,
+        )
+    )
+
+
+def _compact_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    params = [p for p in dict.fromkeys(p for ps in reference.WORKLOAD_PARAMS.values() for p in ps)]
+    rows = []
+    for row in frame.to_dict(orient="records"):
+        rows.append(
+            {
+                "workload": row["workload"],
+                "point": point_label(row, [p for p in params if p in row]),
+                "backend": row["backend"],
+                "median": results.format_seconds(_float(row.get("median_s"))),
+                "n": row.get("n"),
+                "status": row["status"],
+                "flags": row.get("flags") or "",
+                "message": row.get("message") or "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the runs listing
+
+
+def filter_runs(
+    runs: pd.DataFrame,
+    workload: str | None = None,
+    machine: str | None = None,
+    dates: Sequence[date] = (),
+) -> pd.DataFrame:
+    """The history narrowed by workload, machine and an inclusive range of UTC dates."""
+    keep = pd.Series(True, index=runs.index)
+    if workload:
+        keep &= runs["workload"].astype(str).str.split(",").map(lambda names: workload in names)
+    if machine:
+        keep &= runs["machine"] == machine
+    days = runs["created_at"].dt.date if len(runs) else runs["created_at"]
+    if len(dates) >= 1 and dates[0] is not None:
+        keep &= days >= dates[0]
+    if len(dates) >= 2 and dates[1] is not None:
+        keep &= days <= dates[1]
+    return runs[keep]
+
+
+def describe_run(run: Mapping) -> str:
+    """'2026-11-27 14:03 · matmul · AMD EPYC · 12 rows · Matmul (app)'."""
+    created = pd.Timestamp(run["created_at"]).strftime("%Y-%m-%d %H:%M")
+    label = run.get("label") or run.get("source") or ""
+    return f"{created} · {run['workload']} · {run['machine']} · {run['rows']} rows · {label}"
+
+
+# ---------------------------------------------------------------- the HTML report
+
+
+@dataclass
+class ReportSection:
+    """One chart of the report with the table and note that explain it."""
+
+    title: str
+    chart: alt.TopLevelMixin | None = None
+    table: pd.DataFrame | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    machine: dict
+    method: list[tuple[str, str]] = field(default_factory=list)
+    summary: pd.DataFrame | None = None
+    sections: list[ReportSection] = field(default_factory=list)
+    appendix: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+
+
+_MACHINE_FIELDS = (
+    ("machine", "Machine"),
+    ("cpu_model", "CPU"),
+    ("cpu_cores_physical", "Physical cores"),
+    ("cpu_cores_logical", "Logical cores"),
+    ("ram_bytes", "Memory"),
+    ("accelerator", "Accelerator"),
+    ("accelerator_memory_bytes", "Accelerator memory"),
+    ("os", "OS"),
+    ("python", "Python"),
+    ("torch", "PyTorch"),
+    ("torch_threads", "PyTorch CPU threads"),
+)
+
+
+def machine_card(machine: Mapping) -> list[tuple[str, str]]:
+    """The fingerprint as (what, value) lines, known fields first, in words and GB."""
+    lines = []
+    for key, title in _MACHINE_FIELDS:
+        value = machine.get(key)
+        if key == "accelerator" and not value:
+            lines.append((title, "none found: the CPU side only"))
+        elif value is not None and value != "":
+            shown = f"{float(value) / 1024**3:.1f} GB" if key.endswith("_bytes") else str(value)
+            lines.append((title, shown))
+    known = {k for k, _ in _MACHINE_FIELDS}
+    lines += [(k, str(v)) for k, v in machine.items() if k not in known and v not in (None, "")]
+    return lines
+
+
+def chart_svg(chart: alt.TopLevelMixin | dict) -> str:
+    """The chart (or its Vega-Lite spec) drawn as SVG text, offline; raises if vl-convert
+    is missing or cannot draw it."""
+    import vl_convert
+
+    spec = chart if isinstance(chart, dict) else chart.to_dict(validate=False)
+    version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]
+    kwargs = {"vl_version": version} if version in vl_convert.get_vegalite_versions() else {}
+    # No base URLs allowed: nothing may be fetched while drawing.
+    return vl_convert.vegalite_to_svg(spec, allowed_base_urls=[], **kwargs)
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+def _scoped(svg: str, prefix: str) -> str:
+    """Give an SVG's ids a prefix: inline SVGs share one id space, and vega numbers its
+    clip paths from 1 in every chart, so the second chart would clip with the first's."""
+    for name in sorted(set(_ID.findall(svg)), key=len, reverse=True):
+        new = f"{prefix}-{name}"
+        svg = svg.replace(f'id="{name}"', f'id="{new}"')
+        svg = svg.replace(f"url(#{name})", f"url(#{new})")
+        svg = svg.replace(f'href="#{name}"', f'href="#{new}"')
+    return _XML_DECLARATION.sub("", svg, count=1)
+
+
+def _spec_json(spec: dict) -> str:
+    spec = {k: v for k, v in spec.items() if k != "$schema"}  # a URL nothing needs to load
+    text = json.dumps(spec, default=str, separators=(",", ":"))
+    # No "<" at all: text in a <script> element could otherwise close or re-open it.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    if frame is None or frame.empty:
+        return "<p class='muted'>Nothing to show.</p>"
+    shown = frame.astype(object).where(frame.notna(), "")
+    return shown.to_html(index=False, escape=True, border=0, classes="table")
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;
+padding:0 1rem;color:#222}
+h1{margin-bottom:.2rem}.muted{color:#666}.card{border:1px solid #ddd;border-radius:8px;
+padding:.5rem 1rem;display:inline-block}.card th{text-align:left;padding-right:1rem;color:#555}
+table.table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1rem}
+table.table th,table.table td{border-bottom:1px solid #e5e5e5;padding:.2rem .6rem;text-align:left}
+figure{margin:1rem 0;overflow-x:auto}figure svg{max-width:100%;height:auto}
+section{border-top:1px solid #eee;margin-top:1.5rem}
+"""
+
+
+def html_report(report: Report) -> str:
+    """A single HTML file: machine card, method, every chart as inline SVG, the tables.
+
+    Nothing in it loads from a network: no script or style sources, charts drawn ahead
+    of time. Each chart's Vega-Lite spec rides along as inert JSON for anyone who wants
+    to redraw it; where SVG could not be drawn, the spec is all there is, with a note.
+    """
+    esc = html.escape
+    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(report.title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{esc(report.title)}</h1><p class='muted'>Made {made} by Speedup Explorer.</p>",
+        "<h2>Machine</h2><table class='card' id='machine-card'>",
+        *(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in machine_card(report.machine)),
+        "</table>",
+    ]
+    if report.method:
+        parts.append("<h2>Method</h2><dl id='method'>")
+        parts += [f"<dt><b>{esc(k)}</b></dt><dd>{esc(v)}</dd>" for k, v in report.method]
+        parts.append("</dl>")
+    if report.summary is not None:
+        parts += ["<h2>Summary</h2>", _table_html(report.summary)]
+    for index, section in enumerate(report.sections, start=1):
+        parts.append(f"<section id='chart-{index}'><h2>{esc(section.title)}</h2>")
+        if section.chart is not None:
+            parts.append(_figure(section.chart, f"c{index}"))
+        if section.note:
+            parts.append(f"<p class='muted'>{esc(section.note)}</p>")
+        if section.table is not None:
+            parts.append(_table_html(section.table))
+        parts.append("</section>")
+    for title, table in report.appendix:
+        parts += [f"<section><h2>{esc(title)}</h2>", _table_html(table), "</section>"]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _figure(chart: alt.TopLevelMixin, prefix: str) -> str:
+    spec = chart.to_dict(validate=False)
+    try:
+        drawn = _scoped(chart_svg(spec), prefix)
+    except Exception as error:  # a missing vl-convert or a bad spec costs one picture only
+        lines = str(error).strip().splitlines()
+        why = html.escape(f"{type(error).__name__}: {lines[0][:200] if lines else ''}")
+        drawn = (
+            f"<p class='muted'>This chart could not be drawn here ({why}); "
+            "its Vega-Lite spec is embedded below.</p>"
+        )
+    embedded = f'<script type="application/json" class="vega-lite-spec">{_spec_json(spec)}</script>'
+    return f"<figure class='chart'>{drawn}{embedded}</figure>"

@@ -1,0 +1,178 @@
+"""Sweeps: tidy columns, alternating backends, stops, budgets, and the three non-ok statuses."""
+
+import dataclasses
+
+import torch
+
+from core.keep import results
+from core.measure import sweep, workloads
+from core.measure.workloads.base import Prepared
+
+REQUIRED = [
+    "run_id",
+    "timestamp",
+    "workload",
+    "device",
+    "device_name",
+    "dtype",
+    "threads",
+    "median_s",
+    "p25_s",
+    "p75_s",
+    "min_s",
+    "mean_s",
+    "n",
+    "first_call_s",
+    "flops",
+    "bytes",
+    "gflops_per_s",
+    "gb_per_s",
+    "peak_memory_bytes",
+    "max_rel_err",
+    "status",
+    "message",
+]
+
+FAST = sweep.SweepSettings(timing=sweep.timing.TimingSettings(budget_s=0.02))
+TWO_CPUS = [sweep.Backend("cpu", 1), sweep.Backend("cpu", 2)]
+
+
+def test_a_grid_becomes_one_tidy_row_per_point_and_backend():
+    frame = sweep.run_sweep(
+        workloads.get("elementwise"), {"op": ["add", "sin"], "size": [1e3, 1e4]}, TWO_CPUS, FAST
+    )
+    assert len(frame) == 8
+    for column in [*REQUIRED, "op", "size"]:
+        assert column in frame.columns
+    assert set(frame["status"]) == {"ok"}
+    assert frame["run_id"].nunique() == 1
+    assert set(frame["backend"]) == {"cpu (1 thread)", "cpu (2 threads)"}
+    assert set(frame["threads"]) == {1, 2}
+    ok = frame.iloc[0]
+    assert ok["gflops_per_s"] == ok["flops"] / ok["median_s"] / 1e9
+
+
+def test_backends_alternate_order_point_by_point():
+    frame = sweep.run_sweep(workloads.get("matmul"), {"size": [16, 32, 48]}, TWO_CPUS, FAST)
+    order = list(frame["threads"])
+    assert order == [1, 2, 2, 1, 1, 2]
+
+
+def test_a_stop_returns_the_finished_rows():
+    seen = []
+    frame = sweep.run_sweep(
+        workloads.get("matmul"),
+        {"size": [16, 32, 48, 64]},
+        TWO_CPUS,
+        FAST,
+        on_row=lambda row, done, total: seen.append((done, total)),
+        should_stop=lambda: len(seen) >= 3,
+    )
+    assert len(frame) == 3
+    assert seen == [(1, 8), (2, 8), (3, 8)]
+
+
+def test_the_sweep_budget_keeps_finished_rows():
+    settings = dataclasses.replace(FAST, sweep_budget_s=1e-9)
+    frame = sweep.run_sweep(workloads.get("matmul"), {"size": [16, 32]}, TWO_CPUS, settings)
+    assert len(frame) == 1  # the first point starts, then the budget is spent
+
+
+def _workload_with_build(build):
+    return dataclasses.replace(workloads.get("matmul"), build=build)
+
+
+def test_an_exception_becomes_a_failed_row_and_the_sweep_goes_on():
+    calls = []
+
+    def build(params, device, dtype):
+        calls.append(params["size"])
+        if params["size"] == 16:
+            raise ValueError("broken on purpose")
+        return Prepared(fn=lambda: None)
+
+    frame = sweep.run_sweep(
+        _workload_with_build(build), {"size": [16, 32]}, [sweep.Backend("cpu")], FAST
+    )
+    assert list(frame["status"]) == ["failed", "ok"]
+    assert "broken on purpose" in frame["message"].iloc[0]
+
+
+def test_a_missing_kernel_becomes_a_skipped_row():
+    def build(params, device, dtype):
+        raise RuntimeError("\"addmm\" not implemented for 'Half'")
+
+    frame = sweep.run_sweep(
+        _workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST
+    )
+    assert frame["status"].iloc[0] == "skipped"
+    assert "not implemented" in frame["message"].iloc[0]
+
+
+def test_a_wrong_output_is_flagged_as_a_mismatch():
+    def build(params, device, dtype):
+        x = torch.ones(4)
+        return Prepared(fn=lambda: x, check=lambda: (x, x * 1.5))
+
+    frame = sweep.run_sweep(
+        _workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST
+    )
+    assert frame["status"].iloc[0] == "ok"
+    assert "mismatch" in frame["flags"].iloc[0]
+    assert frame["max_rel_err"].iloc[0] > 0.3
+
+
+def test_nan_output_is_flagged():
+    def build(params, device, dtype):
+        x = torch.tensor([1.0, float("nan")])
+        return Prepared(fn=lambda: x, check=lambda: (x, torch.ones(2)))
+
+    frame = sweep.run_sweep(
+        _workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST
+    )
+    assert "nonfinite" in frame["flags"].iloc[0]
+
+
+def test_speedup_is_baseline_over_row():
+    frame = sweep.run_sweep(workloads.get("matmul"), {"size": [32]}, TWO_CPUS, FAST)
+    with_speedup = results.add_speedup(frame)
+    one = with_speedup[with_speedup["threads"] == 1].iloc[0]
+    two = with_speedup[with_speedup["threads"] == 2].iloc[0]
+    assert one["speedup"] == 1.0
+    assert two["speedup"] == one["median_s"] / two["median_s"]
+
+
+def test_cpu_backend_labels_name_the_thread_count():
+    assert sweep.Backend("cpu", 1).label == "cpu (1 thread)"
+    assert sweep.Backend("cpu", 8).label == "cpu (8 threads)"
+    assert [b.label for b in sweep.parse_backends("cpu:1,cpu:4")] == [
+        "cpu (1 thread)",
+        "cpu (4 threads)",
+    ]
+
+
+def test_the_same_backend_named_twice_is_timed_once():
+    backends = sweep.parse_backends("cpu:2,cpu:2,cpu:1")
+    assert [b.label for b in backends] == ["cpu (2 threads)", "cpu (1 thread)"]
+
+
+def test_cpu_rows_never_claim_a_cold_cache():
+    settings = dataclasses.replace(
+        FAST, timing=sweep.timing.TimingSettings(budget_s=0.02, cold_cache=True)
+    )
+    frame = sweep.run_sweep(
+        workloads.get("matmul"), {"size": [16]}, [sweep.Backend("cpu")], settings
+    )
+    assert not frame["cold_cache"].iloc[0]
+
+
+def test_a_points_estimate_follows_the_timing_protocol_and_the_guard():
+    workload = workloads.get("matmul")
+    params = workload.validate({"size": 1024})
+    cpu = sweep.Backend("cpu")
+    plain = sweep.estimate_point_seconds(workload, params, cpu, FAST)
+    pipelined = dataclasses.replace(FAST, timing=dataclasses.replace(FAST.timing, pipelined=True))
+    assert plain > 0
+    assert sweep.estimate_point_seconds(workload, params, cpu, pipelined) > plain
+    refused = dataclasses.replace(FAST, memory_budget_bytes=1000)
+    assert sweep.estimate_point_seconds(workload, params, cpu, refused) == 0.0

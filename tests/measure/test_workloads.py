@@ -1,0 +1,96 @@
+"""Every registered workload at tiny sizes, with costs stated before allocation."""
+
+import pytest
+import torch
+
+from core.errors import BadInput
+from core.measure import sweep, workloads
+
+TINY = {
+    "elementwise": {"size": 2000},
+    "conv2d": {"channels": 4, "size": 8, "kernel": 3},
+    "matmul": {"size": 32},
+    "inference": {"model": "mobilenet_v3_small", "batch": 1, "image_size": 32},
+    "train": {"model": "resnet18", "batch": 2, "image_size": 32},
+}
+
+
+def test_the_registry_has_the_posts_workloads():
+    assert {"elementwise", "conv2d", "matmul", "inference", "train"} <= set(workloads.REGISTRY)
+    assert {"add", "mul", "exp", "sin", "relu"} <= set(workloads.OPS)
+    assert {"resnet18", "mobilenet_v2"} <= set(workloads.MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(workloads.REGISTRY))
+def test_each_workload_runs_tiny_and_matches_the_float64_reference(name):
+    workload = workloads.get(name)
+    params = workload.validate(TINY[name])
+    row = sweep.measure_point(
+        workload,
+        params,
+        sweep.Backend("cpu", 1),
+        sweep.SweepSettings(timing=sweep.timing.TimingSettings(budget_s=0.05)),
+    )
+    assert row["status"] == "ok", row["message"]
+    assert row["n"] >= 3
+    assert row["median_s"] > 0
+    assert row["flops"] > 0 and row["bytes"] > 0 and row["memory_estimate_bytes"] > 0
+    assert row["max_rel_err"] < 1e-4
+    assert "mismatch" not in row["flags"]
+
+
+@pytest.mark.parametrize("op", sorted(workloads.OPS))
+def test_every_elementwise_op_checks_out(op):
+    workload = workloads.get("elementwise")
+    prepared = workload.build({"op": op, "size": 3000}, torch.device("cpu"), torch.float32)
+    actual, expected = prepared.check()
+    assert workloads.base.relative_error(actual, expected) < 1e-5
+
+
+def test_costs_follow_the_textbook_formulas():
+    f32 = torch.float32
+    assert workloads.get("matmul").cost({"size": 100}, f32).flops == 2 * 100**3
+    conv = workloads.get("conv2d").cost({"batch": 2, "channels": 8, "size": 16, "kernel": 3}, f32)
+    assert conv.flops == 2 * 2 * 8 * 16 * 16 * 8 * 3 * 3
+    add = workloads.get("elementwise").cost({"op": "add", "size": 1000}, f32)
+    assert add.bytes_moved == 3 * 1000 * 4
+    half = workloads.get("elementwise").cost({"op": "add", "size": 1000}, torch.float16)
+    assert half.bytes_moved == add.bytes_moved / 2
+
+
+def test_model_flops_come_from_the_flop_counter_without_allocating():
+    cost = workloads.get("inference").cost(
+        {"model": "resnet18", "batch": 1, "image_size": 224}, torch.float32
+    )
+    # ResNet-18 is 1.82 GMACs at 224x224, i.e. about 3.6 GFLOPs.
+    assert 3.5e9 < cost.flops < 3.8e9
+    train = workloads.get("train").cost(
+        {"model": "resnet18", "batch": 1, "image_size": 224}, torch.float32
+    )
+    assert train.flops == pytest.approx(3 * cost.flops)
+    assert train.memory_bytes > cost.memory_bytes
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "fragment"),
+    [
+        ("elementwise", {"size": "abc"}, "not a number"),
+        ("elementwise", {"size": -1}, "out of range"),
+        ("elementwise", {"size": "1e99"}, "out of range"),
+        ("elementwise", {"size": "nan"}, "not finite"),
+        ("elementwise", {"size": 1000.5}, "whole number"),
+        ("elementwise", {"op": "nope"}, "choose from add"),
+        ("inference", {"model": "vgg"}, "choose from resnet18"),
+        ("matmul", {"bogus": 1}, "no parameter 'bogus'"),
+    ],
+)
+def test_bad_values_name_the_parameter_and_what_is_allowed(name, values, fragment):
+    with pytest.raises(BadInput, match=fragment):
+        workloads.get(name).validate(values)
+
+
+def test_unknown_workload_and_dtype_are_refused():
+    with pytest.raises(BadInput, match="choose from elementwise"):
+        workloads.get("fft")
+    with pytest.raises(BadInput, match="choose from float32"):
+        workloads.parse_dtype("int3")

@@ -1,0 +1,379 @@
+"""The Streamlit app through AppTest: every page loads without a traceback, links set the
+widgets, widgets drive one sweep, charts and tables carry what was measured, and bad
+input of any kind becomes a message on screen.
+
+Sizes are tiny and the point budget is 0.1 s, so the file runs in about a minute and a
+half on a 2-core CPU. Nothing here compares speeds: only shapes and messages.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.measure.sweep
+from core.measure import devices
+from tests.ui.apptest_helpers import open_page
+from ui import query, runner
+from ui import sidebar as ui_sidebar
+
+PAGES = [
+    "pages/overview.py",
+    "pages/elementwise.py",
+    "pages/matmul.py",
+    "pages/convolution.py",
+    "pages/training.py",
+    "pages/inference.py",
+]
+N_BACKENDS = len(core.measure.sweep.default_backends(ui_sidebar.default_threads()))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def chart_data(at: AppTest) -> list[list[pd.DataFrame]]:
+    """Every Altair chart's datasets, as DataFrames, in page order."""
+    charts = []
+    for element in at.get("vega_lite_chart"):
+        json.loads(element.proto.spec)  # the spec itself must be valid JSON
+        charts.append(
+            [pa.ipc.open_stream(d.data.data).read_pandas() for d in element.proto.datasets]
+        )
+    return charts
+
+
+def columns_in(chart: list[pd.DataFrame], *names: str) -> pd.DataFrame:
+    """The first dataset of a chart that has all of ``names``."""
+    for frame in chart:
+        if all(n in frame for n in names):
+            return frame
+    raise AssertionError(f"no dataset with {names}: {[list(f.columns) for f in chart]}")
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def assert_clean(at: AppTest) -> None:
+    """No traceback and no last-resort error on screen."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Something went wrong" not in texts(at.error)
+
+
+@pytest.fixture
+def count_points(monkeypatch):
+    """Counts the points actually measured (not served from the cache)."""
+    calls = []
+    measure = core.measure.sweep.measure_point
+
+    def counting(workload, params, backend, *args, **kwargs):
+        calls.append((workload.name, dict(params), backend.label))
+        return measure(workload, params, backend, *args, **kwargs)
+
+    monkeypatch.setattr(core.measure.sweep, "measure_point", counting)
+    return calls
+
+
+# ---------------------------------------------------------------- every page
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_every_page_loads_without_a_traceback(page):
+    at = open_page(page)  # each page's own defaults
+    assert_clean(at)
+    assert at.title, "every page has a title"
+
+
+def test_overview_shows_machine_duel_and_questions():
+    at = open_page()
+    assert_clean(at)
+    assert devices.machine_label() in texts(at.subheader)
+    duels = chart_data(at)
+    assert len(duels) == 2
+    for chart in duels:
+        bars = columns_in(chart, "backend", "time")
+        assert len(bars) == N_BACKENDS
+    links = [link.proto.label for link in at.get("page_link")]
+    assert len(links) == 5 and all(":" in label for label in links)
+
+
+@pytest.mark.skipif(
+    devices.accelerator_type() is not None or ui_sidebar.default_threads() < 2,
+    reason="the note is for a machine without an accelerator and with several threads",
+)
+def test_without_accelerator_says_what_is_compared():
+    at = open_page()
+    note = f"No accelerator found: comparing 1 CPU thread against {ui_sidebar.default_threads()}"
+    assert note in texts(at.sidebar.info)
+
+
+# ---------------------------------------------------------------- element-wise
+
+
+def test_elementwise_link_sets_widgets_and_draws_every_point():
+    at = open_page("pages/elementwise.py", op="add,sin", size="1e3,1e4", ppd="1")
+    assert_clean(at)
+    assert at.multiselect(key="ew.op").value == ["add", "sin"]
+    assert at.select_slider(key="ew.size").value == (1_000, 10_000)
+
+    table = at.dataframe[0].value
+    assert len(table) == 2 * 2 * N_BACKENDS
+    assert set(table["op"]) == {"add", "sin"} and set(table["size"]) == {1_000, 10_000}
+    for column in ("backend", "median", "IQR", "n", "first call", "threads", "speedup"):
+        assert column in table
+    assert set(table["status"]) == {"ok"}
+
+    charts = chart_data(at)
+    assert len(charts) == 4  # time, heatmap, speedup with crossovers, bandwidth
+    times = columns_in(charts[0], "op", "backend", "time")
+    assert set(times["op"]) == {"add", "sin"}
+    assert times["backend"].nunique() == N_BACKENDS
+    if N_BACKENDS > 1:
+        heat = columns_in(charts[1], "op", "size", "speedup")
+        assert len(heat) == 4 and heat["label"].str.endswith("×").all()
+    bandwidth = columns_in(charts[3], "gb_per_s")
+    assert (bandwidth["gb_per_s"] > 0).all()
+    assert at.get("download_button"), "the table can be downloaded as CSV"
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1e99", ""])
+def test_elementwise_bad_size_in_link_falls_back_with_a_warning(bad):
+    at = open_page("pages/elementwise.py", op="add", size=bad)
+    assert_clean(at)
+    warning = texts(at.warning)
+    assert f"size={bad}" in warning and "Using the default" in warning
+    assert at.select_slider(key="ew.size").value == (1_000, 100_000)
+
+
+def test_elementwise_unknown_op_in_link_falls_back_with_a_warning():
+    at = open_page("pages/elementwise.py", op="nope", size="1e3")
+    assert_clean(at)
+    assert "nope" in texts(at.warning)
+    assert at.multiselect(key="ew.op").value == ["add", "mul", "exp", "sin", "relu"]
+
+
+def test_elementwise_keeps_good_ops_and_names_the_bad_one():
+    at = open_page("pages/elementwise.py", op="sin,nope", size="1e3")
+    assert_clean(at)
+    assert at.multiselect(key="ew.op").value == ["sin"]
+    assert "nope" in texts(at.info)
+
+
+def test_off_grid_size_snaps_to_the_nearest_stop():
+    at = open_page("pages/elementwise.py", op="add", size="1e3,5e3")
+    assert_clean(at)
+    assert at.select_slider(key="ew.size").value == (1_000, 3_000)
+    assert "5e3" in texts(at.info)
+
+
+# ---------------------------------------------------------------- matmul, cache, run/stop
+
+
+def test_matmul_widget_change_writes_the_link_and_redraws():
+    at = open_page("pages/matmul.py", size="16,32")
+    assert_clean(at)
+    at.select_slider(key="mm.size").set_range(32, 64).run()
+    assert_clean(at)
+    assert at.query_params["size"] == "32,64"
+    table = at.dataframe[0].value
+    assert set(table["size"]) == {32, 64}
+    tflops = columns_in(chart_data(at)[1], "tflops_per_s")
+    assert (tflops["tflops_per_s"] > 0).all()
+
+
+def test_matmul_extra_dtype_runs_the_grid_again():
+    at = open_page("pages/matmul.py", size="16", also="bfloat16")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["dtype"]) == {"float32", "bfloat16"}
+    assert len(table) == 2 * N_BACKENDS
+
+
+def test_points_come_from_the_cache_on_a_second_visit(count_points):
+    runner.clear_cache()
+    open_page("pages/matmul.py", size="16,32")
+    assert len(count_points) == 2 * N_BACKENDS
+    count_points.clear()
+    at = open_page("pages/matmul.py", size="16,32")
+    assert count_points == []
+    assert len(at.dataframe[0].value) == 2 * N_BACKENDS
+    assert "cache" in texts(at.caption)
+
+
+def test_run_button_when_auto_run_is_off_and_after_a_stop(count_points):
+    runner.clear_cache()
+    at = open_page("pages/matmul.py", size="16")
+    measured = len(count_points)
+    runner.clear_cache()
+    at.toggle(key="sb.auto_run").set_value(False).run()
+    assert_clean(at)
+    assert len(count_points) == measured, "nothing runs by itself"
+    assert at.button(key="mm.run")
+    assert "Run on every change is off" in texts(at.caption)
+
+    # A Stop names the grid it stopped: that grid must not restart by itself.
+    at.session_state["mm.stopped"] = at.session_state["mm.signature"]
+    at.toggle(key="sb.auto_run").set_value(True).run()
+    assert len(count_points) == measured
+    assert "Stopped" in texts(at.caption)
+
+    at.button(key="mm.run").click().run()
+    assert_clean(at)
+    assert len(count_points) == 2 * measured
+    assert len(at.dataframe[0].value) == N_BACKENDS
+    assert not [b for b in at.button if b.key == "mm.run"], "nothing left to run"
+
+
+# ---------------------------------------------------------------- convolution
+
+
+def test_convolution_channel_scaling_labels_speedups():
+    at = open_page("pages/convolution.py", channels="8,16", size="8")
+    assert_clean(at)
+    assert at.select_slider(key="conv.channels").value == (8, 16)
+    table = at.dataframe[0].value
+    assert set(table["channels"]) == {8, 16} and set(table["size"]) == {8}
+    timed = chart_data(at)[0]
+    assert set(columns_in(timed, "channels", "time", "backend")["channels"]) == {8, 16}
+    if N_BACKENDS > 1:
+        assert columns_in(timed, "label")["label"].str.endswith("×").all()
+
+
+def test_convolution_kernel_tab_from_the_link():
+    at = open_page(
+        "pages/convolution.py", view="kernels", kernels="1,3", sizes="8", at_channels="8"
+    )
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["kernel"]) == {1, 3} and set(table["size"]) == {8}
+    assert set(table["channels"]) == {8}
+    assert len(chart_data(at)) == 2  # heatmap and times
+
+
+# ---------------------------------------------------------------- training and inference
+
+
+def test_training_small_point_runs_and_draws_bars_and_memory():
+    # Batch 2: at 32 px batch norm in training mode needs more than one value per channel.
+    at = open_page("pages/training.py", batch="2", image_size="32")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert len(table) == N_BACKENDS and set(table["status"]) == {"ok"}
+    charts = chart_data(at)
+    assert len(charts) == 3  # step time, images/s, memory
+    assert (columns_in(charts[1], "images_per_s")["images_per_s"] > 0).all()
+
+
+def test_over_budget_point_is_refused_with_a_warning_not_an_exception():
+    at = open_page()  # set the budget in the sidebar first, then go to the page
+    at.selectbox(key="sb.mem").select("custom").run()
+    at.text_input(key="sb.mem_size").input("1MB").run()
+    at.query_params.update(batch="2,4", image_size="32")
+    at.switch_page("pages/training.py").run()
+    assert_clean(at)
+    assert at.text_input(key="sb.mem_size").value == "1MB"
+    warning = texts(at.warning)
+    assert "refused" in warning and "needs about" in warning
+    assert "train resnet18 batch=2" in warning
+    assert set(at.dataframe[0].value["status"]) == {"refused"}
+
+
+def test_bad_custom_memory_budget_is_an_error_message_and_falls_back():
+    at = open_page("pages/matmul.py", size="16", mem="custom", mem_size="lots")
+    assert_clean(at)
+    assert "lots" in texts(at.sidebar.error)
+    assert len(at.dataframe[0].value) == N_BACKENDS
+
+
+def test_inference_two_models_one_table():
+    at = open_page(
+        "pages/inference.py", model="resnet18,mobilenet_v3_small", batch="1", image_size="32"
+    )
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert set(table["model"]) == {"resnet18", "mobilenet_v3_small"}
+    assert len(table) == 2 * N_BACKENDS
+
+
+def test_training_defaults_wait_for_run_when_over_the_estimate():
+    at = open_page("pages/training.py", batch="32,64,128", image_size="224")
+    assert_clean(at)
+    assert at.button(key="train.run")
+    assert "Over the 3 s limit" in texts(at.caption)
+    assert not at.dataframe
+
+
+# ---------------------------------------------------------------- sidebar links and failures
+
+
+@pytest.mark.parametrize(("name", "bad"), [("dtype", "float64"), ("threads", "0"), ("mem", "x")])
+def test_bad_sidebar_link_values_fall_back_with_a_warning(name, bad):
+    at = open_page("pages/matmul.py", size="16", **{name: bad})
+    assert_clean(at)
+    assert f"{name}={bad}" in texts(at.sidebar.warning)
+
+
+def test_broken_chart_builder_is_a_warning_and_the_page_goes_on(monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("no such field")
+
+    monkeypatch.setattr("core.show.charts.time_vs_x", broken)
+    at = open_page("pages/matmul.py", size="16")
+    assert_clean(at)
+    assert "could not be drawn" in texts(at.warning)
+    assert len(at.dataframe[0].value) == N_BACKENDS
+
+
+def test_drawing_failure_does_not_stop_the_measuring(monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyError("op")
+
+    monkeypatch.setattr("core.show.crossover.crossover", broken)
+    at = open_page("pages/elementwise.py", op="add", size="1e3")
+    assert_clean(at)
+    assert "could not be drawn" in texts(at.warning)
+    assert len(at.dataframe[0].value) == N_BACKENDS
+
+
+def test_unexpected_engine_failure_is_one_line_on_screen(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("device vanished\nsecond line")
+
+    runner.clear_cache()
+    monkeypatch.setattr(core.measure.sweep, "run_sweep", broken)
+    at = open_page("pages/matmul.py", size="16")
+    assert not at.exception
+    assert "device vanished" in texts(at.error)
+    assert "second line" not in texts(at.error)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+@pytest.mark.parametrize(
+    ("number", "text"), [(512, "512"), (1000, "1000"), (30_000, "3e4"), (1_000_000, "1e6")]
+)
+def test_compact_numbers_for_links(number, text):
+    assert query.compact(number) == text
+
+
+def test_decade_stops_cover_the_range_evenly_on_a_log_axis():
+    assert query.decade_stops(1e3, 1e5) == [1_000, 3_000, 10_000, 30_000, 100_000]
+
+
+def test_pipelined_gpu_timing_comes_from_the_link_and_reaches_the_engine():
+    at = open_page("pages/matmul.py", pipelined="1", size="16,32")
+    assert_clean(at)
+    assert at.session_state["sb.pipelined"] is True
+    settings = at.session_state[ui_sidebar._STATE_KEY]
+    assert settings.sweep_settings().timing.pipelined is True
+
+
+def test_a_garbage_points_per_decade_in_the_link_falls_back_with_a_note():
+    at = open_page("pages/elementwise.py", ppd="x", size="1e3,3e3", op="add")
+    assert_clean(at)
+    assert "ppd" in texts(at.warning)
