@@ -184,7 +184,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
     backends = _backends(args)
     from core.keep import recorder
 
-    machine = recorder.machine_fingerprint()
+    machine = devices.machine_fingerprint()
     settings_record = {**settings.as_dict(), "backends": [b.label for b in backends]}
     record = None
     if not args.no_store:

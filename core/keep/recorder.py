@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.keep import store
-from core.measure import devices
-
-
-def machine_fingerprint() -> dict:
-    return store.machine_fingerprint([d.as_dict() for d in devices.describe_all()])
 
 
 def recorder(
     results_store: store.Store, machine: dict, settings: dict, label: str = ""
 ) -> Callable[[dict], None]:
-    """An ``on_row`` companion: starts each run on its first row, then adds every row."""
+    """An ``on_row`` companion: starts each run on its first row, then adds every row.
+
+    ``machine`` is the fingerprint the caller measured with
+    (``core.measure.devices.machine_fingerprint()``); keeping never describes a machine.
+    """
     started: set[str] = set()
 
     def record(row: dict) -> None:

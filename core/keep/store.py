@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -462,7 +461,7 @@ class Store:
     ) -> pd.DataFrame:
         """One row per run, newest first, with how many rows it has and how many are ok.
 
-        ``machine`` is a machine label as ``machine_fingerprint()`` writes it.
+        ``machine`` is a machine label as ``devices.machine_fingerprint()`` writes it.
         """
         r, res = runs_table, results_table
         ok = sa.func.sum(sa.case((res.c.status == "ok", 1), else_=0))
@@ -586,67 +585,3 @@ class Store:
             query = query.where(results_table.c.run_id == run_id)
         with self._errors("cannot read results from"), self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
-
-
-# --- which machine -------------------------------------------------------------------
-
-
-def _accelerator_entry(devices_info: Any) -> dict | None:
-    """The first non-CPU device in what the caller knows about its devices.
-
-    Accepts one ``DeviceInfo.as_dict()``, a list of them, or a mapping from device
-    string to one, as ``core.measure.devices`` produces.
-    """
-    if not devices_info:
-        return None
-    if isinstance(devices_info, dict) and ("name" in devices_info or "kind" in devices_info):
-        entries = [devices_info]
-    elif isinstance(devices_info, dict):
-        entries = [
-            {"device": key, **value} if isinstance(value, dict) else {"device": key, "name": value}
-            for key, value in devices_info.items()
-        ]
-    else:
-        entries = [e for e in devices_info if isinstance(e, dict)]
-    for entry in entries:
-        kind = entry.get("kind") or str(entry.get("device", "")).split(":")[0]
-        if kind and kind != "cpu":
-            return {**entry, "kind": kind}
-    return None
-
-
-def machine_fingerprint(devices_info: Any = None) -> dict:
-    """What a reader needs to judge a run's numbers: OS, CPU, memory, torch, accelerator.
-
-    The ``machine`` key is a short label for chart legends. No host or user names are
-    recorded, because fingerprints travel inside exported files.
-    """
-    import psutil
-    import torch  # imported here: a slow import, and only needed when measuring
-
-    from core.measure import devices
-
-    physical, logical = devices.cpu_core_counts()
-    cpu_model = devices.cpu_model_name()
-    accelerator = _accelerator_entry(devices_info)
-    accelerator_name = accelerator.get("name") if accelerator else None
-    fingerprint = {
-        "os": platform.platform(),
-        "system": platform.system(),
-        "arch": platform.machine(),
-        "python": platform.python_version(),
-        "cpu_model": cpu_model,
-        "cpu_cores_physical": physical,
-        "cpu_cores_logical": logical or psutil.cpu_count(),
-        "ram_bytes": int(psutil.virtual_memory().total),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "accelerator": accelerator_name,
-        "accelerator_type": accelerator.get("kind") if accelerator else None,
-        "accelerator_memory_bytes": (
-            accelerator.get("total_memory_bytes") if accelerator else None
-        ),
-    }
-    cpu = devices.short_cpu_name(cpu_model)
-    fingerprint["machine"] = f"{accelerator_name} + {cpu}" if accelerator_name else cpu
-    return fingerprint

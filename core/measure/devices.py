@@ -218,6 +218,65 @@ def machine_label() -> str:
     return cpu
 
 
+def _accelerator_entry(devices_info: object) -> dict | None:
+    """The first non-CPU device in what the caller knows about its devices.
+
+    Accepts one ``DeviceInfo.as_dict()``, a list of them, or a mapping from device
+    string to one.
+    """
+    if not devices_info:
+        return None
+    if isinstance(devices_info, dict) and ("name" in devices_info or "kind" in devices_info):
+        entries = [devices_info]
+    elif isinstance(devices_info, dict):
+        entries = [
+            {"device": key, **value} if isinstance(value, dict) else {"device": key, "name": value}
+            for key, value in devices_info.items()
+        ]
+    else:
+        entries = [e for e in devices_info if isinstance(e, dict)]
+    for entry in entries:
+        kind = entry.get("kind") or str(entry.get("device", "")).split(":")[0]
+        if kind and kind != "cpu":
+            return {**entry, "kind": kind}
+    return None
+
+
+def machine_fingerprint(devices_info: object = None) -> dict:
+    """What a reader needs to judge a run's numbers: OS, CPU, memory, torch, accelerator.
+
+    Describes this machine (``describe_all()``) unless ``devices_info`` says which
+    devices to name. The ``machine`` key is a short label for chart legends. No host
+    or user names are recorded, because fingerprints travel inside exported files.
+    """
+    if devices_info is None:
+        devices_info = [d.as_dict() for d in describe_all()]
+    physical, logical = cpu_core_counts()
+    cpu_model = cpu_model_name()
+    accelerator = _accelerator_entry(devices_info)
+    shown_name = accelerator.get("name") if accelerator else None
+    fingerprint = {
+        "os": platform.platform(),
+        "system": platform.system(),
+        "arch": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_model": cpu_model,
+        "cpu_cores_physical": physical,
+        "cpu_cores_logical": logical or psutil.cpu_count(),
+        "ram_bytes": int(psutil.virtual_memory().total),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "accelerator": shown_name,
+        "accelerator_type": accelerator.get("kind") if accelerator else None,
+        "accelerator_memory_bytes": (
+            accelerator.get("total_memory_bytes") if accelerator else None
+        ),
+    }
+    cpu = short_cpu_name(cpu_model)
+    fingerprint["machine"] = f"{shown_name} + {cpu}" if shown_name else cpu
+    return fingerprint
+
+
 # --- memory counters used by the guard -------------------------------------------------
 
 

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from core.keep import files, results, store
 from core.keep.files import FileRejected, ImportedRun
 from core.keep.store import SCHEMA_VERSION, Store, StoreError
-from core.measure import devices
 
 PG_URL = os.environ.get("SPEEDUP_EXPLORER_TEST_PG", "").strip()
 REQUIRE_PG = os.environ.get("CI_REQUIRE_POSTGRES", "") == "1"
@@ -455,46 +454,3 @@ def test_import_run_is_one_transaction(open_store, monkeypatch):
         s.import_run(good)
     monkeypatch.undo()
     assert count(s) == (0, 0)
-
-
-# --- machine fingerprint ---------------------------------------------------------------
-
-
-def test_machine_fingerprint_describes_this_machine():
-    fingerprint = store.machine_fingerprint()
-    for key in (
-        "os",
-        "cpu_model",
-        "cpu_cores_physical",
-        "cpu_cores_logical",
-        "ram_bytes",
-        "torch",
-        "torch_threads",
-        "machine",
-    ):
-        assert fingerprint[key], key
-    assert fingerprint["accelerator"] is None
-    assert fingerprint["machine"]
-    json.dumps(fingerprint)  # it is stored and exported as JSON
-
-
-def test_machine_fingerprint_names_the_accelerator():
-    gpu = {
-        "device": "cuda:0",
-        "kind": "cuda",
-        "name": "NVIDIA H100 80GB HBM3",
-        "total_memory_bytes": 80 * 1024**3,
-    }
-    cpu = {"device": "cpu", "kind": "cpu", "name": "Intel(R) Xeon(R) Platinum 8480+"}
-    for info in (gpu, [cpu, gpu], {"cpu": cpu, "cuda:0": gpu}):
-        fingerprint = store.machine_fingerprint(info)
-        assert fingerprint["accelerator"] == "NVIDIA H100 80GB HBM3"
-        assert fingerprint["accelerator_type"] == "cuda"
-        assert fingerprint["machine"].startswith("NVIDIA H100 80GB HBM3 + ")
-    assert store.machine_fingerprint(cpu)["accelerator"] is None
-    assert devices.short_cpu_name("Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz") == (
-        "Intel Xeon Platinum 8480+"
-    )
-    assert devices.short_cpu_name("AMD Ryzen AI 9 HX 370 w/ Radeon 890M") == (
-        "AMD Ryzen AI 9 HX 370 w/ Radeon 890M"
-    )

@@ -115,8 +115,6 @@ def test_unknown_device_is_refused_with_the_choices():
 
 
 def test_the_machine_label_is_the_same_in_titles_and_in_the_store(fake_mac):
-    from core.keep import recorder
-
-    assert devices.machine_label() == recorder.machine_fingerprint()["machine"]
+    assert devices.machine_label() == devices.machine_fingerprint()["machine"]
     assert devices.machine_label().startswith("Apple A18 Pro GPU + ")
     assert devices.short_cpu_name("Intel(R) Xeon(R) Processor") == "Intel Xeon"
