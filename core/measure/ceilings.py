@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
+from filelock import FileLock
 
 from core.measure import timing
 
@@ -23,6 +26,8 @@ from core.measure import timing
 SUSPECT_FACTOR = 3.0
 # A measured median under this share of the device's trivial-op time cannot be real.
 FLOOR_SHARE = 0.5
+# A save holds the cache's lock for milliseconds; waiting longer means a stuck process.
+LOCK_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -152,6 +157,7 @@ def cached(
 
 
 def load_cached(path: Path, key: str) -> Ceilings | None:
+    # No lock: the file is only ever replaced whole, so a reader sees all of it or none.
     try:
         stored = json.loads(path.read_text())[key]
         return Ceilings(**stored)
@@ -160,13 +166,33 @@ def load_cached(path: Path, key: str) -> Ceilings | None:
 
 
 def save_cached(path: Path, key: str, ceilings: Ceilings) -> None:
-    try:
-        stored = json.loads(path.read_text())
-    except (OSError, ValueError):
-        stored = {}
-    stored[key] = ceilings.as_dict()
+    """Add one entry to the cache file without losing any other session's.
+
+    Several app sessions and CLI processes share the file, so the read, change and
+    write happen under a file lock (else two saves at once drop one entry), and the new
+    content goes to a temporary file in the same folder that then replaces the old one
+    (else a reader or a killed writer could leave half a file).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stored, indent=1))
+    with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):
+            stored = {}
+        if not isinstance(stored, dict):
+            stored = {}
+        stored[key] = ceilings.as_dict()
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as temporary:
+            try:
+                json.dump(stored, temporary, indent=1)
+                temporary.flush()
+                os.fsync(temporary.fileno())  # the content is on disk before the rename
+            except BaseException:
+                os.unlink(temporary.name)
+                raise
+        os.replace(temporary.name, path)
 
 
 def apply(frame: pd.DataFrame, ceilings_by_backend: dict[str, Ceilings]) -> pd.DataFrame:

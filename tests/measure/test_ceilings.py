@@ -1,6 +1,10 @@
 """Ceilings, roofline placement, the suspect flag and the thread sweep, on substituted numbers."""
 
+import json
 import math
+import multiprocessing
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -93,6 +97,62 @@ def test_ceilings_are_cached_per_machine(tmp_path, monkeypatch):
     assert calls == ["cuda:0"]
     assert ceilings.cached_only("cuda:0") == ROOFS
     assert ceilings.cached_only("cpu") is None
+
+
+def _roofs_of(device: str) -> ceilings.Ceilings:
+    return ceilings.Ceilings(device, 1, 1e9, 2e9, {"float32": 1e12})
+
+
+def test_sessions_saving_at_once_all_end_in_the_cache(tmp_path, monkeypatch):
+    """Threads measure different devices at once; every entry survives, and the file is whole."""
+    path = tmp_path / "ceilings.json"
+    monkeypatch.setattr(ceilings, "cache_path", lambda: path)
+    monkeypatch.setattr(ceilings, "measure_ceilings", lambda d, t=None, b=1.0: _roofs_of(str(d)))
+    device_names = [f"cuda:{i}" for i in range(8)]
+    start = threading.Barrier(len(device_names))
+
+    def measure(device: str) -> None:
+        start.wait()
+        for _ in range(10):
+            ceilings.cached(device, refresh=True)
+
+    threads = [threading.Thread(target=measure, args=(d,)) for d in device_names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for device in device_names:
+        assert ceilings.cached_only(device) == _roofs_of(device)
+    assert len(json.loads(path.read_text())) == len(device_names)
+    # No temporary file is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ceilings.json", "ceilings.json.lock"]
+
+
+def _save_many(path: str, worker: int, count: int) -> None:
+    for i in range(count):
+        key = f"worker {worker} entry {i}"
+        ceilings.save_cached(Path(path), key, _roofs_of(key))
+
+
+def test_processes_saving_at_once_all_end_in_the_cache(tmp_path):
+    path = tmp_path / "ceilings.json"
+    # fork: the children start at once, with ceilings already imported.
+    context = multiprocessing.get_context("fork")
+    workers, count = 4, 25
+    processes = [
+        context.Process(target=_save_many, args=(str(path), w, count)) for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    stored = json.loads(path.read_text())
+    assert len(stored) == workers * count
+    for w in range(workers):
+        for i in range(count):
+            key = f"worker {w} entry {i}"
+            assert ceilings.load_cached(path, key) == _roofs_of(key)
 
 
 def test_real_cpu_ceilings_are_positive():
