@@ -66,6 +66,17 @@ def seconds(value_s: Any) -> str:
     return f"{number * factor:.3g} {unit}"
 
 
+def duration(value_s: Any) -> str:
+    """A time estimate in words: 'under a second', 'about 40 s', 'about 3 min'; '-' when
+    missing."""
+    number = _number(value_s)
+    if number is None:
+        return "-"
+    if number < 1:
+        return "under a second"
+    return f"about {number:.0f} s" if number < 90 else f"about {number / 60:.0f} min"
+
+
 def bytes_(n_bytes: Any) -> str:
     """3 * 2**30 -> '3.0 GiB': binary units, one decimal; 'unknown' when missing."""
     return _bytes(n_bytes, _BINARY)

@@ -27,6 +27,14 @@ def test_seconds(value, text):
     assert units.seconds(value) == text
 
 
+def test_duration_in_words():
+    assert units.duration(0.2) == "under a second"
+    assert units.duration(40) == "about 40 s"
+    assert units.duration(89) == "about 89 s"
+    assert units.duration(600) == "about 10 min"
+    assert units.duration(None) == "-"
+
+
 def test_bytes_in_binary_and_si_units():
     assert units.bytes_(3 * 2**30) == "3.0 GiB"
     assert units.bytes_(16 * 1024**3) == "16.0 GiB"
