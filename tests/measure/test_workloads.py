@@ -1,5 +1,9 @@
 """Every registered workload at tiny sizes, with costs stated before allocation."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -94,3 +98,56 @@ def test_unknown_workload_and_dtype_are_refused():
         workloads.get("fft")
     with pytest.raises(BadInput, match="choose from float32"):
         workloads.parse_dtype("int3")
+    with pytest.raises(BadInput, match="choose from float32"):
+        workloads.parse_dtype_name("int3")
+
+
+def test_dtypes_by_name_and_by_torch_dtype():
+    assert workloads.DTYPE_NAMES == ("float32", "float16", "bfloat16", "float64")
+    for name in workloads.DTYPE_NAMES:
+        dtype = workloads.parse_dtype(f" {name.upper()} ")
+        assert workloads.dtype_name(dtype) == workloads.parse_dtype_name(name) == name
+        assert workloads.base.itemsize(name) == dtype.itemsize == workloads.base.itemsize(dtype)
+        assert workloads.base.TOLERANCE[dtype] == workloads.base.TOLERANCE[name]
+    assert workloads.base.skip_reason("mps", torch.float64) == "MPS has no float64"
+    assert workloads.base.skip_reason("mps", "float32") is None
+
+
+def test_a_cost_takes_a_dtype_name_too():
+    for name, values in TINY.items():
+        workload = workloads.get(name)
+        params = workload.validate(values)
+        assert workload.cost(params, "float16") == workload.cost(params, torch.float16)
+
+
+def test_the_registry_reads_without_torch():
+    # Charts, the post's reference and file imports read workload facts from the registry.
+    code = (
+        "import core.measure.workloads, core.keep.reference, core.keep.files; import sys; "
+        "from core.measure.workloads import get, REGISTRY, Param, Workload, OPS, MODELS, "
+        "DTYPE_NAMES; get('matmul').cost({'size': 64}, 'float32'); "
+        "core.keep.reference.reference_frame(); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("name", sorted(workloads.REGISTRY))
+def test_every_workload_says_what_to_show(name):
+    workload = workloads.get(name)
+    assert workload.title and workload.question.endswith("?")
+    assert workload.x_param in workload.param_names
+    assert workload.x_title == workload.param(workload.x_param).axis_title
+    assert all(param.axis_title for param in workload.params)
+
+
+def test_axis_titles_name_the_unit():
+    assert workloads.get("elementwise").x_title == "size (elements)"
+    assert workloads.get("matmul").x_title == "matrix size N"
+    assert workloads.get("conv2d").param("size").axis_title == "image size H=W (px)"
+    assert workloads.get("train").param("image_size").axis_title == "image size (px)"
+    assert workloads.get("inference").x_title == "batch size"
+    assert workloads.param_names("matmul", "nope") == ("size",)
+    assert workloads.param_names()[:2] == ("op", "size")

@@ -1,16 +1,21 @@
-"""The workload registry. Adding a workload is one ``Workload`` and one entry below."""
+"""The workload registry. Adding a workload is one ``Workload`` and one entry below.
+
+The one source of what a workload is called, asks, puts on the x axis and how each
+parameter's axis is titled. Importing it does not import torch.
+"""
 
 from __future__ import annotations
 
 from core.errors import BadInput
 from core.measure.workloads.base import (
-    DTYPES,
+    DTYPE_NAMES,
     Cost,
     Param,
     Prepared,
     Workload,
     dtype_name,
     parse_dtype,
+    parse_dtype_name,
 )
 from core.measure.workloads.conv2d import CONV2D
 from core.measure.workloads.elementwise import ELEMENTWISE, OPS
@@ -29,8 +34,15 @@ def get(name: str) -> Workload:
         ) from None
 
 
+def param_names(*names: str) -> tuple[str, ...]:
+    """The named workloads' parameter names, each once and in order; every workload's when
+    none is named. A name the registry does not know adds none."""
+    chosen = [REGISTRY[n] for n in names if n in REGISTRY] if names else REGISTRY.values()
+    return tuple(dict.fromkeys(p for w in chosen for p in w.param_names))
+
+
 __all__ = [
-    "DTYPES",
+    "DTYPE_NAMES",
     "MODELS",
     "OPS",
     "REGISTRY",
@@ -41,5 +53,7 @@ __all__ = [
     "Workload",
     "dtype_name",
     "get",
+    "param_names",
     "parse_dtype",
+    "parse_dtype_name",
 ]

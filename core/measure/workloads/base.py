@@ -1,34 +1,63 @@
 """What a workload is: parameters as data, a cost stated before anything is allocated,
-and a builder that returns the closure to time."""
+and a builder that returns the closure to time.
+
+Importing the registry does not import torch: charts, the post's reference and the CLI
+read titles, parameters and axis titles from it without paying for torch. Functions that
+build tensors import torch when they run.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from core import units
 from core.errors import BadInput
 
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float64": torch.float64,
-}
+if TYPE_CHECKING:
+    import torch
+
+# Bytes per element of each dtype a workload runs in.
+DTYPE_SIZES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+DTYPE_NAMES: tuple[str, ...] = tuple(DTYPE_SIZES)
+
+
+def parse_dtype_name(text: str) -> str:
+    """A dtype's name, checked, without importing torch; raises BadInput naming the choices."""
+    name = str(text).strip().lower()
+    if name not in DTYPE_SIZES:
+        raise BadInput(f"dtype: '{text}' is not known; choose from {', '.join(DTYPE_NAMES)}")
+    return name
 
 
 def parse_dtype(text: str) -> torch.dtype:
-    try:
-        return DTYPES[str(text).strip().lower()]
-    except KeyError:
-        raise BadInput(f"dtype: '{text}' is not known; choose from {', '.join(DTYPES)}") from None
+    import torch
+
+    return getattr(torch, parse_dtype_name(text))
 
 
-def dtype_name(dtype: torch.dtype) -> str:
+def dtype_name(dtype: torch.dtype | str) -> str:
+    """'float32' for torch.float32 or for 'float32'."""
     return str(dtype).removeprefix("torch.")
+
+
+def itemsize(dtype: torch.dtype | str) -> int:
+    return DTYPE_SIZES[dtype_name(dtype)]
+
+
+class _ByDtype(dict):
+    """Keyed by dtype name; a torch dtype works as a key too."""
+
+    def __getitem__(self, dtype):
+        return super().__getitem__(dtype_name(dtype))
+
+    def __contains__(self, dtype):
+        return super().__contains__(dtype_name(dtype))
+
+    def get(self, dtype, default=None):
+        return super().get(dtype_name(dtype), default)
 
 
 @dataclass(frozen=True)
@@ -44,11 +73,20 @@ class Param:
     log: bool = False
     unit: str = ""
     help: str = ""
+    axis: str = ""  # a chart axis title, when the name and unit do not read well
+
+    @property
+    def axis_title(self) -> str:
+        """How a chart's axis names this parameter, with its unit: "size (elements)"."""
+        if self.axis:
+            return self.axis
+        label = self.name.replace("_", " ")
+        return f"{label} ({self.unit})" if self.unit else label
 
     def allowed(self) -> str:
         if self.choices:
             return ", ".join(map(str, self.choices))
-        return f"{_compact(self.low)}..{_compact(self.high)}"
+        return f"{units.compact(self.low)}..{units.compact(self.high)}"
 
     def parse(self, value: Any) -> Any:
         """A user's value, as text or number, checked; raises BadInput naming what is allowed."""
@@ -76,14 +114,6 @@ class Param:
         ):
             raise BadInput(f"{self.name}: {value} is out of range; allowed {self.allowed()}")
         return number
-
-
-def _compact(number: float | None) -> str:
-    if number is None:
-        return "?"
-    if number >= 1e5:
-        return f"{number:.0e}".replace("e+0", "e").replace("e+", "e")
-    return f"{number:g}"
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,11 @@ class Workload:
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
+    @property
+    def x_title(self) -> str:
+        """The default x axis's title, with its unit."""
+        return self.param(self.x_param).axis_title
+
     def param(self, name: str) -> Param:
         for param in self.params:
             if param.name == name:
@@ -144,9 +179,9 @@ class Workload:
         return {p.name: p.parse(values.get(p.name, p.default)) for p in self.params}
 
 
-def skip_reason(device_type: str, dtype: torch.dtype) -> str | None:
+def skip_reason(device_type: str, dtype: torch.dtype | str) -> str | None:
     """Combinations no workload can run, whatever its parameters."""
-    if device_type == "mps" and dtype == torch.float64:
+    if device_type == "mps" and dtype_name(dtype) == "float64":
         return "MPS has no float64"
     return None
 
@@ -157,6 +192,8 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     Scaled by the whole reference rather than per element, so values near zero do
     not turn rounding into huge ratios. NaN or inf anywhere gives inf.
     """
+    import torch
+
     actual = actual.double().reshape(-1)
     expected = expected.double().reshape(-1)
     if not (torch.isfinite(actual).all() and torch.isfinite(expected).all()):
@@ -167,13 +204,8 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 # Beyond these, the accelerator's output does not match the CPU's. float32 allows for
-# TF32, which cuDNN uses for convolutions by default.
-TOLERANCE: dict[torch.dtype, float] = {
-    torch.float64: 1e-9,
-    torch.float32: 5e-3,
-    torch.float16: 2e-2,
-    torch.bfloat16: 8e-2,
-}
+# TF32, which cuDNN uses for convolutions by default. Keyed by name or torch dtype.
+TOLERANCE: dict[str, float] = _ByDtype(float64=1e-9, float32=5e-3, float16=2e-2, bfloat16=8e-2)
 
 # cuDNN, cuBLAS and MPSGraph workspaces and allocator rounding, beyond the tensors a
 # workload counts (a 7x7 convolution took about 100 MB of workspace on an H200).

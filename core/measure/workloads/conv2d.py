@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import copy
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from core.measure.workloads.base import WORKSPACE_BYTES, Cost, Param, Prepared, Workload, itemsize
+from core.measure.workloads.forward import batch_forward, seeded_twin
 
-from core.measure.workloads.base import (
-    CHECK_MAX_FLOPS,
-    WORKSPACE_BYTES,
-    Cost,
-    Param,
-    Prepared,
-    Workload,
-)
+if TYPE_CHECKING:
+    import torch
 
 
 def _output_size(params: dict) -> int:
@@ -25,10 +19,10 @@ def _output_size(params: dict) -> int:
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
     batch, channels, size, kernel = (params[k] for k in ("batch", "channels", "size", "kernel"))
     out = _output_size(params)
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    input_bytes = batch * channels * size * size * itemsize
-    output_bytes = batch * channels * out * out * itemsize
-    weight_bytes = channels * channels * kernel * kernel * itemsize
+    width = itemsize(dtype)
+    input_bytes = batch * channels * size * size * width
+    output_bytes = batch * channels * out * out * width
+    weight_bytes = channels * channels * kernel * kernel * width
     return Cost(
         flops=2.0 * batch * channels * out * out * channels * kernel * kernel,
         bytes_moved=float(input_bytes + output_bytes + weight_bytes),
@@ -38,32 +32,16 @@ def _cost(params: dict, dtype: torch.dtype) -> Cost:
 
 
 def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
+    from torch import nn
+
     batch, channels, size, kernel = (params[k] for k in ("batch", "channels", "size", "kernel"))
-    torch.manual_seed(0)
-    reference = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
-    conv = copy.deepcopy(reference).to(device=device, dtype=dtype)
-    x = torch.randn(batch, channels, size, size, device=device, dtype=dtype)
-    per_image_flops = _cost(params, dtype).flops / batch
-    images = int(min(batch, CHECK_MAX_FLOPS // max(per_image_flops, 1)))
-
-    def fn():
-        with torch.no_grad():
-            return conv(x)
-
-    def check():
-        if images < 1:
-            return None
-        with torch.no_grad():
-            actual = conv(x[:images]).cpu()
-            expected = reference.double()(x[:images].cpu().double())
-        return actual, expected
-
-    note = ""
-    if images < 1:
-        note = "not checked: the CPU reference would take too long"
-    elif images < batch:
-        note = f"checked the first {images} images"
-    return Prepared(fn=fn, check=check, check_note=note, keep=[conv, x])
+    reference, conv, x = seeded_twin(
+        lambda: nn.Conv2d(channels, channels, kernel, padding=kernel // 2),
+        (batch, channels, size, size),
+        device,
+        dtype,
+    )
+    return batch_forward(reference, conv, x, _cost(params, dtype).flops / batch)
 
 
 CONV2D = Workload(
@@ -71,10 +49,19 @@ CONV2D = Workload(
     title="Conv2d",
     question="How do channel count, kernel size and input size change the accelerator's lead?",
     params=(
-        Param("batch", int, 1, low=1, high=256, log=True),
+        Param("batch", int, 1, low=1, high=256, log=True, axis="batch size"),
         Param("channels", int, 64, low=1, high=1024, log=True, help="in = out channels"),
-        Param("size", int, 128, low=4, high=1024, log=True, unit="pixels (H = W)"),
-        Param("kernel", int, 3, low=1, high=15, help="padding is kernel // 2"),
+        Param(
+            "size",
+            int,
+            128,
+            low=4,
+            high=1024,
+            log=True,
+            unit="pixels (H = W)",
+            axis="image size H=W (px)",
+        ),
+        Param("kernel", int, 3, low=1, high=15, help="padding is kernel // 2", axis="kernel size"),
     ),
     cost=_cost,
     build=_build,

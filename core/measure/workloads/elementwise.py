@@ -2,47 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+from core.measure.workloads.base import Cost, Param, Prepared, Workload, itemsize
 
-from core.measure.workloads.base import Cost, Param, Prepared, Workload
+if TYPE_CHECKING:
+    import torch
 
 CHECK_MAX_ELEMENTS = 1 << 20
 # Rounding and the random generator's state: 35 MB above four vectors at 1e8 on an H200.
 ALLOCATOR_SLACK_BYTES = 64 * 1024**2
 
-# name -> (number of inputs, function, whether inputs must be positive)
-OPS: dict[str, tuple[int, Callable, bool]] = {
-    "add": (2, torch.add, False),
-    "mul": (2, torch.mul, False),
-    "exp": (1, torch.exp, False),
-    "sin": (1, torch.sin, False),
-    "relu": (1, torch.relu, False),
-    "sqrt": (1, torch.sqrt, True),
-    "tanh": (1, torch.tanh, False),
-    "sigmoid": (1, torch.sigmoid, False),
-    "gelu": (1, F.gelu, False),
+# name -> (number of inputs, whether inputs must be positive); the function is torch's
+# own of that name (torch.nn.functional's for gelu).
+OPS: dict[str, tuple[int, bool]] = {
+    "add": (2, False),
+    "mul": (2, False),
+    "exp": (1, False),
+    "sin": (1, False),
+    "relu": (1, False),
+    "sqrt": (1, True),
+    "tanh": (1, False),
+    "sigmoid": (1, False),
+    "gelu": (1, False),
 }
+
+
+def _function(op: str):
+    import torch
+
+    return getattr(torch, op, None) or getattr(torch.nn.functional, op)
 
 
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
     arity = OPS[params["op"]][0]
     size = params["size"]
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    width = itemsize(dtype)
     # Inputs, the output, and up to two more vector-sized blocks the allocator and the
     # random generator held at the peak measured on an H200.
     return Cost(
         flops=float(size),  # one operation per element; transcendental ones count as one
-        bytes_moved=float((arity + 1) * size * itemsize),
-        memory_bytes=float((arity + 3) * size * itemsize + ALLOCATOR_SLACK_BYTES),
+        bytes_moved=float((arity + 1) * size * width),
+        memory_bytes=float((arity + 3) * size * width + ALLOCATOR_SLACK_BYTES),
         items=size,
     )
 
 
 def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
-    arity, op, positive = OPS[params["op"]]
+    import torch
+
+    (arity, positive), op = OPS[params["op"]], _function(params["op"])
     size = params["size"]
     torch.manual_seed(0)
     inputs = [torch.randn(size, device=device, dtype=dtype) for _ in range(arity)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from core.measure.workloads.base import (
     CHECK_MAX_FLOPS,
@@ -11,20 +11,26 @@ from core.measure.workloads.base import (
     Param,
     Prepared,
     Workload,
+    itemsize,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
     n = params["size"]
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    width = itemsize(dtype)
     return Cost(
         flops=2.0 * n**3,
-        bytes_moved=3.0 * n * n * itemsize,
-        memory_bytes=4.0 * n * n * itemsize + WORKSPACE_BYTES,
+        bytes_moved=3.0 * n * n * width,
+        memory_bytes=4.0 * n * n * width + WORKSPACE_BYTES,
     )
 
 
 def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
+    import torch
+
     n = params["size"]
     torch.manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=dtype)
@@ -45,7 +51,18 @@ MATMUL = Workload(
     name="matmul",
     title="Matrix multiply",
     question="How large must a matrix product be before the accelerator pays off?",
-    params=(Param("size", int, 1024, low=16, high=32768, log=True, unit="N (N x N matrices)"),),
+    params=(
+        Param(
+            "size",
+            int,
+            1024,
+            low=16,
+            high=32768,
+            log=True,
+            unit="N (N x N matrices)",
+            axis="matrix size N",
+        ),
+    ),
     cost=_cost,
     build=_build,
     x_param="size",

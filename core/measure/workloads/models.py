@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import copy
 import functools
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
+from core.measure.workloads.base import WORKSPACE_BYTES, Cost, Param, Prepared, Workload, dtype_name
+from core.measure.workloads.forward import NOT_CHECKED, batch_forward, checked_images, seeded_twin
 
-from core.measure.workloads.base import (
-    CHECK_MAX_FLOPS,
-    WORKSPACE_BYTES,
-    Cost,
-    Param,
-    Prepared,
-    Workload,
-)
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 # torchvision builder names; random weights only, nothing is ever downloaded.
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
@@ -36,31 +30,36 @@ def _new_model(name: str) -> nn.Module:
     return getattr(torchvision.models, name)(weights=None, num_classes=CLASSES)
 
 
-class _TensorBytes(TorchDispatchMode):
-    """Adds up the bytes every op reads and writes, and the largest single output."""
+def _tensor_bytes():
+    """A dispatch mode that adds up the bytes every op reads and writes, and the largest
+    single output (a function so that torch is imported only when a model is costed)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
 
-    def __init__(self):
-        super().__init__()
-        self.output_bytes = 0
-        self.moved_bytes = 0
-        self.largest_output_bytes = 0
+    def tensors(tree):
+        if isinstance(tree, torch.Tensor):
+            yield tree
+        elif isinstance(tree, (list, tuple)):
+            for item in tree:
+                yield from tensors(item)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        written = sum(_nbytes(t) for t in _tensors(out))
-        read = sum(_nbytes(t) for t in _tensors(args))
-        self.output_bytes += written
-        self.moved_bytes += written + read
-        self.largest_output_bytes = max(self.largest_output_bytes, written)
-        return out
+    class TensorBytes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.output_bytes = 0
+            self.moved_bytes = 0
+            self.largest_output_bytes = 0
 
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            written = sum(_nbytes(t) for t in tensors(out))
+            read = sum(_nbytes(t) for t in tensors(args))
+            self.output_bytes += written
+            self.moved_bytes += written + read
+            self.largest_output_bytes = max(self.largest_output_bytes, written)
+            return out
 
-def _tensors(tree):
-    if isinstance(tree, torch.Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for item in tree:
-            yield from _tensors(item)
+    return TensorBytes()
 
 
 def _nbytes(tensor: torch.Tensor) -> int:
@@ -69,11 +68,15 @@ def _nbytes(tensor: torch.Tensor) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _analyse(model: str, batch: int, image_size: int, dtype: torch.dtype, train: bool) -> Cost:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    dtype = getattr(torch, dtype_name(dtype))  # a name works too
     with torch.device("meta"):
         net = _new_model(model).to(dtype)
         x = torch.empty(batch, 3, image_size, image_size, dtype=dtype)
     param_bytes = sum(_nbytes(p) for p in net.parameters())
-    counter, sizes = FlopCounterMode(display=False), _TensorBytes()
+    counter, sizes = FlopCounterMode(display=False), _tensor_bytes()
     net.train(train)
     with counter, sizes, torch.no_grad():
         net(x)
@@ -112,48 +115,29 @@ def _train_cost(params: dict, dtype: torch.dtype) -> Cost:
 
 
 def _models(params: dict, device: torch.device, dtype: torch.dtype):
-    """The same random weights on the CPU (the reference) and on the device."""
-    torch.manual_seed(0)
-    reference = _new_model(params["model"])
-    model = copy.deepcopy(reference).to(device=device, dtype=dtype)
-    x = torch.randn(
-        params["batch"], 3, params["image_size"], params["image_size"], device=device, dtype=dtype
-    )
-    return reference, model, x
+    """The same random weights on the CPU (the reference) and on the device, and an input."""
+    batch, size = params["batch"], params["image_size"]
+    return seeded_twin(lambda: _new_model(params["model"]), (batch, 3, size, size), device, dtype)
 
 
 def _build_inference(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
     reference, model, x = _models(params, device, dtype)
     model.eval()
     reference.eval()
-    batch = params["batch"]
-    per_image_flops = _inference_cost(params, dtype).flops / batch
-    # In eval mode each image's output depends on that image alone: a slice is exact.
-    images = int(min(batch, CHECK_MAX_FLOPS // max(per_image_flops, 1)))
-
-    def fn():
-        with torch.no_grad():
-            return model(x)
-
-    def check():
-        if images < 1:
-            return None
-        with torch.no_grad():
-            return model(x[:images]).cpu(), reference.double()(x[:images].cpu().double())
-
-    note = f"checked the first {images} images" if 0 < images < batch else ""
-    return Prepared(fn=fn, check=check, check_note=note, keep=[model, x])
+    return batch_forward(reference, model, x, _inference_cost(params, dtype).flops / len(x))
 
 
 def _build_train(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
+    import torch
+    from torch import nn
+
     reference, model, x = _models(params, device, dtype)
     model.train()
     reference.train()
     target = torch.randint(0, CLASSES, (params["batch"],), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
-    per_image_flops = _inference_cost(params, dtype).flops / params["batch"]
-    images = int(min(params["batch"], CHECK_MAX_FLOPS // max(per_image_flops, 1)))
+    images = checked_images(params["batch"], _inference_cost(params, dtype).flops / len(x))
     initial_state = copy.deepcopy(reference.state_dict()) if images >= 1 else None
 
     def step():
@@ -180,7 +164,7 @@ def _build_train(params: dict, device: torch.device, dtype: torch.dtype) -> Prep
         return actual, expected
 
     if images < 1:
-        note = "not checked: the CPU reference would take too long"
+        note = NOT_CHECKED
     else:
         note = "forward pass checked in eval mode" + (
             f" on the first {images} images" if images < params["batch"] else ""
@@ -190,8 +174,8 @@ def _build_train(params: dict, device: torch.device, dtype: torch.dtype) -> Prep
 
 _MODEL_PARAMS = (
     Param("model", str, "resnet18", choices=tuple(MODELS)),
-    Param("batch", int, 8, low=1, high=1024, log=True),
-    Param("image_size", int, 224, low=32, high=512, unit="pixels"),
+    Param("batch", int, 8, low=1, high=1024, log=True, axis="batch size"),
+    Param("image_size", int, 224, low=32, high=512, unit="pixels", axis="image size (px)"),
 )
 
 INFERENCE = Workload(
