@@ -13,8 +13,9 @@ import sys
 import pandas as pd
 from tqdm import tqdm
 
+from core import units
 from core.errors import BadInput
-from core.keep import files, results
+from core.keep import files, recorder, results
 from core.measure import devices, memory, suites, sweep, timing, workloads
 
 
@@ -145,11 +146,11 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     frame = results.add_speedup(frame)
     table = frame[[*results.param_columns(frame)]].drop(columns="speedup").copy()
     table["backend"] = frame["backend"]
-    table["median"] = frame["median_s"].map(results.format_seconds)
+    table["median"] = frame["median_s"].map(units.seconds)
     table["IQR ±%"] = ((frame["p75_s"] - frame["p25_s"]) / 2 / frame["median_s"] * 100).round(1)
     table["n"] = frame["n"]
-    table["first call"] = frame["first_call_s"].map(results.format_seconds)
-    table["speedup"] = frame["speedup"].map(lambda s: f"{s:.2f}x" if pd.notna(s) else "")
+    table["first call"] = frame["first_call_s"].map(units.seconds)
+    table["speedup"] = frame["speedup"].map(units.speedup)
     table["status"] = frame["status"]
     table["note"] = (frame["flags"].fillna("") + " " + frame["message"].fillna("")).str.strip()
     return table
@@ -182,8 +183,6 @@ def _run_parts(parts, args) -> pd.DataFrame:
         _out_format(args.out)
     settings = _settings(args)
     backends = _backends(args)
-    from core.keep import recorder
-
     machine = devices.machine_fingerprint()
     settings_record = {**settings.as_dict(), "backends": [b.label for b in backends]}
     record = None
@@ -192,30 +191,33 @@ def _run_parts(parts, args) -> pd.DataFrame:
         record = recorder.recorder(
             results_store, machine, settings_record, label=f"python -m core {args.command}"
         )
-    total = sum(
-        len(sweep.expand_grid(workloads.get(p.workload), p.grid)) * len(backends) for p in parts
-    )
-    frames = []
+    tasks = []
+    for part in parts:
+        workload = workloads.get(part.workload)
+        tasks += sweep.plan(workload, part.grid, backends, settings, group=part.chart)
     print(_threads_line(backends), file=sys.stderr)
-    with tqdm(total=total, unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
+    rows_by_part: dict[str, list[dict]] = {part.chart: [] for part in parts}
+    with tqdm(total=len(tasks), unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
 
-        def on_row(row, done, count):
+        def on_row(task, row):
             if record is not None:
                 record(row)
+            rows_by_part[task.group].append(row)
             bar.set_postfix_str(f"{row['workload']} {row['backend']} {row['status']}")
             bar.update(1)
 
-        for part in parts:
-            frame = sweep.run_sweep(
-                workloads.get(part.workload),
-                part.grid,
-                backends,
-                settings,
-                on_row=on_row,
-                run_id=sweep.new_run_id(),
-            )
-            frames.append(frame)
-            print(f"\n{part.chart}\n" + summary_table(frame).to_string(index=False))
+        done = sweep.measure(tasks, settings, on_row=on_row, budget_s=settings.sweep_budget_s)
+    frames = []
+    for part in parts:
+        names = workloads.get(part.workload).param_names
+        frame = results.to_frame(rows_by_part[part.chart], names)
+        frames.append(frame)
+        print(f"\n{part.chart}\n" + summary_table(frame).to_string(index=False))
+    if done.skipped:
+        print(f"\nskipped for time ({len(done.skipped)} points):", file=sys.stderr)
+        for point in done.skipped:
+            backends_text = ", ".join(t.backend.label for t in point)
+            print(f"  {point[0].label} on {backends_text}", file=sys.stderr)
     combined = pd.concat(frames, ignore_index=True) if frames else results.empty_frame()
     if args.out:
         _write(combined, args.out, machine, settings_record)
@@ -231,13 +233,13 @@ def _ceilings(args) -> None:
     for backend in _backends(args):
         roofs = ceilings.cached(backend.device, backend.threads, refresh=args.refresh)
         peaks = ", ".join(
-            f"{name} {rate / 1e12:.3g} TFLOP/s"
+            f"{name} {units.rate(rate, 'FLOP')}"
             for name, rate in roofs.peak_flops_per_s.items()
             if math.isfinite(rate)
         )
         print(
-            f"{backend.label}: copy {roofs.bandwidth_bytes_per_s / 1e9:.0f} GB/s "
-            f"(cache-sized {roofs.cache_bandwidth_bytes_per_s / 1e9:.0f} GB/s); {peaks}"
+            f"{backend.label}: copy {units.rate(roofs.bandwidth_bytes_per_s)} "
+            f"(cache-sized {units.rate(roofs.cache_bandwidth_bytes_per_s)}); {peaks}"
         )
 
 
@@ -283,8 +285,8 @@ def _info() -> None:
     for info in devices.describe_all():
         print(f"{info.device}: {info.name}")
         print(
-            f"  memory: {memory.format_bytes(info.free_memory_bytes)} free of "
-            f"{memory.format_bytes(info.total_memory_bytes)}"
+            f"  memory: {units.bytes_(info.free_memory_bytes)} free of "
+            f"{units.bytes_(info.total_memory_bytes)}"
             + (" (unified with the CPU)" if info.unified_memory else "")
         )
         if info.note:
@@ -334,5 +336,5 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped", file=sys.stderr)
         return 130
     except Exception as error:  # the promise is no traceback, ever
-        print(f"error: {type(error).__name__}: {error}".splitlines()[0], file=sys.stderr)
+        print(f"error: {units.one_line(error, typed=True)}", file=sys.stderr)
         return 1

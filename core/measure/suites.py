@@ -15,7 +15,7 @@ class SuitePart:
 POST: tuple[SuitePart, ...] = (
     SuitePart(
         "elementwise",
-        {"op": ["add", "mul", "exp", "sin", "relu"], "size": [1e6, 1e7, 5e7, 1e8]},
+        {"op": ["add", "mul", "exp", "sin", "relu"], "size": [1_000_000, 10_000_000, 50_000_000, 100_000_000]},
         "Element-wise ops against tensor size",
     ),
     SuitePart(
@@ -43,7 +43,7 @@ POST: tuple[SuitePart, ...] = (
 
 # The same shapes at sizes a 2-core CI machine measures in seconds.
 SMOKE: tuple[SuitePart, ...] = (
-    SuitePart("elementwise", {"op": ["add", "sin"], "size": [1e4, 1e5]}, "Element-wise"),
+    SuitePart("elementwise", {"op": ["add", "sin"], "size": [10_000, 100_000]}, "Element-wise"),
     SuitePart("conv2d", {"channels": [8, 16], "size": [16], "kernel": [3]}, "Conv2d"),
     SuitePart("matmul", {"size": [32, 64]}, "Matrix multiply"),
     SuitePart("inference", {"model": ["resnet18"], "batch": [1], "image_size": [32]}, "Inference"),

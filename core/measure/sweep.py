@@ -1,4 +1,10 @@
-"""A grid of parameter values times a list of backends, measured into a tidy DataFrame."""
+"""Plan, then measure: a grid times a list of backends, as rows.
+
+``plan`` turns a grid into ``Task`` values (every point on every backend, in measuring
+order, each with its cost, time estimate and cache key, costed once). ``measure`` runs
+tasks and hands each finished row to a callback. The CLI and the app both use these
+two; ``core.keep.results.to_frame`` turns the rows into the tidy table.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,15 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
-import pandas as pd
 import torch
 
+from core import units
 from core.errors import BadInput
-from core.keep import results
 from core.measure import ceilings, devices, locks, memory, timing
 from core.measure.workloads import Workload, dtype_name, parse_dtype
 from core.measure.workloads.base import TOLERANCE, relative_error, skip_reason
@@ -89,14 +95,15 @@ class SweepSettings:
         }
 
 
-def expand_grid(workload: Workload, grid: dict[str, list]) -> list[dict]:
-    """Every combination of the given values, defaults for the rest, each value checked."""
+def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
+    """Every combination of the given values, defaults for the rest.
+
+    Values arrive already parsed (by the widget, the link, the CLI or the file that
+    brought them), so nothing is parsed here; repeated values are measured once.
+    """
     for name in grid:
         workload.param(name)
-    axes = []
-    for param in workload.params:
-        values = grid.get(param.name) or [param.default]
-        axes.append([param.parse(v) for v in values])
+    axes = [list(dict.fromkeys(grid.get(p.name) or [p.default])) for p in workload.params]
     return [
         dict(zip(workload.param_names, combo, strict=True)) for combo in itertools.product(*axes)
     ]
@@ -108,26 +115,103 @@ SETUP_S = {"train": 0.6, "inference": 0.4}
 DEFAULT_SETUP_S = 0.02
 
 
-def estimate_point_seconds(
-    workload: Workload, params: dict, backend: Backend, settings: SweepSettings
-) -> float:
-    """Rough seconds to measure one point on one backend, as a laptop CPU would take it.
+@dataclass(frozen=True)
+class Task:
+    """One point on one backend, planned: everything known before anything is allocated.
 
-    Used to decide whether to run on every change and what fits a time budget: set-up,
-    the first call, the minimum warm-up and repeats, then repeats up to the point
-    budget. A point the memory guard will refuse costs nothing.
+    ``verdict`` is (status, message) for a task that will not be timed: skipped, failed
+    (its cost could not be computed) or refused by the memory guard. ``key`` names the
+    measurement for caches: the memory budget is left out, because it only decides
+    refusals, and those are judged again at every plan.
     """
-    try:
-        cost = workload.cost(params, parse_dtype(settings.dtype))
-    except Exception:  # a cost that cannot be computed fails fast when measured
-        return DEFAULT_SETUP_S
+
+    workload: Workload = field(repr=False)
+    point: tuple[tuple[str, Any], ...]
+    backend: Backend
+    dtype: str
+    cost: Any = field(default=None, compare=False, repr=False)  # workloads.Cost
+    verdict: tuple[str, str] = ("", "")
+    estimate_s: float = 0.0
+    key: tuple = ()
+    group: str = ""  # a suite's part; budgets are shared out per group
+
+    @property
+    def params(self) -> dict:
+        return dict(self.point)
+
+    @property
+    def label(self) -> str:
+        return units.point_label(self.workload.name, self.params)
+
+
+def plan(
+    workload: Workload,
+    grid: dict[str, Sequence],
+    backends: Sequence[Backend],
+    settings: SweepSettings,
+    dtypes: Sequence[str] | None = None,
+    group: str = "",
+) -> list[Task]:
+    """Every point on every backend (and dtype), in measuring order.
+
+    Backends alternate order from point to point, so that drift in clocks or heat falls
+    on both sides alike. Each point is costed once per dtype, shared by its backends.
+    """
+    points = expand_grid(workload, grid)
+    tasks = []
+    for dtype in dict.fromkeys(dtypes or [settings.dtype]):
+        torch_dtype = parse_dtype(dtype)
+        for index, params in enumerate(points):
+            try:
+                cost, problem = workload.cost(params, torch_dtype), ""
+            except Exception as error:  # a cost that cannot be computed fails this point only
+                cost, problem = None, f"cost estimate failed: {units.one_line(error)}"
+            order = list(backends) if index % 2 == 0 else list(reversed(backends))
+            for backend in order:
+                tasks.append(
+                    _task(workload, params, backend, dtype, cost, problem, settings, group)
+                )
+    return tasks
+
+
+def _task(workload, params, backend, dtype, cost, problem, settings, group) -> Task:
+    device = torch.device(backend.device)
+    torch_dtype = parse_dtype(dtype)
+    verdict = ("", "")
+    reason = skip_reason(device.type, torch_dtype) or workload.unsupported(
+        params, device.type, torch_dtype
+    )
     budget = settings.memory_budget_bytes
     if budget is None:
-        budget = memory.default_budget_bytes(backend.device)
-    if memory.refusal(cost.memory_bytes, budget, backend.device):
-        return 0.0
-    call_s = cost.flops / 50e9 + cost.bytes_moved / 10e9
+        budget = memory.default_budget_bytes(device)
+    if reason:
+        verdict = ("skipped", reason)
+    elif problem:
+        verdict = ("failed", problem)
+    elif refused := memory.refusal(cost.memory_bytes, budget, device):
+        verdict = ("refused", refused)
+    on_gpu = device.type != "cpu"  # the CPU is never flushed nor pipelined
     timing_settings = settings.timing
+    key = (
+        workload.name,
+        tuple(params.items()),
+        backend.label,
+        dtype,
+        timing_settings.budget_s,
+        timing_settings.cold_cache and on_gpu,
+        timing_settings.pipelined and on_gpu,
+        settings.check_outputs,
+    )
+    estimate_s = 0.0 if verdict[0] else _estimate_s(workload, cost, timing_settings)
+    return Task(workload, tuple(params.items()), backend, dtype, cost, verdict, estimate_s, key,
+                group)  # fmt: skip
+
+
+def _estimate_s(workload: Workload, cost, timing_settings: timing.TimingSettings) -> float:
+    """Rough seconds to measure one point on one backend, as a laptop CPU would take it:
+    set-up, the first call, the minimum warm-up and repeats, then repeats up to the
+    point budget."""
+    call_s = cost.flops / 50e9 + cost.bytes_moved / 10e9
     calls = 1 + timing_settings.min_warmup + timing_settings.min_repeats
     if timing_settings.pipelined:
         calls = 2 * calls - 1
@@ -139,81 +223,165 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+@dataclass
+class Measured:
+    """What ``measure`` did: the rows, in the order they finished, and the points a time
+    budget left out (each with all its backends)."""
+
+    rows: list[dict] = field(default_factory=list)
+    skipped: list[list[Task]] = field(default_factory=list)
+
+
+def measure(
+    tasks: Sequence[Task],
+    settings: SweepSettings,
+    *,
+    on_row: Callable[[Task, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    budget_s: float | None = None,
+) -> Measured:
+    """Measure ``tasks`` in order; ``on_row(task, row)`` gets each row as it finishes.
+
+    ``should_stop`` is asked between tasks and during long ones (the app also uses it as
+    a heartbeat). With ``budget_s``, each group gets an even share of the time left when
+    it starts, its cheapest points go first, and a point whose estimate does not fit is
+    skipped (the first point of a group may use what is left of the whole budget).
+    The rows of each group make one run, with a run id of its own.
+    """
+    run_ids: dict[str, str] = {}
+    done = Measured()
+    started = time.perf_counter()
+    deadline = None if budget_s is None else started + budget_s
+    groups = _by_group(tasks, cheapest_first=budget_s is not None)
+    for index, points in enumerate(groups):
+        now = time.perf_counter()
+        share_end = None
+        if deadline is not None:
+            share_end = now + max(deadline - now, 0.0) / (len(groups) - index)
+        measured_here = 0
+        for point in points:
+            now = time.perf_counter()
+            cost_s = sum(t.estimate_s for t in point)
+            late = share_end is not None and now + cost_s > share_end
+            if late and (measured_here or now + cost_s > deadline):
+                done.skipped.append(point)
+                continue
+            for task in point:
+                if should_stop is not None and should_stop():
+                    return done
+                run_id = run_ids.setdefault(task.group, new_run_id())
+                row = measure_task(task, settings, run_id, on_wait, should_stop)
+                done.rows.append(row)
+                if on_row is not None:
+                    on_row(task, row)
+            measured_here += 1
+    return done
+
+
+def _by_group(tasks: Sequence[Task], cheapest_first: bool) -> list[list[list[Task]]]:
+    """Tasks as groups of points (a point: one parameter set and dtype, every backend)."""
+    groups: dict[str, dict[tuple, list[Task]]] = {}
+    for task in tasks:
+        groups.setdefault(task.group, {}).setdefault((task.dtype, task.point), []).append(task)
+    ordered = []
+    for points in groups.values():
+        listed = list(points.values())
+        if cheapest_first:
+            listed.sort(key=lambda point: sum(t.estimate_s for t in point))
+        ordered.append(listed)
+    return ordered
+
+
+def run_sweep(workload, grid, backends=None, settings=None, **options) -> list[dict]:
+    """``plan`` then ``measure``, for one grid: the rows (the budget comes from settings)."""
+    settings = settings or SweepSettings()
+    tasks = plan(workload, grid, backends or default_backends(), settings)
+    return measure(tasks, settings, budget_s=settings.sweep_budget_s, **options).rows
+
+
 # torch.OutOfMemoryError is newer than some torch versions this supports.
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 _SKIP_MARKERS = ("not implemented for", "not supported", "unsupported", "does not support")
 
 
-def measure_point(
-    workload: Workload,
-    params: dict,
-    backend: Backend,
+def base_row(task: Task, settings: SweepSettings, run_id: str = "") -> dict:
+    """What a row says before it is measured; with the verdict, a task's whole row."""
+    device = torch.device(task.backend.device)
+    row = {
+        "run_id": run_id,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "workload": task.workload.name,
+        **task.params,
+        "backend": task.backend.label,
+        "device": str(device),
+        "device_name": _device_name(device),
+        "dtype": task.dtype,
+        "threads": task.backend.resolved_threads,
+        "cold_cache": settings.timing.cold_cache and device.type != "cpu",  # CPUs: no flush
+        "flags": "",
+        "message": "",
+    }
+    if task.cost is not None:
+        cost = task.cost
+        row.update(
+            flops=cost.flops, bytes=cost.bytes_moved, memory_estimate_bytes=cost.memory_bytes
+        )
+    status, message = task.verdict
+    return {**row, "status": status, "message": message} if status else row
+
+
+def measure_task(
+    task: Task,
     settings: SweepSettings,
     run_id: str = "",
     on_wait: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> dict:
     """One row: measured, or skipped, failed or refused with a message saying why."""
-    device = torch.device(backend.device)
-    dtype = parse_dtype(settings.dtype)
-    row = {
-        "run_id": run_id,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "workload": workload.name,
-        **params,
-        "backend": backend.label,
-        "device": str(device),
-        "device_name": _device_name(device),
-        "dtype": dtype_name(dtype),
-        "threads": backend.resolved_threads,
-        "cold_cache": settings.timing.cold_cache and device.type != "cpu",  # CPUs are not flushed
-        "flags": "",
-        "message": "",
-    }
-    reason = skip_reason(device.type, dtype) or workload.unsupported(params, device.type, dtype)
-    if reason:
-        return {**row, "status": "skipped", "message": reason}
-    try:
-        cost = workload.cost(params, dtype)
-    except Exception as error:  # a cost that cannot be computed is this point's failure only
-        return {**row, "status": "failed", "message": f"cost estimate failed: {_one_line(error)}"}
-    row.update(flops=cost.flops, bytes=cost.bytes_moved, memory_estimate_bytes=cost.memory_bytes)
-    budget = settings.memory_budget_bytes
-    if budget is None:
-        budget = memory.default_budget_bytes(device)
-    refused = memory.refusal(cost.memory_bytes, budget, device)
-    if refused:
-        return {**row, "status": "refused", "message": refused}
+    row = base_row(task, settings, run_id)
+    if task.verdict[0]:
+        return row
+    device = torch.device(task.backend.device)
     with locks.device_lock(str(device), on_wait):
-        measured = _measure(workload, params, cost, backend, device, dtype, settings, should_stop)
+        measured = _measure(task, device, settings, should_stop)
     return ceilings.judge_row({**row, **measured})
 
 
-def _measure(workload, params, cost, backend, device, dtype, settings, should_stop) -> dict:
+def measure_point(workload, params, backend, settings, run_id="", on_wait=None, should_stop=None):
+    """One point on one backend, planned and measured: a row."""
+    (task,) = plan(workload, {k: [v] for k, v in params.items()}, [backend], settings)
+    return measure_task(task, settings, run_id, on_wait, should_stop)
+
+
+def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
     prepared = None
+    dtype = parse_dtype(task.dtype)
+    threads = task.backend.threads
     try:
         devices.empty_cache(device)
         devices.reset_peak_memory(device)
-        with timing.cpu_threads(backend.threads):
-            prepared = workload.build(params, device, dtype)
+        with timing.cpu_threads(threads):
+            prepared = task.workload.build(task.params, device, dtype)
             result = timing.measure(
-                prepared.fn, device, settings.timing, backend.threads, should_stop=should_stop
+                prepared.fn, device, settings.timing, threads, should_stop=should_stop
             )
             peak = devices.peak_memory_bytes(device)
             check = _check(prepared, dtype) if settings.check_outputs else {}
-            floor_s = timing.dispatch_floor_s(device, backend.threads)
+            floor_s = timing.dispatch_floor_s(device, threads)
     except _OUT_OF_MEMORY as error:
-        return {"status": "failed", "message": f"out of memory: {_one_line(error)}"}
+        return {"status": "failed", "message": f"out of memory: {units.one_line(error)}"}
     except (NotImplementedError, RuntimeError, TypeError) as error:
-        text = _one_line(error)
+        text = units.one_line(error)
         status = "skipped" if any(m in text.lower() for m in _SKIP_MARKERS) else "failed"
         return {"status": status, "message": text}
     except Exception as error:  # any other failure belongs to this point, not the sweep
-        return {"status": "failed", "message": f"{type(error).__name__}: {_one_line(error)}"}
+        return {"status": "failed", "message": f"{type(error).__name__}: {units.one_line(error)}"}
     finally:
         del prepared
         devices.empty_cache(device)
     median_s = result.median_s
+    cost = task.cost
     flags = (["noisy"] if result.noisy else []) + check.get("flags", [])
     return {
         "median_s": median_s,
@@ -271,52 +439,6 @@ def _device_name(device: torch.device) -> str:
         return devices.accelerator_name(device)
     except Exception:  # a name is decoration; never let it fail a point
         return str(device)
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
-
-
-def run_sweep(
-    workload: Workload,
-    grid: dict[str, list],
-    backends: list[Backend] | None = None,
-    settings: SweepSettings | None = None,
-    on_row: Callable[[dict, int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_wait: Callable[[str], None] | None = None,
-    run_id: str | None = None,
-) -> pd.DataFrame:
-    """Measure every point on every backend; finished rows are returned on a stop or budget.
-
-    Backends alternate order from point to point, so that drift in clocks or heat
-    falls on both sides alike.
-    """
-    settings = settings or SweepSettings()
-    backends = backends or default_backends()
-    parse_dtype(settings.dtype)
-    points = expand_grid(workload, grid)
-    run_id = run_id or new_run_id()
-    total = len(points) * len(backends)
-    rows: list[dict] = []
-    start = time.perf_counter()
-    for index, params in enumerate(points):
-        order = backends if index % 2 == 0 else list(reversed(backends))
-        for backend in order:
-            if should_stop is not None and should_stop():
-                return results.to_frame(rows, workload.param_names)
-            if (
-                rows
-                and settings.sweep_budget_s is not None
-                and time.perf_counter() - start >= (settings.sweep_budget_s)
-            ):
-                return results.to_frame(rows, workload.param_names)
-            row = measure_point(workload, params, backend, settings, run_id, on_wait, should_stop)
-            rows.append(row)
-            if on_row is not None:
-                on_row(row, len(rows), total)
-    return results.to_frame(rows, workload.param_names)
 
 
 def thread_counts(limit: int | None = None) -> list[int]:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from core.keep import results
 from core.measure import ceilings, devices, sweep, timing, workloads
 
 ACCELERATOR = devices.device_strings()[1] if len(devices.device_strings()) > 1 else None
@@ -13,7 +14,7 @@ QUICK = sweep.SweepSettings(timing=timing.TimingSettings(budget_s=0.2))
 
 def test_every_workload_matches_the_cpu_on_the_accelerator():
     grids = {
-        "elementwise": {"op": list(workloads.OPS), "size": [1e6]},
+        "elementwise": {"op": list(workloads.OPS), "size": [1_000_000]},
         "conv2d": {"channels": [32], "size": [64], "kernel": [3, 7]},
         "matmul": {"size": [512]},
         "inference": {"model": list(workloads.MODELS), "batch": [2], "image_size": [64]},
@@ -22,9 +23,10 @@ def test_every_workload_matches_the_cpu_on_the_accelerator():
     for name, grid in grids.items():
         for dtype in ("float32", "bfloat16"):
             settings = sweep.SweepSettings(dtype=dtype, timing=QUICK.timing)
-            frame = sweep.run_sweep(
+            rows = sweep.run_sweep(
                 workloads.get(name), grid, [sweep.Backend(ACCELERATOR)], settings
             )
+            frame = results.to_frame(rows, workloads.get(name).param_names)
             bad = frame[(frame["status"] != "ok") | frame["flags"].str.contains("mismatch|nonf")]
             assert bad.empty, bad[["backend", "status", "flags", "message"]].to_string()
 
@@ -77,9 +79,10 @@ def test_a_refused_point_allocates_nothing_on_the_device():
 
 def test_real_rows_are_not_suspect_and_an_unsynced_one_is():
     roofs = ceilings.measure_ceilings(ACCELERATOR, budget_s=0.3)
-    frame = sweep.run_sweep(
+    rows = sweep.run_sweep(
         workloads.get("matmul"), {"size": [4096]}, [sweep.Backend(ACCELERATOR)], QUICK
     )
+    frame = results.to_frame(rows, ["size"])
     judged = ceilings.apply(frame, {ACCELERATOR: roofs})
     assert "suspect" not in judged["flags"].iloc[0]
     # The same row as an unsynchronized timer would report it: the enqueue time only.

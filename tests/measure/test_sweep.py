@@ -33,13 +33,23 @@ REQUIRED = [
     "message",
 ]
 
+
+def run(workload, grid, backends, settings, **options):
+    """``plan`` and ``measure`` into the tidy table, as the CLI does."""
+    rows = sweep.run_sweep(workload, grid, backends, settings, **options)
+    return results.to_frame(rows, workload.param_names)
+
+
 FAST = sweep.SweepSettings(timing=sweep.timing.TimingSettings(budget_s=0.02))
 TWO_CPUS = [sweep.Backend("cpu", 1), sweep.Backend("cpu", 2)]
 
 
 def test_a_grid_becomes_one_tidy_row_per_point_and_backend():
-    frame = sweep.run_sweep(
-        workloads.get("elementwise"), {"op": ["add", "sin"], "size": [1e3, 1e4]}, TWO_CPUS, FAST
+    frame = run(
+        workloads.get("elementwise"),
+        {"op": ["add", "sin"], "size": [1_000, 10_000]},
+        TWO_CPUS,
+        FAST,
     )
     assert len(frame) == 8
     for column in [*REQUIRED, "op", "size"]:
@@ -53,29 +63,60 @@ def test_a_grid_becomes_one_tidy_row_per_point_and_backend():
 
 
 def test_backends_alternate_order_point_by_point():
-    frame = sweep.run_sweep(workloads.get("matmul"), {"size": [16, 32, 48]}, TWO_CPUS, FAST)
+    frame = run(workloads.get("matmul"), {"size": [16, 32, 48]}, TWO_CPUS, FAST)
     order = list(frame["threads"])
     assert order == [1, 2, 2, 1, 1, 2]
 
 
 def test_a_stop_returns_the_finished_rows():
     seen = []
-    frame = sweep.run_sweep(
+    frame = run(
         workloads.get("matmul"),
         {"size": [16, 32, 48, 64]},
         TWO_CPUS,
         FAST,
-        on_row=lambda row, done, total: seen.append((done, total)),
+        on_row=lambda task, row: seen.append((task.params["size"], row["threads"])),
         should_stop=lambda: len(seen) >= 3,
     )
     assert len(frame) == 3
-    assert seen == [(1, 8), (2, 8), (3, 8)]
+    assert seen == [(16, 1), (16, 2), (32, 2)]
 
 
-def test_the_sweep_budget_keeps_finished_rows():
-    settings = dataclasses.replace(FAST, sweep_budget_s=1e-9)
-    frame = sweep.run_sweep(workloads.get("matmul"), {"size": [16, 32]}, TWO_CPUS, settings)
-    assert len(frame) == 1  # the first point starts, then the budget is spent
+def test_a_budget_is_a_promise_points_that_do_not_fit_are_skipped_and_listed():
+    workload = workloads.get("matmul")
+    tasks = sweep.plan(workload, {"size": [16, 32]}, TWO_CPUS, FAST)
+    done = sweep.measure(tasks, FAST, budget_s=1e-9)
+    assert done.rows == []
+    assert [[t.params["size"] for t in point] for point in done.skipped] == [[16, 16], [32, 32]]
+    roomy = sweep.measure(tasks, FAST, budget_s=3600)
+    assert len(roomy.rows) == 4 and roomy.skipped == []
+
+
+def test_with_a_budget_each_group_gets_a_share_and_its_cheapest_points_go_first():
+    workload = workloads.get("matmul")
+    big = sweep.plan(workload, {"size": [64, 16]}, [sweep.Backend("cpu", 1)], FAST, group="a")
+    small = sweep.plan(workload, {"size": [32]}, [sweep.Backend("cpu", 1)], FAST, group="b")
+    done = sweep.measure([*big, *small], FAST, budget_s=3600)
+    assert [row["size"] for row in done.rows] == [16, 64, 32]
+
+
+def test_a_plan_costs_each_point_once_and_keys_leave_the_memory_budget_out():
+    workload = workloads.get("matmul")
+    calls = []
+
+    def cost(params, dtype):
+        calls.append(params["size"])
+        return workloads.get("matmul").cost(params, dtype)
+
+    counted = dataclasses.replace(workload, cost=cost)
+    tasks = sweep.plan(counted, {"size": [16, 32]}, TWO_CPUS, FAST)
+    assert calls == [16, 32] and len(tasks) == 4
+    tight = dataclasses.replace(FAST, memory_budget_bytes=1000)
+    refused = sweep.plan(workload, {"size": [16, 32]}, TWO_CPUS, tight)
+    assert {t.verdict[0] for t in refused} == {"refused"}
+    assert [t.key for t in refused] == [
+        t.key for t in sweep.plan(workload, {"size": [16, 32]}, TWO_CPUS, FAST)
+    ]
 
 
 def _workload_with_build(build):
@@ -91,9 +132,7 @@ def test_an_exception_becomes_a_failed_row_and_the_sweep_goes_on():
             raise ValueError("broken on purpose")
         return Prepared(fn=lambda: None)
 
-    frame = sweep.run_sweep(
-        _workload_with_build(build), {"size": [16, 32]}, [sweep.Backend("cpu")], FAST
-    )
+    frame = run(_workload_with_build(build), {"size": [16, 32]}, [sweep.Backend("cpu")], FAST)
     assert list(frame["status"]) == ["failed", "ok"]
     assert "broken on purpose" in frame["message"].iloc[0]
 
@@ -102,9 +141,7 @@ def test_a_missing_kernel_becomes_a_skipped_row():
     def build(params, device, dtype):
         raise RuntimeError("\"addmm\" not implemented for 'Half'")
 
-    frame = sweep.run_sweep(
-        _workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST
-    )
+    frame = run(_workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST)
     assert frame["status"].iloc[0] == "skipped"
     assert "not implemented" in frame["message"].iloc[0]
 
@@ -114,9 +151,7 @@ def test_a_wrong_output_is_flagged_as_a_mismatch():
         x = torch.ones(4)
         return Prepared(fn=lambda: x, check=lambda: (x, x * 1.5))
 
-    frame = sweep.run_sweep(
-        _workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST
-    )
+    frame = run(_workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST)
     assert frame["status"].iloc[0] == "ok"
     assert "mismatch" in frame["flags"].iloc[0]
     assert frame["max_rel_err"].iloc[0] > 0.3
@@ -127,14 +162,12 @@ def test_nan_output_is_flagged():
         x = torch.tensor([1.0, float("nan")])
         return Prepared(fn=lambda: x, check=lambda: (x, torch.ones(2)))
 
-    frame = sweep.run_sweep(
-        _workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST
-    )
+    frame = run(_workload_with_build(build), {"size": [16]}, [sweep.Backend("cpu")], FAST)
     assert "nonfinite" in frame["flags"].iloc[0]
 
 
 def test_speedup_is_baseline_over_row():
-    frame = sweep.run_sweep(workloads.get("matmul"), {"size": [32]}, TWO_CPUS, FAST)
+    frame = run(workloads.get("matmul"), {"size": [32]}, TWO_CPUS, FAST)
     with_speedup = results.add_speedup(frame)
     one = with_speedup[with_speedup["threads"] == 1].iloc[0]
     two = with_speedup[with_speedup["threads"] == 2].iloc[0]
@@ -160,19 +193,20 @@ def test_cpu_rows_never_claim_a_cold_cache():
     settings = dataclasses.replace(
         FAST, timing=sweep.timing.TimingSettings(budget_s=0.02, cold_cache=True)
     )
-    frame = sweep.run_sweep(
-        workloads.get("matmul"), {"size": [16]}, [sweep.Backend("cpu")], settings
-    )
+    frame = run(workloads.get("matmul"), {"size": [16]}, [sweep.Backend("cpu")], settings)
     assert not frame["cold_cache"].iloc[0]
 
 
 def test_a_points_estimate_follows_the_timing_protocol_and_the_guard():
     workload = workloads.get("matmul")
-    params = workload.validate({"size": 1024})
-    cpu = sweep.Backend("cpu")
-    plain = sweep.estimate_point_seconds(workload, params, cpu, FAST)
+    cpu = [sweep.Backend("cpu")]
+
+    def estimate_s(settings):
+        (task,) = sweep.plan(workload, {"size": [1024]}, cpu, settings)
+        return task.estimate_s
+
+    plain = estimate_s(FAST)
     pipelined = dataclasses.replace(FAST, timing=dataclasses.replace(FAST.timing, pipelined=True))
     assert plain > 0
-    assert sweep.estimate_point_seconds(workload, params, cpu, pipelined) > plain
-    refused = dataclasses.replace(FAST, memory_budget_bytes=1000)
-    assert sweep.estimate_point_seconds(workload, params, cpu, refused) == 0.0
+    assert estimate_s(pipelined) > plain
+    assert estimate_s(dataclasses.replace(FAST, memory_budget_bytes=1000)) == 0.0
