@@ -7,6 +7,7 @@ import re
 
 import torch
 
+from core import units
 from core.errors import BadInput
 from core.measure import devices
 
@@ -52,13 +53,7 @@ def parse_bytes(text: str | float | int) -> int:
     return int(result)
 
 
-def format_bytes(count: float | None) -> str:
-    if count is None or (isinstance(count, float) and math.isnan(count)):
-        return "unknown"
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(count) >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{int(count)} B"
+format_bytes = units.bytes_si  # for ui/ until it calls core.units itself
 
 
 def default_budget_bytes(device: torch.device | str) -> int | None:
@@ -78,6 +73,6 @@ def refusal(
     if budget_bytes is None or estimate_bytes <= budget_bytes:
         return None
     return (
-        f"needs about {format_bytes(estimate_bytes)} on {device}, "
-        f"but the memory budget allows {format_bytes(budget_bytes)}"
+        f"needs about {units.bytes_si(estimate_bytes)} on {device}, "
+        f"but the memory budget allows {units.bytes_si(budget_bytes)}"
     )

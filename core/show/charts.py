@@ -17,26 +17,11 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from core import units
 from core.keep import results
-from core.show.crossover import format_x
+from core.measure import workloads
+from core.show.crossover import against_baseline
 
-_WORKLOAD_TITLES = {
-    "elementwise": "Element-wise ops",
-    "conv2d": "Conv2d",
-    "matmul": "Matrix multiply",
-    "inference": "Inference",
-    "train": "Training step",
-}
-_X_TITLES = {
-    ("elementwise", "size"): "size (elements)",
-    ("conv2d", "size"): "image size H=W (px)",
-    ("matmul", "size"): "matrix size N",
-    (None, "batch"): "batch size",
-    (None, "image_size"): "image size (px)",
-    (None, "channels"): "channels",
-    (None, "kernel"): "kernel size",
-    (None, "threads"): "threads",
-}
 _METRIC_TITLES = {
     "gb_per_s": "achieved bandwidth (GB/s)",
     "gflops_per_s": "achieved GFLOP/s",
@@ -77,50 +62,33 @@ _FLAG_LABELS = {
 _CATEGORIES = alt.Scale(scheme="tableau10")
 
 
-def time_unit(seconds: Iterable[float]) -> tuple[str, float]:
-    """(label, factor) so that seconds * factor reads well: µs, ms or s by the median."""
-    median_s = _median_positive(seconds)
-    if not math.isfinite(median_s) or median_s >= 1.0:
-        return "s", 1.0
-    if median_s >= 1e-3:
-        return "ms", 1e3
-    return "µs", 1e6
-
-
-def bytes_unit(values_bytes: Iterable[float]) -> tuple[str, float]:
-    """(label, factor) so that bytes * factor reads well: KiB, MiB or GiB by the median."""
-    median_bytes = _median_positive(values_bytes)
-    if not math.isfinite(median_bytes) or median_bytes >= 2**30:
-        return "GiB", 2.0**-30
-    if median_bytes >= 2**20:
-        return "MiB", 2.0**-20
-    return "KiB", 2.0**-10
-
-
-def _median_positive(values: Iterable[float]) -> float:
-    array = _floats(pd.Series(list(values) if not isinstance(values, pd.Series) else values))
-    array = array[np.isfinite(array) & (array > 0)]
-    return float(np.median(array)) if array.size else math.nan
-
-
 def _floats(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _title(frame: pd.DataFrame, what: str, machine: str, title: str | None) -> str:
     if title is None:
-        workloads = frame["workload"].dropna().unique() if "workload" in frame else []
+        names = frame["workload"].dropna().unique() if "workload" in frame else []
         name = ""
-        if len(workloads) == 1:
-            name = _WORKLOAD_TITLES.get(str(workloads[0]), str(workloads[0]))
+        if len(names) == 1:
+            entry = _registry_entry(names[0])
+            name = entry.title if entry else str(names[0])
         title = ": ".join(part for part in (name, what) if part) or "Results"
     return f"{title} on {machine}" if machine else title
 
 
 def _x_title(frame: pd.DataFrame, x: str) -> str:
-    workloads = frame["workload"].dropna().unique() if "workload" in frame else []
-    workload = str(workloads[0]) if len(workloads) == 1 else None
-    return _X_TITLES.get((workload, x)) or _X_TITLES.get((None, x)) or x
+    """The registry's axis title for parameter ``x``: the frame's one workload's, or else the
+    title all workloads with such a parameter agree on; else ``x`` itself."""
+    names = frame["workload"].dropna().unique() if "workload" in frame else []
+    entry = _registry_entry(names[0]) if len(names) == 1 else None
+    entries = [entry] if entry else workloads.REGISTRY.values()
+    titles = {w.param(x).axis_title for w in entries if x in w.param_names}
+    return titles.pop() if len(titles) == 1 else x
+
+
+def _registry_entry(name) -> workloads.Workload | None:
+    return workloads.REGISTRY.get(str(name))
 
 
 # ---------------------------------------------------------------- row selection
@@ -158,25 +126,6 @@ def _slim(frame: pd.DataFrame, fields: Iterable[str]) -> pd.DataFrame:
     """Only the columns a layer uses, so the chart JSON does not carry times_s and friends."""
     wanted = [f for f in dict.fromkeys(fields) if f in frame]
     return frame[wanted].reset_index(drop=True)
-
-
-def _point_label(frame: pd.DataFrame, params: list[str]) -> pd.Series:
-    """'matmul n=1024'-style name of each row's workload point."""
-
-    def one(row: pd.Series) -> str:
-        parts = [str(row["workload"])] if "workload" in row and pd.notna(row["workload"]) else []
-        for name in params:
-            value = row[name]
-            if pd.isna(value):
-                continue
-            if isinstance(value, int | float | np.number) and not isinstance(value, bool):
-                value = format_x(float(value))
-            parts.append(f"{name}={value}")
-        return " ".join(parts)
-
-    if frame.empty:
-        return pd.Series([], dtype="object", index=frame.index)
-    return frame.apply(one, axis=1)
 
 
 # ---------------------------------------------------------------- shared encodings
@@ -418,7 +367,7 @@ def time_vs_x(
     are measuring launch overhead, not work. Flagged points are outlined by flag.
     """
     ok = _with_status(frame, "ok")
-    unit, factor = time_unit(ok.get("median_s", []))
+    unit, factor = units.time_unit(ok.get("median_s", []))
     data = _series(_positive(_with_time(ok, factor), "time"), color, detail)
     titles = _time_titles(unit)
     tips = ["backend", *_params(frame), "dtype", "time_p25", "time_p75", "n", "flags"]
@@ -495,18 +444,8 @@ def overlay(
     """
     if by is None:
         by = next((c for c in ("machine", "source", "run_id") if c in frame), "run_id")
-    what = _title(frame, "", "", None)
-    return time_vs_x(
-        frame,
-        x,
-        color=by,
-        detail="backend",
-        log_x=log_x,
-        log_y=log_y,
-        x_title=x_title,
-        title=title or f"{what} across machines",
-        machine=machine,
-    )
+    what = title or f"{_title(frame, '', '', None)} across machines"
+    return time_vs_x(frame, x, by, "backend", log_x, log_y, machine, x_title=x_title, title=what)
 
 
 def first_call_vs_median(
@@ -521,15 +460,9 @@ def first_call_vs_median(
     """Cold first call (compilation, allocation, lazy init) against the warm median."""
     ok = _with_status(frame, "ok")
     kinds = {"first call (cold)": "first_call_s", "median (warm)": "median_s"}
-    parts = []
-    for kind, column in kinds.items():
-        if column in ok:
-            part = ok.copy()
-            part["call"] = kind
-            part["seconds"] = _floats(part[column])
-            parts.append(part)
+    parts = [ok.assign(call=kind, seconds=_floats(ok[c])) for kind, c in kinds.items() if c in ok]
     data = pd.concat(parts, ignore_index=True) if parts else ok.assign(call=[], seconds=[])
-    unit, factor = time_unit(data["seconds"])
+    unit, factor = units.time_unit(data["seconds"])
     data["time"] = _floats(data["seconds"]) * factor
     data = _series(_positive(data, "time"), "backend", "call")
     layers = _line_layers(
@@ -606,9 +539,12 @@ def threads_chart(
     if "backend" in ok:
         # GPU rows record the host's thread count too, but only CPU rows sweep it.
         ok = ok[ok["backend"].astype("string").str.startswith("cpu").fillna(False)]
-    unit, factor = time_unit(ok.get("median_s", []))
+    unit, factor = units.time_unit(ok.get("median_s", []))
     data = _positive(_with_time(ok, factor), "time", "threads")
-    data["point"] = _point_label(data, params).astype("object")
+    data["point"] = [
+        units.point_label(row.get("workload"), {p: row[p] for p in params})
+        for row in data.to_dict(orient="records")
+    ]
     data["threads"] = _floats(data["threads"])
     fewest = data.loc[data.groupby("point")["threads"].idxmin()] if len(data) else data
     base = dict(zip(fewest["point"], fewest["time"] * fewest["threads"], strict=True))
@@ -651,7 +587,6 @@ def speedup_heatmap(
     x: str,
     y: str,
     machine: str = "",
-    baseline_backend: str | None = None,
     title: str | None = None,
 ) -> alt.LayerChart | alt.FacetChart:
     """Speedup over the baseline for each (x, y) cell, green where the accelerator wins.
@@ -659,12 +594,8 @@ def speedup_heatmap(
     Cells pool rows that differ in other parameters by geometric mean; the tooltip says
     how many. Several accelerator backends become side-by-side facets.
     """
-    if baseline_backend is None and len(frame):
-        baseline_backend = results.baseline_of(frame)
-    if "speedup" not in frame:
-        frame = results.add_speedup(frame, baseline_backend)
-    ok = _with_status(frame, "ok")
-    ok = _positive(ok[ok["backend"] != baseline_backend], "speedup")
+    ok, baseline = against_baseline(frame)
+    ok = _positive(ok, "speedup")
     keys = ["backend", y, x]
     if ok.empty or any(k not in ok for k in keys):
         cells = pd.DataFrame(columns=[*keys, "speedup", "median_s", "points", "label"])
@@ -680,8 +611,8 @@ def speedup_heatmap(
             .reset_index()
         )
         cells["speedup"] = np.exp(cells.pop("_log_s"))
-        cells["label"] = cells["speedup"].map(speedup_label)
-    unit, factor = time_unit(cells["median_s"])
+        cells["label"] = cells["speedup"].map(units.speedup)
+    unit, factor = units.time_unit(cells["median_s"])
     cells["time"] = _floats(cells["median_s"]) * factor
     cells = cells.drop(columns="median_s")
     tips = _tooltips(
@@ -699,30 +630,17 @@ def speedup_heatmap(
     colour = alt.Color(
         "speedup:Q",
         scale=alt.Scale(type="log", scheme="redyellowgreen", domainMid=1),
-        legend=alt.Legend(title=f"speedup vs {baseline_backend}"),
+        legend=alt.Legend(title=f"speedup vs {baseline}"),
     )
     base = alt.Chart(cells).encode(**encoding)
     chart = alt.layer(
         base.mark_rect().encode(color=colour),
         base.mark_text(fontSize=11, color="black").encode(text="label:N"),
     )
-    what = f"speedup over {baseline_backend}" if baseline_backend else "speedup"
+    what = _title(frame, f"speedup over {baseline}" if baseline else "speedup", machine, title)
     if cells["backend"].nunique() > 1:
-        return chart.facet(column=alt.Column("backend:N", title=None)).properties(
-            title=_title(frame, what, machine, title)
-        )
-    return chart.properties(title=_title(frame, what, machine, title))
-
-
-def speedup_label(speedup: float) -> str:
-    """'3.2×' with precision that suits the size: 12×, 3.2×, 0.25×."""
-    if not math.isfinite(speedup):
-        return ""
-    if speedup >= 10:
-        return f"{speedup:.0f}×"
-    if speedup >= 1:
-        return f"{speedup:.1f}×"
-    return f"{speedup:.2g}×"
+        chart = chart.facet(column=alt.Column("backend:N", title=None))
+    return chart.properties(title=what)
 
 
 def bar_by_batch(
@@ -747,7 +665,7 @@ def bar_by_batch(
         return alt.hconcat(*panels).properties(title=_title(frame, what, machine, title))
     ok = _with_derived_rates(_with_status(frame, "ok"))
     if metric == "median":
-        unit, factor = time_unit(ok.get("median_s", []))
+        unit, factor = units.time_unit(ok.get("median_s", []))
         ok = _with_time(ok, factor)
         value, y_title, titles = "time", f"median step time ({unit})", _time_titles(unit)
     else:
@@ -812,7 +730,7 @@ def memory_vs_budget(
     for column in ("peak_memory_bytes", "memory_estimate_bytes"):
         every[column] = _floats(every[column]) if column in every else np.nan
     budgets = {b: float(v) for b, v in budget_bytes.items() if v and math.isfinite(float(v))}
-    unit, factor = bytes_unit(
+    unit, factor = units.bytes_unit(
         [*every["peak_memory_bytes"], *every["memory_estimate_bytes"], *budgets.values()]
     )
     every["peak"] = every["peak_memory_bytes"] * factor
@@ -870,7 +788,7 @@ def crossover_rules(
     data = crossover_df.copy()
     data[x] = _floats(data["crossover_x"]) if "crossover_x" in data else np.nan
     data = _positive(data, x)
-    data["label"] = [format_x(v) for v in _floats(data[x])]
+    data["label"] = [units.about(v) for v in _floats(data[x])]
     group = [
         c
         for c in data.columns
@@ -1011,17 +929,6 @@ def _time_titles(unit: str) -> dict[str, str]:
 # ---------------------------------------------------------------- speedup views
 
 
-def _others_with_speedup(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
-    """The ok rows of every backend but the baseline, with their speedup over it."""
-    baseline = results.baseline_of(frame) if "backend" in frame else None
-    if "speedup" not in frame:
-        frame = results.add_speedup(frame, baseline)
-    data = _with_status(frame, "ok")
-    data = data[data["backend"] != baseline]
-    data["speedup"] = _floats(data["speedup"])
-    return data, baseline
-
-
 def speedup_vs_x(
     frame: pd.DataFrame,
     x: str,
@@ -1033,11 +940,11 @@ def speedup_vs_x(
 ) -> alt.LayerChart:
     """Speedup over the baseline against ``x`` (log-log), with 1× drawn as the even line and
     each crossover from ``core.show.crossover`` as a dashed rule."""
-    data, baseline = _others_with_speedup(frame)
+    data, baseline = against_baseline(frame)
     data = _positive(data, x, "speedup")  # both axes are logarithmic
     if color not in data:
         color = "backend"
-    data["label"] = data["speedup"].map(speedup_label)
+    data["label"] = data["speedup"].map(units.speedup)
     data["series"] = data[color].astype(str) + " · " + data["backend"].astype(str)
     fields = [x, "speedup", "label", "series", "backend", *([color] if color != "backend" else [])]
     data = data[list(dict.fromkeys(fields))].reset_index(drop=True)
@@ -1065,11 +972,11 @@ def speedup_vs_x(
 def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> alt.LayerChart:
     """Write each non-baseline point's speedup (e.g. '3.2×') above it on a ``time_vs_x``
     chart, in the same time unit that chart chose."""
-    _, factor = time_unit(_with_status(frame, "ok")["median_s"])
-    data, _ = _others_with_speedup(frame)
+    _, factor = units.time_unit(_with_status(frame, "ok")["median_s"])
+    data, _ = against_baseline(frame)
     data["time"] = _floats(data["median_s"]) * factor
     data = data[np.isfinite(data["speedup"]) & (data["time"] > 0)]
-    data["label"] = data["speedup"].map(speedup_label)
+    data["label"] = data["speedup"].map(units.speedup)
     data[x] = _floats(data[x])
     data = data[[x, "time", "label", "backend"]].reset_index(drop=True)
     text = (
@@ -1088,9 +995,9 @@ def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> a
 def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
     """One bar per backend with its median time written on it: the Overview's quick duel."""
     data = _with_status(frame, "ok")
-    unit, factor = time_unit(data["median_s"])
+    unit, factor = units.time_unit(data["median_s"])
     data["time"] = _floats(data["median_s"]) * factor
-    data["label"] = [results.format_seconds(s) for s in _floats(data["median_s"])]
+    data["label"] = data["median_s"].map(units.seconds)
     data = data[["backend", "time", "label"]].reset_index(drop=True)
     base = alt.Chart(data).encode(
         y=alt.Y("backend:N", title=None, sort=None),
@@ -1104,13 +1011,13 @@ def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
 
 def speedup_text(frame: pd.DataFrame) -> str:
     """'cpu (2 threads) is 1.8× faster than cpu (1 thread)' for a one-point duel."""
-    others, baseline = _others_with_speedup(frame)
+    others, baseline = against_baseline(frame)
     parts = []
     for backend, speedup in zip(others["backend"], others["speedup"], strict=True):
         if not math.isfinite(speedup):
             continue
         if speedup >= 1:
-            parts.append(f"{backend} is {speedup_label(speedup)} faster than {baseline}")
+            parts.append(f"{backend} is {units.speedup(speedup)} faster than {baseline}")
         else:
-            parts.append(f"{backend} is {speedup_label(1 / speedup)} slower than {baseline}")
+            parts.append(f"{backend} is {units.speedup(1 / speedup)} slower than {baseline}")
     return "; ".join(parts)

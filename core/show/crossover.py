@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from core import units
 from core.keep import results
 
 
@@ -21,7 +22,6 @@ def crossover(
     x: str,
     group: str | None = "op",
     unit: str = "",
-    baseline_backend: str | None = None,
 ) -> pd.DataFrame:
     """One row per (group, non-baseline backend): where its speedup crosses 1 along ``x``.
 
@@ -37,19 +37,12 @@ def crossover(
         group = None  # e.g. the default "op" on a conv2d table: nothing to split by
     group_col = group or "group"
     if frame is None or frame.empty or x not in frame:
-        return _empty(group_col)
-    if baseline_backend is None:
-        baseline_backend = results.baseline_of(frame)
-    if "speedup" not in frame:
-        frame = results.add_speedup(frame, baseline_backend)
-
-    usable = frame[(frame["status"] == "ok") & (frame["backend"] != baseline_backend)].copy()
+        return _frame(group_col, [])
+    usable, baseline = against_baseline(frame)
     usable["_x"] = pd.to_numeric(usable[x], errors="coerce").astype("float64")
-    usable["_s"] = pd.to_numeric(usable["speedup"], errors="coerce").astype("float64")
     # Logs need strictly positive, finite values; anything else carries no information.
-    keep = np.isfinite(usable["_x"]) & np.isfinite(usable["_s"])
-    keep &= (usable["_x"] > 0) & (usable["_s"] > 0)
-    usable = usable[keep]
+    keep = np.isfinite(usable["_x"]) & np.isfinite(usable["speedup"])
+    usable = usable[keep & (usable["_x"] > 0) & (usable["speedup"] > 0)]
     if group is None:
         usable[group_col] = None
 
@@ -57,36 +50,32 @@ def crossover(
     for (group_value, backend), part in usable.groupby(
         [group_col, "backend"], sort=False, dropna=False
     ):
-        log_s = np.log(part["_s"]).groupby(part["_x"]).mean().sort_index()
+        log_s = np.log(part["speedup"]).groupby(part["_x"]).mean().sort_index()
         at_x, direction = _find(np.log10(log_s.index.to_numpy()), log_s.to_numpy())
-        base = str(baseline_backend) if baseline_backend is not None else "the baseline"
-        rows.append(
-            {
-                group_col: None if _missing(group_value) else group_value,
-                "backend": backend,
-                "crossover_x": at_x[0],
-                "direction": direction,
-                "sentence": _sentence(
-                    None if group is None or _missing(group_value) else group_value,
-                    str(backend),
-                    base,
-                    direction,
-                    at_x,
-                    unit,
-                ),
-            }
+        value = None if units.missing(group_value) else group_value
+        base = str(baseline) if baseline is not None else "the baseline"
+        sentence = _sentence(
+            None if group is None else value, str(backend), base, direction, at_x, unit
         )
-    if not rows:
-        return _empty(group_col)
+        rows.append([value, backend, at_x[0], direction, sentence])
+    return _frame(group_col, rows)
+
+
+def against_baseline(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The ok rows of every backend but the baseline (the first CPU backend), with their
+    ``speedup`` over it as floats, and the baseline's name."""
+    baseline = results.baseline_of(frame) if "backend" in frame else None
+    if "speedup" not in frame:
+        frame = results.add_speedup(frame, baseline)
+    ok = frame[frame["status"] == "ok"] if "status" in frame else frame.iloc[0:0]
+    ok = ok[ok["backend"] != baseline].copy()
+    ok["speedup"] = pd.to_numeric(ok["speedup"], errors="coerce").astype("float64")
+    return ok, baseline
+
+
+def _frame(group_col: str, rows: list[list]) -> pd.DataFrame:
     columns = [group_col, "backend", "crossover_x", "direction", "sentence"]
     return pd.DataFrame(rows, columns=columns).astype({"crossover_x": "float64"})
-
-
-def _empty(group_col: str) -> pd.DataFrame:
-    columns = [group_col, "backend", "crossover_x", "direction", "sentence"]
-    return pd.DataFrame(
-        {c: pd.Series(dtype="float64" if c == "crossover_x" else "object") for c in columns}
-    )
 
 
 def _find(log_x: np.ndarray, log_s: np.ndarray) -> tuple[tuple[float, float], str]:
@@ -135,24 +124,10 @@ def _sentence(
     if direction == "never":
         return f"{prefix}{baseline} stays faster at every size measured"
     if direction == "wins_above":
-        return f"{prefix}{backend} wins from about {format_x(at_x[0])}{suffix}"
+        return f"{prefix}{backend} wins from about {units.about(at_x[0])}{suffix}"
     if direction == "wins_below":
-        return f"{prefix}{backend} wins below about {format_x(at_x[0])}{suffix}"
+        return f"{prefix}{backend} wins below about {units.about(at_x[0])}{suffix}"
     return (
-        f"{prefix}{backend} wins only between about {format_x(at_x[0])} "
-        f"and {format_x(at_x[1])}{suffix}"
+        f"{prefix}{backend} wins only between about {units.about(at_x[0])} "
+        f"and {units.about(at_x[1])}{suffix}"
     )
-
-
-def format_x(value: float) -> str:
-    """Compact number for prose: 64, 1500, 3.2e5."""
-    if not math.isfinite(value):
-        return "?"
-    if abs(value) < 1e4:
-        return f"{value:.4g}"
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA

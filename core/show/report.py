@@ -18,7 +18,9 @@ from datetime import date, datetime, timezone
 import altair as alt
 import pandas as pd
 
+from core import units
 from core.keep import reference, results
+from core.measure import workloads
 from core.measure.suites import SuitePart
 from core.show import charts
 
@@ -116,8 +118,8 @@ def combine(*frames: pd.DataFrame) -> pd.DataFrame:
 
 
 def _params(frame: pd.DataFrame, workload: str | None) -> list[str]:
-    if workload in reference.WORKLOAD_PARAMS:
-        return [p for p in reference.WORKLOAD_PARAMS[workload] if p in frame]
+    if workload in workloads.REGISTRY:
+        return [p for p in workloads.param_names(workload) if p in frame]
     return [c for c in results.param_columns(frame) if c not in ("machine", "source", "speedup")]
 
 
@@ -142,22 +144,9 @@ def numeric_params(frame: pd.DataFrame, workload: str | None = None) -> list[str
     return [p for p in params if pd.to_numeric(frame[p], errors="coerce").notna().any()]
 
 
-def _compact(value: object) -> str:
-    number = _key(value)
-    if not isinstance(number, float):
-        return str(value)
-    if not number.is_integer():
-        return f"{number:g}"
-    whole = int(number)
-    digits = str(abs(whole))
-    if abs(whole) >= 10_000 and len(digits.rstrip("0")) == 1:
-        return f"{'-' if whole < 0 else ''}{digits[0]}e{len(digits) - 1}"
-    return str(whole)
-
-
-def point_label(row: Mapping, params: Sequence[str]) -> str:
-    """'op=add size=1e6': a point as a person would say it."""
-    return " ".join(f"{p}={_compact(row[p])}" for p in params if _key(row.get(p)) is not None)
+def _point(row: Mapping, params: Sequence[str]) -> str:
+    """'op=add size=1e6': a point as a person would say it, every value named."""
+    return units.point_label(None, {p: row.get(p) for p in params}, all_named=True)
 
 
 def overlay_chart(
@@ -172,7 +161,7 @@ def overlay_chart(
     panels = [p for p in panels if p in frame]
     if not panels:
         return charts.overlay(frame, x, by="machine", x_title=x_title, title=title)
-    labels = frame.apply(lambda row: point_label(row, panels), axis=1) if len(frame) else []
+    labels = frame.apply(lambda row: _point(row, panels), axis=1) if len(frame) else []
     frame = frame.assign(_panel=labels)
     order = sorted(frame["_panel"].unique(), key=lambda s: [_sort_key(v) for v in s.split(" ")])
     views = [
@@ -250,7 +239,7 @@ def ratio_table(
         left["machine"] = ""
     merged = left.merge(right, on=joins, how="inner")
     merged[RATIO_COLUMN] = merged["median_s"].astype(float) / merged["reference_s"].astype(float)
-    merged["point"] = [point_label(row, keys) for row in merged.to_dict(orient="records")]
+    merged["point"] = [_point(row, keys) for row in merged.to_dict(orient="records")]
     for name in params:
         if name not in merged:
             merged[name] = None
@@ -288,9 +277,8 @@ def _reading(row: Mapping) -> str:
     theirs = f"{row['reference backend']} on {row['reference']}"
     if 0.95 <= ratio <= 1.05:
         return f"{who} takes about the time of {theirs}"
-    if ratio < 1:
-        return f"{who} takes {ratio:.2g}× the time of {theirs} ({1 / ratio:.2g}× as fast)"
-    return f"{who} takes {ratio:.2g}× the time of {theirs}"
+    faster = f" ({units.ratio(1 / ratio)} as fast)" if ratio < 1 else ""
+    return f"{who} takes {units.ratio(ratio)} the time of {theirs}{faster}"
 
 
 def readable(table: pd.DataFrame, drop: Sequence[str] = ()) -> pd.DataFrame:
@@ -298,17 +286,12 @@ def readable(table: pd.DataFrame, drop: Sequence[str] = ()) -> pd.DataFrame:
     out = table.drop(columns=[c for c in drop if c in table])
     for name in ("median_s", "reference_s"):
         if name in out:
-            out[name] = out[name].map(lambda s: results.format_seconds(_float(s)))
+            out[name] = out[name].map(units.seconds)
     out = out.rename(columns={"median_s": "median here", "reference_s": "reference median"})
     for name in (RATIO_COLUMN, "median ratio", "lowest", "highest"):
         if name in out:
-            out[name] = out[name].map(lambda r: f"{r:.3g}×" if _float(r) is not None else "-")
+            out[name] = out[name].map(units.ratio)
     return out
-
-
-def _float(value: object) -> float | None:
-    number = _key(value)
-    return number if isinstance(number, float) else None
 
 
 # ---------------------------------------------------------------- the post, part by part
@@ -325,7 +308,7 @@ class PostView:
 
     @property
     def params(self) -> list[str]:
-        return list(reference.WORKLOAD_PARAMS.get(self.part.workload, ()))
+        return list(workloads.param_names(self.part.workload))
 
     def chart(self) -> alt.TopLevelMixin:
         return part_chart(self.part, self.combined)
@@ -343,7 +326,7 @@ def post_views(
     for part, frame in zip(parts, frames, strict=True):
         mine = with_machine(frame, machine)
         post = post_reference(part)
-        params = list(reference.WORKLOAD_PARAMS.get(part.workload, ()))
+        params = list(workloads.param_names(part.workload))
         ratios = ratio_table(mine, post[post["machine"] == against], params)
         ratios.insert(0, "chart", part.chart)
         views.append(PostView(part, mine, combine(mine, post), ratios))
@@ -436,15 +419,15 @@ def post_report(
 
 
 def _compact_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    params = [p for p in dict.fromkeys(p for ps in reference.WORKLOAD_PARAMS.values() for p in ps)]
+    params = list(workloads.param_names())
     rows = []
     for row in frame.to_dict(orient="records"):
         rows.append(
             {
                 "workload": row["workload"],
-                "point": point_label(row, [p for p in params if p in row]),
+                "point": _point(row, [p for p in params if p in row]),
                 "backend": row["backend"],
-                "median": results.format_seconds(_float(row.get("median_s"))),
+                "median": units.seconds(row.get("median_s")),
                 "n": row.get("n"),
                 "status": row["status"],
                 "flags": row.get("flags") or "",
@@ -523,14 +506,14 @@ _MACHINE_FIELDS = (
 
 
 def machine_card(machine: Mapping) -> list[tuple[str, str]]:
-    """The fingerprint as (what, value) lines, known fields first, in words and GB."""
+    """The fingerprint as (what, value) lines, known fields first, in words and GiB."""
     lines = []
     for key, title in _MACHINE_FIELDS:
         value = machine.get(key)
         if key == "accelerator" and not value:
             lines.append((title, "none found: the CPU side only"))
         elif value is not None and value != "":
-            shown = f"{float(value) / 1024**3:.1f} GB" if key.endswith("_bytes") else str(value)
+            shown = units.bytes_(value) if key.endswith("_bytes") else str(value)
             lines.append((title, shown))
     known = {k for k, _ in _MACHINE_FIELDS}
     lines += [(k, str(v)) for k, v in machine.items() if k not in known and v not in (None, "")]
@@ -635,8 +618,7 @@ def _figure(chart: alt.TopLevelMixin, prefix: str) -> str:
     try:
         drawn = _scoped(chart_svg(spec), prefix)
     except Exception as error:  # a missing vl-convert or a bad spec costs one picture only
-        lines = str(error).strip().splitlines()
-        why = html.escape(f"{type(error).__name__}: {lines[0][:200] if lines else ''}")
+        why = html.escape(units.one_line(error, typed=True, limit=200))
         drawn = (
             f"<p class='muted'>This chart could not be drawn here ({why}); "
             "its Vega-Lite spec is embedded below.</p>"

@@ -325,7 +325,7 @@ def test_huge_sparse_file_is_rejected_before_reading(tmp_path, monkeypatch):
     opened = []
     real_open = type(path).open
     monkeypatch.setattr(type(path), "open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
-    rejected(path, r"the file is 51.0 MB; files over 50.0 MB are not imported")
+    rejected(path, r"the file is 51.0 MiB; files over 50.0 MiB are not imported")
     assert opened == []
 
 

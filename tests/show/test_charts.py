@@ -130,25 +130,6 @@ def one(spec: dict, kind: str) -> dict:
 # ---------------------------------------------------------------- units
 
 
-@pytest.mark.parametrize(
-    ("seconds", "label", "factor"),
-    [([5e-6, 4e-6, 6e-6], "µs", 1e6), ([5e-3, 1e-4, 2.0], "ms", 1e3), ([5.0], "s", 1.0)],
-)
-def test_time_unit(seconds, label, factor):
-    assert charts.time_unit(pd.Series(seconds)) == (label, factor)
-
-
-def test_time_unit_ignores_nan_and_handles_empty():
-    assert charts.time_unit([float("nan"), 5e-6, None]) == ("µs", 1e6)
-    assert charts.time_unit([]) == ("s", 1.0)
-
-
-def test_bytes_unit():
-    assert charts.bytes_unit([3 * 2**30]) == ("GiB", 2.0**-30)
-    assert charts.bytes_unit([3 * 2**20]) == ("MiB", 2.0**-20)
-    assert charts.bytes_unit([300]) == ("KiB", 2.0**-10)
-
-
 @pytest.mark.parametrize(("scale_s", "unit"), [(5e-6, "µs"), (5e-3, "ms"), (5.0, "s")])
 def test_time_vs_x_axis_unit(scale_s, unit):
     spec = charts.time_vs_x(elementwise(scale_s), "size").to_dict()
@@ -279,15 +260,6 @@ def test_speedup_heatmap_cells_and_labels():
     assert labels[("sin", 1000)] == "0.25×"
     assert labels[("sin", 100000)] == "2.0×"
     assert labels[("add", 10000000)] == "2.0×"
-
-
-def test_speedup_label():
-    assert charts.speedup_label(2.0) == "2.0×"
-    assert charts.speedup_label(31.6) == "32×"
-    assert charts.speedup_label(0.05) == "0.05×"
-    assert charts.speedup_label(0.5) == "0.5×"
-    assert charts.speedup_label(1.0) == "1.0×"
-    assert charts.speedup_label(math.nan) == ""
 
 
 def test_speedup_heatmap_facets_several_accelerators():

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from core.keep.results import to_frame
-from core.show.crossover import crossover, format_x
+from core.show.crossover import crossover
 
 CPU = "cpu (8 threads)"
 GPU = "cuda:0"
@@ -33,7 +33,7 @@ def test_interpolates_in_log_space():
     assert row["crossover_x"] == pytest.approx(1e5, rel=1e-12)
     assert row["direction"] == "wins_above"
     assert row["backend"] == GPU
-    assert row["sentence"] == "sin: cuda:0 wins from about 1.0e5 elements"
+    assert row["sentence"] == "sin: cuda:0 wins from about 1e5 elements"
 
 
 def test_columns_and_baseline_left_out():
@@ -88,7 +88,7 @@ def test_window_of_wins():
     row = only(crossover(table({"sin": points}), "size"), "sin")
     assert row["direction"] == "wins_between"
     assert row["crossover_x"] == pytest.approx(10**2.5)
-    assert row["sentence"] == "sin: cuda:0 wins only between about 316.2 and 3.2e4"
+    assert row["sentence"] == "sin: cuda:0 wins only between about 320 and 3.2e4"
 
 
 def test_single_point():
@@ -138,7 +138,7 @@ def test_no_group():
     frame = table({"sin": [(1e4, 0.5), (1e6, 2.0)]}).drop(columns="op")
     result = crossover(frame, "size", group=None)
     assert list(result.columns) == ["group", "backend", "crossover_x", "direction", "sentence"]
-    assert result.iloc[0]["sentence"] == "cuda:0 wins from about 1.0e5"
+    assert result.iloc[0]["sentence"] == "cuda:0 wins from about 1e5"
 
 
 def test_missing_group_column_means_no_grouping():
@@ -157,10 +157,3 @@ def test_repeated_x_pooled_by_geometric_mean():
     result = crossover(to_frame(rows, ["size", "channels"]), "size", group=None)
     # Pooled: 0.5 at 8 and 2 at 32 -> halfway in log x.
     assert result.iloc[0]["crossover_x"] == pytest.approx(16.0)
-
-
-def test_format_x():
-    assert format_x(64) == "64"
-    assert format_x(1500) == "1500"
-    assert format_x(3.2e5) == "3.2e5"
-    assert format_x(float("nan")) == "?"

@@ -161,7 +161,7 @@ def test_the_report_has_an_svg_and_a_spec_for_each_chart(page_html):
 
 def test_the_report_has_the_machine_card_method_and_tables(page_html):
     card = re.search(r"<table class='card' id='machine-card'>(.*?)</table>", page_html, re.S)
-    assert card and "AMD EPYC" in card.group(1) and "8.0 GB" in card.group(1)
+    assert card and "AMD EPYC" in card.group(1) and "8.0 GiB" in card.group(1)
     assert "none found: the CPU side only" in card.group(1)
     assert html.escape("The post's timing") in page_html and "Summary" in page_html
     assert "matmul size=8192" in page_html, "the points skipped for time are listed"
@@ -192,4 +192,4 @@ def test_without_vl_convert_the_spec_is_embedded_with_a_note(monkeypatch):
 
 def test_machine_card_reads_bytes_as_gigabytes():
     card = dict(report.machine_card({"machine": "m", "ram_bytes": 16 * 1024**3, "extra": 1}))
-    assert card["Memory"] == "16.0 GB" and card["extra"] == "1"
+    assert card["Memory"] == "16.0 GiB" and card["extra"] == "1"
