@@ -12,8 +12,8 @@ INPUTS, BATCHES = [8, 16, 32, 64, 128, 256, 512], [1, 2, 4, 8, 16, 32]
 TABS = {"channels": "Channel scaling", "kernels": "Kernel × input size"}
 settings = sidebar.current()
 page.header(W.name, settings, title="Convolution")
-q = query.Binder(W, "conv")
-view, tabs = query.tabs("view", TABS, "channels", key="conv.view")
+q = query.Binder(W)
+view, tabs = query.tabs("view", TABS, "channels")
 
 
 def channel_scaling():

@@ -10,7 +10,7 @@ W = get("elementwise")
 SIZES = query.decade_stops(1e3, 1e9)
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W, "ew")
+q = query.Binder(W)
 
 left, middle, right = st.columns([4, 5, 2])
 ops = q.many("Ops", "op", OPS, ["add", "mul", "exp", "sin", "relu"], where=left)
@@ -19,7 +19,7 @@ low, high = q.span(
     "Size (elements)", "size", fits, (1_000, 100_000), fmt=query.short, where=middle,
     help="Sizes that would not fit the memory budget are left off.",
 )  # fmt: skip
-per_decade = q.choice("Points per decade", "ppd", [1, 2], 2, parse=int, widget="radio", where=right)
+per_decade = q.choice("Points per decade", "ppd", [1, 2], 2, param=int, widget="radio", where=right)
 sizes = [s for s in fits if low <= s <= high and (per_decade == 2 or query.is_decade(s))]
 sizes = sorted({*sizes, low, high})
 

@@ -9,7 +9,7 @@ from ui import page, query, runner, sidebar
 W = get("inference")
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W, "inf")
+q = query.Binder(W)
 
 a, b, c = st.columns([3, 3, 2])
 models = q.many("Models", "model", list(MODELS), ["resnet18"], where=a)

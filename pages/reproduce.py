@@ -31,10 +31,9 @@ if settings.replay is not None:
     right.info(f"Replaying run {settings.replay.run_id} from machine {settings.replay.machine}.")
 elif right.button("Run the post's grid", key="rep.run", type="primary"):
     st.session_state["rep.skipped"] = []  # a Stop must not leave the last run's list
-    outcome = runner.run_suite(
+    st.session_state["rep.skipped"] = runner.run_suite(
         parts, settings, budget_s=budget_s, key="rep", label="Reproduce the post"
     )
-    st.session_state["rep.skipped"] = outcome.skipped
 if st.session_state.get("rep.stopped"):
     st.caption("Stopped. What was measured is kept: Run again goes on from there.")
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.keep import files, reference, store
+from core.measure import workloads
 from core.show import report
 from ui import page, sidebar
 
@@ -40,9 +41,9 @@ names = list(dict.fromkeys(frame["workload"].dropna())) or [workload or "matmul"
 name = names[0]
 if len(names) > 1:
     name = st.radio("Workload to chart", names, horizontal=True, key="res.chart")
-params = list(reference.WORKLOAD_PARAMS.get(name, ()))
+params = list(workloads.param_names(name))
 mine, _ = report.select_rows(frame, name, params, {}, fall_back=False)
-known = name in reference.WORKLOAD_PARAMS
+known = name in workloads.REGISTRY
 every_post = reference.reference_frame(name) if known else mine.iloc[0:0].assign(machine=None)
 post = every_post[every_post["machine"].isin(refs)]
 base = mine if len(mine) else post

@@ -9,7 +9,7 @@ from ui import page, query, runner, sidebar
 W = get("train")
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W, "train")
+q = query.Binder(W)
 
 a, b, c = st.columns([2, 3, 3])
 model = q.choice("Model", "model", list(MODELS), "resnet18", where=a)

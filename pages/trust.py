@@ -5,7 +5,7 @@ import streamlit as st
 from core.measure import devices
 from core.measure.sweep import thread_backends
 from core.measure.workloads import OPS, get
-from core.show import charts
+from core.show import charts, trust
 from ui import page, query, runner, sidebar
 
 WORKLOADS = ["matmul", "elementwise", "conv2d", "inference", "train"]
@@ -27,10 +27,12 @@ st.markdown(
 idle = "A few seconds per device. Measure on an idle machine: a busy one gives low roofs."
 if st.button("Measure ceilings", key="trust.measure", help=idle):
     page.measure_ceilings(settings.backends)
-st.dataframe(page.ceilings_table(page.cached_ceilings(backends=settings.backends)), hide_index=True)
+st.dataframe(
+    trust.ceilings_table(trust.cached_ceilings(backends=settings.backends)), hide_index=True
+)
 
 st.subheader("Every point measured on this server, under the roofs")
-name = query.choice("Workload", "rw", WORKLOADS, "matmul", key="trust.rw", fmt=titled)
+name = query.choice("Workload", "rw", WORKLOADS, "matmul", fmt=titled)
 measured = page.judged(runner.measured_frame(name))
 page.roofline(measured, settings, backends=settings.backends)
 page.flags_caption(measured)
@@ -38,7 +40,7 @@ if measured.empty:
     st.caption(f"Nothing measured yet for {titled(name)}: its page fills this in.")
 
 st.subheader("Cold vs warm: the first call against the steady state")
-x, part, what = page.cold_slice(measured, get(name).param_names)
+x, part, what = trust.cold_slice(measured, get(name).param_names)
 if len(part):
     page.chart(charts.first_call_vs_median, part, x, machine=settings.machine)
     st.caption(f"Points with {what}. On MPS the first call also compiles the shaders.")
@@ -50,8 +52,8 @@ st.markdown(
 )
 st.caption(f"This CPU: {devices.describe('cpu').note}.")
 a, b, c = st.columns(3)
-swept = query.choice("Workload", "tw", WORKLOADS[:3], "matmul", key="trust.tw", fmt=titled, where=a)
-q = query.Binder(get(swept), "trust")
+swept = query.choice("Workload", "tw", WORKLOADS[:3], "matmul", fmt=titled, where=a)
+q = query.Binder(get(swept))
 if swept == "matmul":
     grid = {"size": q.many("Sizes N", "t_size", MATMUL_SIZES, [256], param="size", where=b)}
 elif swept == "elementwise":

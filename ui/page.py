@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import json
 import logging
-import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.measure import ceilings, locks, workloads
-from core.measure.ceilings import Ceilings
+from core.measure import ceilings, locks, sweep, workloads
 from core.measure.sweep import Backend
-from core.show import charts
+from core.show import charts, trust
 from ui import query
 from ui.sidebar import Settings
 
@@ -57,32 +52,12 @@ def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
 
 
 def sizes_that_fit(
-    workload_name: str,
-    sizes: Sequence[int],
-    others: dict[str, Sequence],
-    settings: Settings,
-    size_param: str = "size",
+    workload_name: str, sizes: Sequence[int], others: dict[str, Sequence], settings: Settings
 ) -> list[int]:
-    """The sizes whose every combination with ``others`` fits the smallest memory budget.
-
-    Keeps at least the smallest size, so that a tiny budget shows a refusal rather
-    than an empty page.
-    """
-    budget = settings.smallest_budget_bytes()
-    if budget is None:
-        return list(sizes)
+    """The sizes whose every combination with ``others`` fits the smallest memory budget."""
     workload = workloads.get(workload_name)
-    dtype = workloads.parse_dtype(settings.dtype)
-    combos = [dict(zip(others, c, strict=True)) for c in itertools.product(*others.values())]
-    fits = []
-    for size in sizes:
-        needs = []
-        for combo in combos:
-            params = workload.validate({**combo, size_param: size})
-            needs.append(workload.cost(params, dtype).memory_bytes)
-        if max(needs, default=0) <= budget:
-            fits.append(size)
-    return fits or list(sizes[:1])
+    budget = settings.smallest_budget_bytes()
+    return sweep.sizes_that_fit(workload, sizes, others, budget, settings.dtype)
 
 
 def sentences(frame: pd.DataFrame) -> None:
@@ -94,50 +69,17 @@ def sentences(frame: pd.DataFrame) -> None:
 
 # ---------------------------------------------------------------- trust: ceilings and flags
 
-FIDELITY_PATH = Path(__file__).resolve().parent.parent / "bench" / "results" / "fidelity.json"
-_PEAK_DTYPES = ("float32", "tf32", "float16", "bfloat16")
-
 
 def with_backends(settings: Settings, backends: Sequence[Backend]) -> Settings:
     """The sidebar's settings with other backends, e.g. one CPU backend per thread count."""
     return dataclasses.replace(settings, backends=tuple(backends))
 
 
-def _where(backend: Backend) -> tuple[str, str, int | None]:
-    """(label, device, threads): only the CPU's ceilings depend on its thread count."""
-    cpu = backend.device == "cpu"
-    return backend.label, backend.device, backend.resolved_threads if cpu else None
-
-
-def _frame_backends(frame: pd.DataFrame) -> list[tuple[str, str, int | None]]:
-    if frame.empty or "backend" not in frame:
-        return []
-    seen = frame[["backend", "device", "threads"]].drop_duplicates()
-    found = []
-    for label, device, threads in seen.itertuples(index=False):
-        cpu = str(device) == "cpu" and pd.notna(threads)
-        found.append((str(label), str(device), int(threads) if cpu else None))
-    return found
-
-
-def cached_ceilings(
-    frame: pd.DataFrame | None = None, backends: Sequence[Backend] = ()
-) -> dict[str, Ceilings | None]:
-    """Each backend's ceilings as measured earlier on this machine, None where never measured;
-    the backends of ``frame``'s rows first, then ``backends``."""
-    wanted = _frame_backends(frame if frame is not None else pd.DataFrame())
-    wanted += [_where(b) for b in backends]
-    found: dict[str, Ceilings | None] = {}
-    for label, device, threads in wanted:
-        if label not in found:
-            found[label] = ceilings.cached_only(device, threads)
-    return found
-
-
 def measure_ceilings(backends: Sequence[Backend]) -> None:
     """Measure every backend's ceilings again and cache them; one failure does not stop the rest."""
     for backend in dict.fromkeys(backends):
-        label, device, threads = _where(backend)
+        label, device = backend.label, backend.device
+        threads = backend.resolved_threads if device == "cpu" else None
         try:
             with (
                 st.spinner(f"Measuring the ceilings of {label} (a few seconds)…"),
@@ -149,41 +91,12 @@ def measure_ceilings(backends: Sequence[Backend]) -> None:
             st.warning(f"Could not measure {label}: {type(error).__name__}: {error}")
 
 
-def ceilings_table(found: dict[str, Ceilings | None]) -> pd.DataFrame:
-    """One row per backend: bandwidths in GB/s and matmul peaks in TFLOP/s per dtype."""
-    rows = []
-    for label, roofs in found.items():
-        row = {"backend": label, "measured": roofs is not None}
-        if roofs is not None:
-            row["memory copy GB/s"] = roofs.bandwidth_bytes_per_s / 1e9
-            row["cache-sized copy GB/s"] = roofs.cache_bandwidth_bytes_per_s / 1e9
-            for dtype in _PEAK_DTYPES:
-                rate = roofs.peak_flops_per_s.get(dtype)
-                if rate is not None and math.isfinite(rate):
-                    row[f"{dtype} matmul TFLOP/s"] = rate / 1e12
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def roof_specs(found: dict[str, Ceilings | None], dtypes: Sequence[str]) -> dict[str, dict]:
-    """What ``charts.roofline`` draws: bandwidth and the highest peak among ``dtypes``."""
-    specs = {}
-    for label, roofs in found.items():
-        if roofs is None:
-            continue
-        peaks = [roofs.peak_for(d) for d in dtypes]
-        peak = max((p for p in peaks if math.isfinite(p)), default=math.nan)
-        bandwidth = roofs.bandwidth_bytes_per_s
-        specs[label] = {"bandwidth_bytes_per_s": bandwidth, "peak_flops_per_s": peak}
-    return specs
-
-
 def roofline(frame: pd.DataFrame, settings: Settings, backends: Sequence[Backend] = ()) -> None:
     """``frame``'s points under the cached roofs of their backends (and ``backends``'s); where
     no roof is known, a caption says where to measure one."""
-    found = cached_ceilings(frame, backends)
+    found = trust.cached_ceilings(frame, backends)
     dtypes = list(dict.fromkeys(frame["dtype"].dropna().astype(str))) if len(frame) else []
-    specs = roof_specs(found, dtypes or [settings.dtype])
+    specs = trust.roof_specs(found, dtypes or [settings.dtype])
     if specs:
         chart(charts.roofline, frame, specs, machine=settings.machine)
         if len(dtypes) > 1:
@@ -229,77 +142,33 @@ def checks(frame: pd.DataFrame, settings: Settings) -> None:
     flags_caption(frame)
 
 
-# ---------------------------------------------------------------- trust: cold calls, fidelity
-
-
-def cold_slice(frame: pd.DataFrame, param_names: Sequence[str]) -> tuple[str, pd.DataFrame, str]:
-    """(x, rows, what): the numeric parameter with most values as x, and the largest group
-    of rows that agree on every other parameter, so lines do not zigzag across them."""
-    ok = frame[frame["status"] == "ok"] if len(frame) else frame
-    numeric = [n for n in param_names if n in ok and pd.api.types.is_numeric_dtype(ok[n])]
-    if ok.empty or not numeric:
-        return (numeric or [""])[0], ok, ""
-    x = max(numeric, key=lambda n: ok[n].nunique())
-    # A point measured again under other budgets keeps its latest row: one value per x.
-    keys = ["backend", "dtype", *(n for n in param_names if n in ok)]
-    ok = ok.drop_duplicates(keys, keep="last")
-    others = [n for n in param_names if n != x and n in ok] + ["dtype"]
-    groups = ok.groupby(others, dropna=False, sort=False)
-    values = max(groups.groups, key=lambda k: len(groups.groups[k]))
-    values = values if isinstance(values, tuple) else (values,)
-    part = groups.get_group(values)
-    what = ", ".join(
-        f"{n}={query.to_text(v)}" if n != "dtype" else str(v)
-        for n, v in zip(others, values, strict=True)
-    )
-    return x, part, what
+# ---------------------------------------------------------------- trust: fidelity
 
 
 def fidelity() -> None:
     """The committed GPU run that checks this engine's times against two independent timers."""
-    try:
-        stored = json.loads(FIDELITY_PATH.read_text())
-    except (OSError, ValueError):
+    found = trust.fidelity()
+    if found is None:
         st.caption(
             "No fidelity run in this checkout yet: `python bench/fidelity.py --out bench/results` "
             "makes one on an NVIDIA GPU."
         )
         return
+    stored, table, ceilings_line = found
     st.markdown(
         f"Measured on **{stored.get('card', '?')}** (host CPU {stored.get('cpu', '?')}): the "
         "engine's median against `triton.testing.do_bench` (median, L2 flushed between calls) "
         "and `torch.utils.benchmark.Timer`. A ratio near 1 means the timers agree; "
         "BENCHMARKS.md explains each column and the points that differ."
     )
-    table = pd.DataFrame(stored.get("rows", []))
-    columns = {
-        "point": "point",
-        "engine_warm_ms": "engine warm (ms)",
-        "engine_cold_ms": "engine cold L2 (ms)",
-        "engine_pipelined_ms": "engine pipelined (ms)",
-        "do_bench_ms": "do_bench (ms)",
-        "timer_ms": "Timer (ms)",
-        "warm_over_do_bench": "warm / do_bench",
-        "cold_over_do_bench": "cold / do_bench",
-        "pipelined_over_do_bench": "pipelined / do_bench",
-        "warm_over_timer": "warm / Timer",
-        "n": "repeats",
-    }
-    table = table[[c for c in columns if c in table]].rename(columns=columns)
     number = st.column_config.NumberColumn(format="%.4g")
     st.dataframe(
         table,
         hide_index=True,
         column_config={c: number for c in table.columns if c not in ("point", "repeats")},
     )
-    roofs = stored.get("ceilings") or {}
-    if roofs.get("bandwidth_bytes_per_s"):
-        peaks = roofs.get("peak_flops_per_s") or {}
-        shown = ", ".join(f"{d} {peaks[d] / 1e12:.3g} TFLOP/s" for d in _PEAK_DTYPES if d in peaks)
-        st.caption(
-            f"Ceilings of that card: copy {roofs['bandwidth_bytes_per_s'] / 1e12:.3g} TB/s; "
-            f"matmul {shown}."
-        )
+    if ceilings_line:
+        st.caption(ceilings_line)
 
 
 # The model pages offer the same stops, so a link moves between them unchanged.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -95,18 +94,15 @@ def machine() -> str:
     return devices.machine_label()
 
 
-_stores: dict[str, store.Store] = {}
-_stores_lock = threading.Lock()
-
-
 def open_store() -> store.Store:
     """The results store (SPEEDUP_EXPLORER_STORE, else the user's SQLite file), opened once
-    per URL; raises ``StoreError`` with a one-line reason."""
-    url = store.default_store_url()
-    with _stores_lock:
-        if url not in _stores:
-            _stores[url] = store.Store(url)
-        return _stores[url]
+    per URL for the whole server; raises ``StoreError`` with a one-line reason."""
+    return _store_at(store.default_store_url())
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(url: str) -> store.Store:
+    return store.Store(url)  # a failure is not cached: the next call tries again
 
 
 def current() -> Settings:
@@ -129,7 +125,6 @@ def render() -> Settings:
         1,
         logical,
         threads_default,
-        key="sb.threads",
         where=bar,
         help=f"Intra-op threads for the CPU side. PyTorch's default here is {threads_default}.",
     )
@@ -139,10 +134,8 @@ def render() -> Settings:
         "dtype",
         DTYPES,
         "float32",
-        key="sb.dtype",
-        parse=Param("dtype", str, "float32", choices=DTYPES),
+        param=Param("dtype", str, "float32", choices=DTYPES),
         where=bar,
-        omit_default=True,
     )
 
     bar.header("Budgets")
@@ -152,13 +145,11 @@ def render() -> Settings:
         "budget_s",
         POINT_BUDGETS_S,
         DEFAULT_POINT_BUDGET_S,
-        key="sb.budget_s",
-        parse=Param("budget_s", float, DEFAULT_POINT_BUDGET_S, low=0.01, high=60),
+        param=Param("budget_s", float, DEFAULT_POINT_BUDGET_S, low=0.01, high=60),
         widget="select_slider",
         where=bar,
         help="Warm-up and repeats of one point on one backend stop once this is spent "
         "(or sooner, when the median is known to 2%).",
-        omit_default=True,
     )
     auto_run = bar.toggle(
         "Run on every change",
@@ -171,7 +162,6 @@ def render() -> Settings:
         "Cold L2 cache between repeats",
         "cold",
         False,
-        key="sb.cold",
         where=bar,
         help="Flushes the GPU's L2 cache before every timed repeat. Only meaningful on GPUs: "
         "the CPU side is never flushed.",
@@ -180,7 +170,6 @@ def render() -> Settings:
         "Pipelined GPU timing",
         "pipelined",
         False,
-        key="sb.pipelined",
         where=bar,
         help="Times each GPU call behind an untimed one, like a loop that never waits for the "
         "GPU. Off: every call starts from an idle GPU, as in a loop that reads a result each "
@@ -213,7 +202,6 @@ def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:
             "Backends to compare",
             "devices",
             "",
-            key="sb.devices",
             help="Comma-separated; empty for the default. E.g. cpu,cuda or cpu:1,cpu:4.",
         )
     if text.strip():
@@ -250,12 +238,10 @@ def _memory_budget(bar, backends: list[Backend]) -> int | None:
         "mem",
         list(MEMORY_CHOICES),
         "default",
-        key="sb.mem",
         fmt=MEMORY_CHOICES.get,
-        parse=Param("mem", str, "default", choices=tuple(MEMORY_CHOICES)),
+        param=Param("mem", str, "default", choices=tuple(MEMORY_CHOICES)),
         where=bar,
         help="Points whose estimated memory exceeds this are refused before anything is allocated.",
-        omit_default=True,
     )
     if choice == "default":
         shares = [
@@ -268,7 +254,7 @@ def _memory_budget(bar, backends: list[Backend]) -> int | None:
         budget = memory.PRESETS_BYTES[MEMORY_CHOICES[choice]]
         bar.caption(f"{memory.format_bytes(budget)}: what such a laptop's GPU may use.")
         return budget
-    text = query.text("Custom budget", "mem_size", "4GB", key="sb.mem_size", where=bar)
+    text = query.text("Custom budget", "mem_size", "4GB", where=bar)
     try:
         return memory.parse_bytes(text)
     except BadInput as error:
@@ -323,16 +309,8 @@ def _source(bar) -> Replay | None:
 
 
 def _replay_file(bar, upload) -> Replay:
-    """Checked as strictly as an import; parsed once per uploaded file."""
-    memo = st.session_state.get("sb.replay_memo")
-    if not memo or memo[0] != upload.file_id:
-        try:
-            imported = files.import_file(upload)
-            memo = (upload.file_id, imported, None)
-        except BadInput as error:
-            memo = (upload.file_id, None, str(error))
-        st.session_state["sb.replay_memo"] = memo
-    _, imported, problem = memo
+    """Checked as strictly as an import; parsed once per uploaded file's content."""
+    imported, problem = _imported(upload.getvalue(), upload.name)
     if imported is None:
         bar.error(f"{upload.name} cannot be replayed: {problem}")
         return Replay(upload.name, "no machine", pd.DataFrame())
@@ -340,3 +318,11 @@ def _replay_file(bar, upload) -> Replay:
     frame = imported.frame.assign(machine=machine_label, source="imported")
     bar.caption(f"Replaying {upload.name}: {len(frame)} rows from {machine_label}.")
     return Replay(upload.name, machine_label, frame, imported.machine, imported.settings)
+
+
+@st.cache_data(max_entries=4, show_spinner="Checking the file…")
+def _imported(content: bytes, name: str) -> tuple[files.ImportedRun | None, str]:
+    try:
+        return files.import_file(content, files.format_of_path(name)), ""
+    except BadInput as error:
+        return None, str(error)

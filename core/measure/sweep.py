@@ -109,6 +109,34 @@ def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
     ]
 
 
+def sizes_that_fit(
+    workload: Workload,
+    sizes: Sequence[int],
+    others: dict[str, Sequence],
+    budget_bytes: int | None,
+    dtype: str,
+    size_param: str = "size",
+) -> list[int]:
+    """The sizes whose every combination with ``others`` fits ``budget_bytes``.
+
+    Keeps at least the smallest size, so that a tiny budget shows a refusal rather
+    than an empty page.
+    """
+    if budget_bytes is None:
+        return list(sizes)
+    combos = [dict(zip(others, c, strict=True)) for c in itertools.product(*others.values())]
+    fits = [
+        size
+        for size in sizes
+        if all(
+            workload.cost({**workload.defaults(), **combo, size_param: size}, dtype).memory_bytes
+            <= budget_bytes
+            for combo in combos
+        )
+    ]
+    return fits or list(sizes[:1])
+
+
 # Building models and checking them against a float64 CPU reference costs more than
 # the timed calls themselves for small models.
 SETUP_S = {"train": 0.6, "inference": 0.4}

@@ -52,7 +52,7 @@ def nothing_measured(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a replay measured something")
 
-    monkeypatch.setattr(core.measure.sweep, "measure_point", refuse)
+    monkeypatch.setattr(core.measure.sweep, "measure_task", refuse)
 
 
 def chart_frames(at: AppTest) -> list[pd.DataFrame]:
@@ -193,7 +193,7 @@ def test_an_exported_run_imports_back_as_a_new_run(seeded, store_url):
 
 
 TINY_POST = (
-    SuitePart("elementwise", {"op": ["add"], "size": [1e6]}, "Element-wise ops"),
+    SuitePart("elementwise", {"op": ["add"], "size": [1_000_000]}, "Element-wise ops"),
     SuitePart("matmul", {"size": [256]}, "Matrix multiply"),
     # 1e12 FLOPs per call: never fits a 5 s budget, so it is skipped for time.
     SuitePart("matmul", {"size": [8192]}, "Matrix multiply, far over budget"),
@@ -233,7 +233,7 @@ def test_reproduce_runs_the_grid_in_budget_and_overlays_the_post(monkeypatch, st
 def test_replay_draws_a_saved_run_and_measures_nothing(seeded, monkeypatch):
     at = open_page("pages/matmul.py", size="256,512")  # measured live, and saved: a 2nd run
     measured = []
-    monkeypatch.setattr(core.measure.sweep, "measure_point", lambda *a, **k: measured.append(a))
+    monkeypatch.setattr(core.measure.sweep, "measure_task", lambda *a, **k: measured.append(a))
     at.radio(key="sb.source").set_value(REPLAY).run()
     at.selectbox(key="sb.replay_run").set_value(seeded).run()
     assert_clean(at)
