@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import pandas as pd
 
+from core import units
 from core.errors import BadInput
 from core.keep import results
 
@@ -34,8 +35,6 @@ MAX_PARQUET_EXPANSION = 20
 MAX_TIME_S = 86_400.0
 
 REQUIRED_COLUMNS = ("workload", "backend", "device", "status", "median_s")
-# Columns a table may carry that are not stored: they come from the run or are computed.
-DERIVED_COLUMNS = ("machine", "source", "speedup", "schema_version")
 PARQUET_META_PREFIX = "speedup_explorer."
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -66,41 +65,32 @@ class ImportedRun:
     machine: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     name: str = ""  # the file's name, where known
+    # Set by import_file, which checked every cell; a table built by hand is checked when
+    # it is stored, so that no table is checked twice.
+    checked: bool = field(default=False, repr=False)
 
 
 # --- export --------------------------------------------------------------------------
 
 
 def _check_format(fmt: str) -> str:
-    wanted = str(fmt).lower().lstrip(".")
-    if wanted == "pq":
-        wanted = "parquet"
-    if wanted not in FORMATS:
+    wanted = _EXTENSIONS.get("." + str(fmt).lower().lstrip("."))
+    if wanted is None:
         raise FileRejected(f"format '{fmt}' is not supported; use csv, json or parquet")
     return wanted
 
 
-def _plain(value: Any) -> Any:
-    """A cell as JSON holds it: built-in types, None for every kind of missing."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _neutralise(value: Any) -> Any:
-    if (
+def _is_formula(value: Any) -> bool:
+    """Whether a spreadsheet would run this cell; plain numbers such as -2.5 are left alone."""
+    return (
         isinstance(value, str)
         and value.startswith(_FORMULA_START)
         and not _PLAIN_NUMBER.match(value)
-    ):
-        return "'" + value
-    return value
+    )
+
+
+def _neutralise(value: Any) -> Any:
+    return "'" + value if _is_formula(value) else value
 
 
 def _csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -116,7 +106,7 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
 def _json_bytes(frame: pd.DataFrame, machine: dict, settings: dict) -> bytes:
     columns = [str(c) for c in frame.columns]
     rows = [
-        {name: _plain(value) for name, value in zip(columns, row, strict=True)}
+        {name: units.plain(value, finite=True) for name, value in zip(columns, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
     ]
     document = {
@@ -137,16 +127,13 @@ def _parquet_bytes(frame: pd.DataFrame, machine: dict, settings: dict) -> bytes:
     for name in out.columns:
         if out[name].dtype == object:
             # Object columns of mixed None and numbers confuse Arrow's type inference.
-            out[name] = out[name].map(_plain)
+            out[name] = out[name].map(lambda value: units.plain(value, finite=True))
     table = pa.Table.from_pandas(out, preserve_index=False)
-    extra = {
-        f"{PARQUET_META_PREFIX}schema_version": str(FILE_SCHEMA_VERSION),
-        f"{PARQUET_META_PREFIX}machine": json.dumps(machine or {}, default=str),
-        f"{PARQUET_META_PREFIX}settings": json.dumps(settings or {}, default=str),
-    }
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in extra.items()}}
-    )
+    extra = {"machine": machine or {}, "settings": settings or {}}
+    extra = {k: json.dumps(v, default=str) for k, v in extra.items()}
+    extra["schema_version"] = str(FILE_SCHEMA_VERSION)
+    ours = {f"{PARQUET_META_PREFIX}{k}".encode(): v.encode() for k, v in extra.items()}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **ours})
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -157,9 +144,7 @@ def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -
     fmt = _check_format(fmt)
     if fmt == "csv":
         return _csv_bytes(frame)
-    if fmt == "json":
-        return _json_bytes(frame, machine, settings)
-    return _parquet_bytes(frame, machine, settings)
+    return (_json_bytes if fmt == "json" else _parquet_bytes)(frame, machine, settings)
 
 
 def export_frame(
@@ -189,48 +174,42 @@ def export_frame(
 # --- reading the bytes ---------------------------------------------------------------
 
 
-def _megabytes(size_bytes: int) -> str:
-    return f"{size_bytes / 1024 / 1024:.1f} MB"
-
-
-def _too_big(size_bytes: int, max_bytes: int) -> FileRejected:
-    return FileRejected(
-        f"the file is {_megabytes(size_bytes)}; files over {_megabytes(max_bytes)} are not imported"
-    )
+def _refuse_over(size_bytes: int, max_bytes: int) -> None:
+    if size_bytes > max_bytes:
+        raise FileRejected(
+            f"the file is {units.bytes_(size_bytes)}; "
+            f"files over {units.bytes_(max_bytes)} are not imported"
+        )
 
 
 def _read_limited(source: Any, max_bytes: int) -> tuple[bytes, str]:
     """The file's bytes and name, refusing anything over ``max_bytes`` before reading it all."""
+    name = ""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        if len(data) > max_bytes:
-            raise _too_big(len(data), max_bytes)
-        return data, ""
-    if isinstance(source, (str, os.PathLike)):
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        name = path.name
         try:
-            size_bytes = path.stat().st_size
-            if size_bytes > max_bytes:
-                raise _too_big(size_bytes, max_bytes)
+            _refuse_over(path.stat().st_size, max_bytes)
             with path.open("rb") as handle:
                 data = handle.read(max_bytes + 1)
         except OSError as error:
             raise FileRejected(f"cannot read {path.name}: {error.strerror or error}") from None
-        if len(data) > max_bytes:  # grew while we looked
-            raise _too_big(len(data), max_bytes)
-        return data, path.name
-    if hasattr(source, "read"):
+    elif hasattr(source, "read"):
         name = Path(str(getattr(source, "name", "") or "")).name
         declared = getattr(source, "size", None)  # Streamlit's UploadedFile knows it
-        if isinstance(declared, int) and declared > max_bytes:
-            raise _too_big(declared, max_bytes)
+        if isinstance(declared, int):
+            _refuse_over(declared, max_bytes)
         data = source.read(max_bytes + 1)
         if isinstance(data, str):
             data = data.encode("utf-8")
-        if len(data) > max_bytes:
-            raise _too_big(len(data), max_bytes)
-        return bytes(data), name
-    raise FileRejected(f"cannot import a {type(source).__name__}; give a path or the file's bytes")
+    else:
+        raise FileRejected(
+            f"cannot import a {type(source).__name__}; give a path or the file's bytes"
+        )
+    _refuse_over(len(data), max_bytes)  # also a file that grew while we looked
+    return bytes(data), name
 
 
 def _what_binary_is(data: bytes) -> str:
@@ -245,37 +224,40 @@ def format_of_path(path: str) -> str:
     """csv, json or parquet, from a file name's extension; FileRejected otherwise."""
     suffix = Path(path).suffix.lower()
     if suffix not in _EXTENSIONS:
-        known = ", ".join(_EXTENSIONS)
-        raise FileRejected(f"'{path}' must end in one of {known}")
+        raise FileRejected(
+            f"'{path}' is not a CSV, JSON or Parquet file: its name must end in one of "
+            + ", ".join(_EXTENSIONS)
+        )
     return _EXTENSIONS[suffix]
 
 
 def _detect_format(fmt: str | None, name: str, data: bytes) -> str:
     if fmt:
         return _check_format(fmt)
-    suffix = Path(name).suffix.lower()
-    if suffix:
-        if suffix not in _EXTENSIONS:
-            raise FileRejected(
-                f"'{name}' is not a CSV, JSON or Parquet file (by its extension {suffix})"
-            )
-        return _EXTENSIONS[suffix]
+    if Path(name).suffix:
+        return format_of_path(name)
     if data[:4] == b"PAR1":
         return "parquet"
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
-        return "json"
-    return "csv"
+    return "json" if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
 
 
 def _text_of(data: bytes, fmt: str) -> str:
     if b"\x00" in data:
         raise FileRejected(f"this is not a {fmt.upper()} file: {_what_binary_is(data)}")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise FileRejected(
             f"this is not a {fmt.upper()} file: byte {error.start} is not UTF-8 text"
         ) from None
+    if not text.strip():
+        raise FileRejected("the file is empty")
+    return text
+
+
+def _check_row_count(count: int) -> None:
+    if count > MAX_ROWS:
+        raise FileRejected(f"the file has more than {MAX_ROWS} rows")
 
 
 # --- parsing each format into raw columns ----------------------------------------------
@@ -292,13 +274,10 @@ class _Raw:
 
 def _parse_csv(data: bytes) -> _Raw:
     text = _text_of(data, "csv")
-    if not text.strip():
-        raise FileRejected("the file is empty")
     if not text.endswith("\n"):
         # Every writer ends the last row with a line break; a file cut short does not.
         raise FileRejected("the file is truncated: its last line is cut off")
-    if csv.field_size_limit() < MAX_TEXT_CHARS:
-        csv.field_size_limit(MAX_TEXT_CHARS)
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
@@ -312,42 +291,39 @@ def _parse_csv(data: bytes) -> _Raw:
                     f"{len(header)} (line {reader.line_num}); the file may be truncated"
                 )
             rows.append(fields)
-            if len(rows) > MAX_ROWS:
-                raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+            _check_row_count(len(rows))
     except csv.Error as error:
         raise FileRejected(
             f"not a valid CSV file at line {reader.line_num}: {error}; the file may be truncated"
         ) from None
     names = _check_names(header)
     columns = {name: [fields[i] for fields in rows] for i, name in enumerate(names)}
-    version = None
-    if "schema_version" in columns:
-        found = {v.strip() for v in columns["schema_version"]}
-        version = found.pop() if len(found) == 1 else sorted(found)
-    return _Raw(columns, {}, {}, version, "csv")
+    return _Raw(columns, {}, {}, _column_version(columns), "csv")
 
 
-def _scalar_rows(rows: list, where: str) -> dict[str, list]:
-    names: dict[str, None] = {}
+def _column_version(columns: dict[str, list]) -> Any:
+    """The schema version a table carries as a column (CSV has no header for it), if any."""
+    if "schema_version" not in columns:
+        return None
+    found = {str(v).strip() for v in columns["schema_version"]}
+    return found.pop() if len(found) == 1 else sorted(found)
+
+
+def _scalar_rows(rows: list) -> dict[str, list]:
+    """JSON rows (objects of plain values) as columns."""
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise FileRejected(f"{where} row {number} is not an object")
-        names.update(dict.fromkeys(row))
-    _check_names(list(names))
-    columns: dict[str, list] = {name: [] for name in names}
+            raise FileRejected(f"JSON row {number} is not an object")
+    names = _check_names(list(dict.fromkeys(name for row in rows for name in row)))
     for number, row in enumerate(rows, start=1):
-        for name in names:
-            value = row.get(name)
+        for name, value in row.items():
             if isinstance(value, (dict, list)):
                 raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
-            columns[name].append(value)
-    return columns
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _parse_json(data: bytes) -> _Raw:
     text = _text_of(data, "json")
-    if not text.strip():
-        raise FileRejected("the file is empty")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -366,19 +342,13 @@ def _parse_json(data: bytes) -> _Raw:
     rows = document.get("rows")
     if not isinstance(rows, list):
         raise FileRejected("the JSON has no 'rows' list")
-    if len(rows) > MAX_ROWS:
-        raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+    _check_row_count(len(rows))
     machine, settings = document.get("machine", {}), document.get("settings", {})
     for key, value in (("machine", machine), ("settings", settings)):
         if value is not None and not isinstance(value, dict):
             raise FileRejected(f"the JSON's {key} must be an object")
-    return _Raw(
-        _scalar_rows(rows, "JSON"),
-        machine or {},
-        settings or {},
-        document["schema_version"],
-        "typed",
-    )
+    version = document["schema_version"]
+    return _Raw(_scalar_rows(rows), machine or {}, settings or {}, version, "typed")
 
 
 def _parse_parquet(data: bytes) -> _Raw:
@@ -392,14 +362,13 @@ def _parse_parquet(data: bytes) -> _Raw:
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         info = parquet.metadata
-        if info.num_rows > MAX_ROWS:
-            raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+        _check_row_count(info.num_rows)
         if info.num_columns > MAX_COLUMNS:
             raise FileRejected(f"the file has more than {MAX_COLUMNS} columns")
         expanded_bytes = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
         if expanded_bytes > MAX_PARQUET_EXPANSION * max(len(data), MAX_IMPORT_BYTES // 10):
             raise FileRejected(
-                f"the Parquet file expands to {_megabytes(expanded_bytes)}, which is too much"
+                f"the Parquet file expands to {units.bytes_(expanded_bytes)}, which is too much"
             )
         schema = parquet.schema_arrow
         for arrow_field in schema:
@@ -408,8 +377,7 @@ def _parse_parquet(data: bytes) -> _Raw:
     except FileRejected:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise FileRejected(f"not a readable Parquet file: {first}") from None
+        raise FileRejected(f"not a readable Parquet file: {units.one_line(error)}") from None
     names = _check_names(table.column_names)
     columns = {}
     for name, column in zip(names, table.columns, strict=True):
@@ -420,14 +388,9 @@ def _parse_parquet(data: bytes) -> _Raw:
             values = [None if v is None else v.isoformat() for v in values]
         columns[name] = values
     meta = {k.decode("utf-8", "replace"): v for k, v in (schema.metadata or {}).items()}
-    machine = _json_metadata(meta, "machine")
-    settings = _json_metadata(meta, "settings")
+    machine, settings = _json_metadata(meta, "machine"), _json_metadata(meta, "settings")
     version = meta.get(f"{PARQUET_META_PREFIX}schema_version")
-    if version is not None:
-        version = version.decode("utf-8", "replace")
-    elif "schema_version" in columns:
-        found = set(columns["schema_version"])
-        version = found.pop() if len(found) == 1 else sorted(map(str, found))
+    version = _column_version(columns) if version is None else version.decode("utf-8", "replace")
     return _Raw(columns, machine, settings, version, "typed")
 
 
@@ -440,18 +403,10 @@ def _check_arrow_type(arrow_field: Any, pa: Any) -> None:
         raise FileRejected(f"column '{arrow_field.name}' has an extension type, which is refused")
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    simple = (
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_null(kind)
-        or (
-            arrow_field.name == "timestamp"
-            and (pa.types.is_timestamp(kind) or pa.types.is_date(kind))
-        )
-    )
+    plain = ("integer", "floating", "boolean", "string", "large_string", "null")
+    if arrow_field.name == "timestamp":
+        plain += ("timestamp", "date")
+    simple = any(getattr(pa.types, f"is_{kind_name}")(kind) for kind_name in plain)
     if not simple:
         raise FileRejected(
             f"column '{arrow_field.name}' has type {kind}, which is not a plain value"
@@ -502,9 +457,7 @@ def _reject(index: int, name: str, problem: str, value: Any) -> FileRejected:
 
 def _is_missing(value: Any, origin: str, *, text: bool = False) -> bool:
     """Whether a cell is empty. In CSV a number's cell may also say nan, NA or null."""
-    if value is None or value is pd.NA:
-        return True
-    if isinstance(value, float) and math.isnan(value):
+    if units.missing(value):
         return True
     if origin != "csv" or not isinstance(value, str):
         return False
@@ -524,7 +477,7 @@ def _text_column(name: str, values: list, origin: str) -> list:
         if len(value) > MAX_TEXT_CHARS:
             raise _reject(index, name, f"is longer than {MAX_TEXT_CHARS} characters", value)
         if origin == "csv":
-            if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(value):
+            if _is_formula(value):
                 raise _reject(index, name, "looks like a spreadsheet formula", value)
             if value.startswith("'") and value[1:].startswith(_FORMULA_START):
                 value = value[1:]  # undo our own export's neutralising apostrophe
@@ -551,9 +504,9 @@ def _numeric_column(
     values: list,
     origin: str,
     *,
-    integer: bool,
-    low: float | None,
-    high: float | None,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
 ) -> list:
     out: list = []
     for index, value in enumerate(values):
@@ -562,8 +515,7 @@ def _numeric_column(
             continue
         number = _number(value, origin)
         if number is None:
-            kind = "a whole number" if integer else "a number"
-            raise _reject(index, name, f"is not {kind}", value)
+            raise _reject(index, name, f"is not a{' whole' if integer else ''} number", value)
         if not math.isfinite(number):
             raise _reject(index, name, "is not finite", value)
         if integer and number != int(number):
@@ -576,23 +528,19 @@ def _numeric_column(
     return out
 
 
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
+_CSV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _bool_column(name: str, values: list, origin: str) -> list:
     out: list = []
     for index, value in enumerate(values):
+        word = value.strip().lower() if origin == "csv" and isinstance(value, str) else None
         if _is_missing(value, origin):
             out.append(None)
-        elif isinstance(value, bool):
-            out.append(value)
-        elif isinstance(value, int) and value in (0, 1):
+        elif isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
             out.append(bool(value))
-        elif origin == "csv" and isinstance(value, str) and value.strip().lower() in _TRUE:
-            out.append(True)
-        elif origin == "csv" and isinstance(value, str) and value.strip().lower() in _FALSE:
-            out.append(False)
+        elif word in _CSV_BOOLEANS:
+            out.append(_CSV_BOOLEANS[word])
         else:
             raise _reject(index, name, "is not true or false", value)
     return out
@@ -603,8 +551,6 @@ def _param_column(name: str, values: list, origin: str) -> list:
     present = [v for v in values if not _is_missing(v, origin)]
     if origin == "csv":
         numeric = all(_number(v, origin) is not None for v in present)
-        if not numeric:
-            present = [v for v in values if not _is_missing(v, origin, text=True)]
     else:
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
         texts = all(isinstance(v, str) for v in present)
@@ -616,11 +562,10 @@ def _param_column(name: str, values: list, origin: str) -> list:
             raise _reject(values.index(first), name, "mixes numbers and text", first)
     if not numeric or not present:
         return _text_column(name, values, origin)
-    numbers = _numeric_column(name, values, origin, integer=False, low=None, high=None)
-    if origin == "csv":
-        whole = all(_WHOLE_NUMBER.match(v.strip()) for v in present)
-    else:
-        whole = all(isinstance(v, int) for v in present)
+    numbers = _numeric_column(name, values, origin)
+    whole = all(
+        _WHOLE_NUMBER.match(v.strip()) if origin == "csv" else isinstance(v, int) for v in present
+    )
     # Whole numbers with gaps become floats, as pandas itself would make them.
     if whole and len(present) == len(values):
         return [int(n) for n in numbers]
@@ -650,11 +595,8 @@ def _check_version(version: Any) -> None:
         return  # plain CSV or Parquet rows from another tool: the current layout
     if isinstance(version, list):
         raise FileRejected(f"the file mixes schema versions {', '.join(map(str, version))}")
-    text = str(version).strip()
-    if isinstance(version, bool) or text not in (
-        str(FILE_SCHEMA_VERSION),
-        f"{FILE_SCHEMA_VERSION}.0",
-    ):
+    supported = (str(FILE_SCHEMA_VERSION), f"{FILE_SCHEMA_VERSION}.0")
+    if isinstance(version, bool) or str(version).strip() not in supported:
         raise FileRejected(
             f"schema_version {_show(version)} is not supported; this program reads version "
             f"{FILE_SCHEMA_VERSION}"
@@ -667,9 +609,8 @@ def _validate(raw: _Raw) -> pd.DataFrame:
     columns = raw.columns
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        hint = ""
-        if raw.origin == "csv" and len(columns) == 1:
-            hint = " (is the file comma-separated?)"
+        comma = raw.origin == "csv" and len(columns) == 1
+        hint = " (is the file comma-separated?)" if comma else ""
         raise FileRejected(f"required columns missing: {', '.join(missing)}{hint}")
     row_count = len(next(iter(columns.values())))
     if row_count == 0:
@@ -682,13 +623,7 @@ def _validate(raw: _Raw) -> pd.DataFrame:
     for index, workload in enumerate(checked["workload"]):
         if workload is None or not _WORKLOAD_NAME.match(workload):
             raise _reject(index, "workload", "is not a workload name", workload)
-    params = [
-        c
-        for c in columns
-        if c not in results.LEADING_COLUMNS
-        and c not in results.MEASUREMENT_COLUMNS
-        and c not in DERIVED_COLUMNS
-    ]
+    params = results.param_columns(columns, derived=False)
     for name in params:
         checked[name] = _param_column(name, columns[name], origin)
     for name, dtype in results.MEASUREMENT_COLUMNS.items():
@@ -704,7 +639,7 @@ def _validate(raw: _Raw) -> pd.DataFrame:
             checked[name] = _numeric_column(name, values, origin, integer=True, low=low, high=high)
         else:
             high = MAX_TIME_S if name in _TIME_COLUMNS else None
-            checked[name] = _numeric_column(name, values, origin, integer=False, low=0.0, high=high)
+            checked[name] = _numeric_column(name, values, origin, low=0.0, high=high)
     for name in ("backend", "device"):
         for index, value in enumerate(checked[name]):
             if value is None:
@@ -718,35 +653,16 @@ def _validate(raw: _Raw) -> pd.DataFrame:
         _check_times_list(checked["times_s"])
     if "run_id" not in checked:
         checked["run_id"] = ["imported"] * row_count
-    return _assemble(checked, params)
-
-
-def _assemble(checked: dict[str, list], params: list[str]) -> pd.DataFrame:
-    """The same column order and dtypes as ``results.to_frame``."""
-    frame = pd.DataFrame(checked)
-    order = [*results.LEADING_COLUMNS, *params, *results.MEASUREMENT_COLUMNS]
-    for name in order:
-        if name not in frame:
-            frame[name] = None
-    frame = frame[order]
-    for name, dtype in results.MEASUREMENT_COLUMNS.items():
-        frame[name] = frame[name].astype(dtype)
-    return frame
+    return results.to_frame(checked, params)
 
 
 def _raw_of_frame(frame: pd.DataFrame) -> _Raw:
     names = _check_names([str(c) for c in frame.columns])
+    # Infinities are kept (finite=False), so that the cell checks refuse them as in a file.
     columns = {
-        name: [_plain(v) for v in frame[column].astype(object).tolist()]
+        name: [units.plain(v) for v in frame[column].astype(object).tolist()]
         for name, column in zip(names, frame.columns, strict=True)
     }
-    # _plain turns non-finite floats into None; look again so infinities are refused.
-    for name, column in zip(names, frame.columns, strict=True):
-        if pd.api.types.is_float_dtype(frame[column]):
-            values = frame[column].to_numpy(dtype="float64", na_value=math.nan)
-            for index, value in enumerate(values):
-                if math.isinf(value):
-                    raise _reject(index, name, "is not finite", float(value))
     return _Raw(columns, {}, {}, None, "typed")
 
 
@@ -770,13 +686,8 @@ def import_file(
     data, name = _read_limited(path_or_bytes, max_bytes)
     if not data:
         raise FileRejected("the file is empty")
-    fmt = _detect_format(fmt, name, data)
-    if fmt == "csv":
-        raw = _parse_csv(data)
-    elif fmt == "json":
-        raw = _parse_json(data)
-    else:
-        raw = _parse_parquet(data)
+    parse = {"csv": _parse_csv, "json": _parse_json, "parquet": _parse_parquet}
+    raw = parse[_detect_format(fmt, name, data)](data)
     frame = _validate(raw)
     machine = dict(raw.machine)
     if "machine" in raw.columns and "machine" not in machine:
@@ -786,4 +697,4 @@ def import_file(
         elif labels:
             # One imported run holds them all; its label must not credit one machine.
             machine["machine"] = "several machines: " + ", ".join(sorted(labels))
-    return ImportedRun(frame=frame, machine=machine, settings=dict(raw.settings), name=name)
+    return ImportedRun(frame, machine, dict(raw.settings), name, checked=True)

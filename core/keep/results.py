@@ -8,8 +8,11 @@ store, the charts and the CLI agree on names and units.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
+
+from core import units
 
 STATUSES = ("ok", "skipped", "failed", "refused")
 
@@ -49,32 +52,37 @@ MEASUREMENT_COLUMNS: dict[str, str] = {
     "message": "string",
 }
 
+# Columns a table may carry that are not stored per row: they come from the run or are computed.
+DERIVED_COLUMNS = ("machine", "source", "speedup", "schema_version")
 
-def empty_frame(param_names: tuple[str, ...] | list[str] = ()) -> pd.DataFrame:
+
+def empty_frame(param_names: Iterable[str] = ()) -> pd.DataFrame:
     """An empty result table with the right columns, for pages that have not run yet."""
     columns = [*LEADING_COLUMNS, *param_names, *MEASUREMENT_COLUMNS]
     return pd.DataFrame({name: pd.Series(dtype="object") for name in columns})
 
 
-def to_frame(rows: list[dict], param_names: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Rows (dicts from the sweep) into a typed, column-ordered DataFrame."""
-    if not rows:
-        return empty_frame(param_names)
+def to_frame(rows: list[dict] | dict[str, list], param_names: Iterable[str]) -> pd.DataFrame:
+    """Rows (dicts from the sweep) or checked columns into a typed, column-ordered DataFrame."""
+    if not len(rows):
+        return empty_frame(tuple(param_names))
     frame = pd.DataFrame(rows)
     columns = [*LEADING_COLUMNS, *param_names, *MEASUREMENT_COLUMNS]
     for name in columns:
         if name not in frame:
             frame[name] = None
     frame = frame[columns + [c for c in frame.columns if c not in columns]]
-    for name, dtype in MEASUREMENT_COLUMNS.items():
-        frame[name] = frame[name].astype(dtype)
-    return frame
+    return frame.astype(MEASUREMENT_COLUMNS)
 
 
-def param_columns(frame: pd.DataFrame) -> list[str]:
-    """The workload parameter columns of a result table (those between the fixed ones)."""
-    fixed = set(LEADING_COLUMNS) | set(MEASUREMENT_COLUMNS)
-    return [c for c in frame.columns if c not in fixed]
+def param_columns(table: Iterable[str], *, derived: bool = True) -> list[str]:
+    """The workload parameter columns of a table, a row or a list of names: the unfixed ones.
+
+    ``derived=False`` also leaves out ``DERIVED_COLUMNS`` (the run's machine and
+    source, the computed speedup), which the store and imports do not keep per row.
+    """
+    fixed = {*LEADING_COLUMNS, *MEASUREMENT_COLUMNS, *(() if derived else DERIVED_COLUMNS)}
+    return [c for c in table if c not in fixed]
 
 
 def add_speedup(frame: pd.DataFrame, baseline_backend: str | None = None) -> pd.DataFrame:
@@ -89,8 +97,7 @@ def add_speedup(frame: pd.DataFrame, baseline_backend: str | None = None) -> pd.
         return frame
     if baseline_backend is None:
         baseline_backend = baseline_of(frame)
-    keys = [*param_columns(frame), "dtype"]
-    keys = [k for k in keys if k in frame and k != "speedup"]
+    keys = [k for k in [*param_columns(frame), "dtype"] if k in frame and k != "speedup"]
     ok = frame[(frame["status"] == "ok") & (frame["backend"] == baseline_backend)]
     base = ok[[*keys, "median_s"]].rename(columns={"median_s": "_baseline_s"})
     base = base.drop_duplicates(subset=keys, keep="last")
@@ -103,16 +110,7 @@ def baseline_of(frame: pd.DataFrame) -> str | None:
     """The backend others are compared with: the first CPU backend present."""
     backends = list(dict.fromkeys(frame["backend"].dropna()))
     cpu = [b for b in backends if str(b).startswith("cpu")]
-    if cpu:
-        return cpu[0]
-    return backends[0] if backends else None
+    return (cpu or backends or [None])[0]
 
 
-def format_seconds(seconds: float | None) -> str:
-    """0.00042 -> '420 µs', choosing the unit that keeps the number readable."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(seconds) >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+format_seconds = units.seconds  # for ui/ until it calls core.units itself

@@ -12,7 +12,6 @@ row; every fixed result column has its own SQL column.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import uuid
@@ -27,13 +26,15 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from core import units
 from core.keep import results
-from core.keep.files import DERIVED_COLUMNS, ImportedRun, validate_frame
+from core.keep.files import ImportedRun, validate_frame
 
 SCHEMA_VERSION = 1
 STORE_ENV_VAR = "SPEEDUP_EXPLORER_STORE"
 APP_NAME = "speedup-explorer"
 SOURCES = ("measured", "imported", "reference")
+_NO_RUN = "run '{}' does not exist; start_run() comes first"
 
 
 class StoreError(RuntimeError):
@@ -93,6 +94,11 @@ results_table = sa.Table(
     *[sa.Column(name, _SQL_TYPES[dtype]()) for name, dtype in results.MEASUREMENT_COLUMNS.items()],
 )
 
+# Each column's Python type, as the database driver wants a cell (params is JSON text).
+_CASTS = {
+    c.name: c.type.python_type for c in results_table.columns if c.name not in ("id", "params")
+}
+
 
 # --- migrations ----------------------------------------------------------------------
 
@@ -125,9 +131,13 @@ def default_store_url() -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    original = getattr(error, "orig", None) or error
-    text = str(original).strip().splitlines()
-    return text[0] if text else type(original).__name__
+    """The first line of what the database driver said, under SQLAlchemy's wrapper."""
+    return units.one_line(getattr(error, "orig", None) or error)
+
+
+# WAL keeps readers (the app) and the writer (a sweep) out of each other's way; NORMAL
+# sync in WAL mode loses nothing committed when a process is killed.
+_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000")
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -135,15 +145,9 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # put DDL inside them, and a migration must be all or nothing.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    try:
-        # WAL keeps readers (the app) and the writer (a sweep) out of each other's way;
-        # NORMAL sync in WAL mode loses nothing committed when a process is killed.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-    finally:
-        cursor.close()
+    for pragma in _PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
 
 
 def _begin_sqlite(conn: Connection) -> None:
@@ -188,63 +192,28 @@ def _utc_naive(moment: datetime | str) -> datetime:
     return moment
 
 
-def _plain(value: Any) -> Any:
-    """A value as JSON and the database drivers want it: built-in types, None for missing."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()  # numpy scalar
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _cell(value: Any, dtype: str) -> Any:
-    value = _plain(value)
-    if value is None:
-        return None
-    if dtype == "float64":
-        return float(value)
-    if dtype == "Int64":
-        return int(value)
-    if dtype == "boolean":
-        return bool(value)
-    return str(value)
-
-
-def _param_names(columns: Iterable[str]) -> list[str]:
-    fixed = {*results.LEADING_COLUMNS, *results.MEASUREMENT_COLUMNS, *DERIVED_COLUMNS}
-    return [c for c in columns if c not in fixed]
-
-
 def _record(row: dict, run_id: str | None = None) -> dict:
     """One result row as the ``results`` table holds it."""
-    params = {}
-    for name in _param_names(row):
-        value = _plain(row[name])
-        if value is not None:  # other workloads' parameters in a mixed table
-            params[name] = value
-    workload = _plain(row.get("workload"))
-    timestamp = _plain(row.get("timestamp"))
-    if not workload:
-        raise StoreError("a result row has no workload")
-    record = {
-        "run_id": run_id if run_id is not None else _plain(row.get("run_id")),
-        "workload": str(workload),
-        "timestamp": None if timestamp is None else str(timestamp),
+    # JSON and the drivers want built-in types, and None for every missing or infinite value.
+    plain = {name: units.plain(value, finite=True) for name, value in row.items()}
+    # Other workloads' parameters in a mixed table are empty here and not kept.
+    params = {
+        n: plain[n] for n in results.param_columns(plain, derived=False) if plain[n] is not None
+    }
+    if run_id is not None:
+        plain["run_id"] = run_id
+    for name in ("workload", "run_id"):
+        if not plain.get(name):
+            raise StoreError(f"a result row has no {name}")
+    return {
+        **{n: None if plain.get(n) is None else cast(plain[n]) for n, cast in _CASTS.items()},
         "params": json.dumps(params),
     }
-    if not record["run_id"]:
-        raise StoreError("a result row has no run_id")
-    for name, dtype in results.MEASUREMENT_COLUMNS.items():
-        record[name] = _cell(row.get(name), dtype)
-    return record
 
 
-def _rows_of(frame: pd.DataFrame) -> list[dict]:
-    return frame.to_dict(orient="records")
+def _run_exists(conn: Connection, run_id: str) -> bool:
+    query = sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
+    return conn.execute(query).first() is not None
 
 
 class Store:
@@ -270,14 +239,12 @@ class Store:
     def _prepare(self) -> None:
         with self.engine.begin() as conn:
             tables = set(sa.inspect(conn).get_table_names())
-            version: int | None
+            version = None  # a new store
             if "meta" in tables:
-                version = conn.execute(sa.select(sa.func.max(meta_table.c.schema_version))).scalar()
-                version = version or 0
+                newest = sa.select(sa.func.max(meta_table.c.schema_version))
+                version = conn.execute(newest).scalar() or 0
             elif tables & {"runs", "results"}:
                 version = 0
-            else:
-                version = None
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreError(
                     f"store schema version {version} is newer than this program's "
@@ -303,12 +270,8 @@ class Store:
         preparer = conn.dialect.identifier_preparer
         for column in results_table.columns:
             if column.name not in present:
-                sql_type = column.type.compile(dialect=conn.dialect)
-                conn.execute(
-                    sa.text(
-                        f"ALTER TABLE results ADD COLUMN {preparer.quote(column.name)} {sql_type}"
-                    )
-                )
+                name, sql_type = preparer.quote(column.name), column.type.compile(conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE results ADD COLUMN {name} {sql_type}"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -337,24 +300,13 @@ class Store:
             self._insert_run(conn, run_id, workload, machine, settings, label, source)
         return run_id
 
-    def _insert_run(
-        self,
-        conn: Connection,
-        run_id: str,
-        workload: str,
-        machine: dict,
-        settings: dict,
-        label: str,
-        source: str,
-    ) -> None:
+    @staticmethod
+    def _insert_run(conn: Connection, run_id, workload, machine, settings, label, source) -> None:
         if source not in SOURCES:
             raise StoreError(f"source '{source}' is not one of {', '.join(SOURCES)}")
         if not run_id:
             raise StoreError("a run needs a run_id")
-        exists = conn.execute(
-            sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
-        ).first()
-        if exists:
+        if _run_exists(conn, run_id):
             raise StoreError(f"run '{run_id}' already exists in the store")
         conn.execute(
             runs_table.insert().values(
@@ -379,18 +331,12 @@ class Store:
                 with self.engine.begin() as conn:
                     conn.execute(results_table.insert(), [record])
             except sa.exc.IntegrityError:
-                run_id = record["run_id"]
-                raise StoreError(
-                    f"run '{run_id}' does not exist; start_run() comes first"
-                ) from None
+                raise StoreError(_NO_RUN.format(record["run_id"])) from None
 
     @staticmethod
     def _check_run(conn: Connection, run_id: str) -> None:
-        found = conn.execute(
-            sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
-        ).first()
-        if not found:
-            raise StoreError(f"run '{run_id}' does not exist; start_run() comes first")
+        if not _run_exists(conn, run_id):
+            raise StoreError(_NO_RUN.format(run_id))
 
     def add_frame(
         self,
@@ -408,18 +354,13 @@ class Store:
         and ``settings``, if it does not exist yet); without it, each row's own
         ``run_id`` must name a started run.
         """
-        rows = _rows_of(frame)
-        records = [_record(row, run_id) for row in rows]
+        records = [_record(row, run_id) for row in frame.to_dict(orient="records")]
         with self._errors("cannot save results to"), self.engine.begin() as conn:
-            if run_id is not None:
-                exists = conn.execute(
-                    sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
-                ).first()
-                if not exists:
-                    workloads = ",".join(dict.fromkeys(r["workload"] for r in records))
-                    self._insert_run(
-                        conn, run_id, workloads, machine or {}, settings or {}, label, source
-                    )
+            if run_id is not None and not _run_exists(conn, run_id):
+                workloads = ",".join(dict.fromkeys(r["workload"] for r in records))
+                self._insert_run(
+                    conn, run_id, workloads, machine or {}, settings or {}, label, source
+                )
             for wanted in dict.fromkeys(r["run_id"] for r in records):
                 self._check_run(conn, wanted)
             if records:
@@ -427,8 +368,11 @@ class Store:
         return len(records)
 
     def import_run(self, imported: ImportedRun, label: str | None = None) -> str:
-        """Store an imported file as a new run; all of it or, on any problem, none of it."""
-        frame = validate_frame(imported.frame)
+        """Store an imported file as a new run; all of it or, on any problem, none of it.
+
+        A table that ``import_file`` did not check is checked here, before anything is written.
+        """
+        frame = imported.frame if imported.checked else validate_frame(imported.frame)
         run_id = f"import-{uuid.uuid4().hex[:12]}"
         machine = dict(imported.machine or {})
         machine.setdefault("machine", "unknown machine (imported)")
@@ -465,15 +409,8 @@ class Store:
         """
         r, res = runs_table, results_table
         ok = sa.func.sum(sa.case((res.c.status == "ok", 1), else_=0))
-        run_columns = [
-            r.c.run_id,
-            r.c.created_at,
-            r.c.workload,
-            r.c.label,
-            r.c.source,
-            r.c.machine,
-            r.c.settings,
-        ]
+        columns = ["run_id", "created_at", "workload", "label", "source", "machine", "settings"]
+        run_columns = [r.c[name] for name in columns]
         query = (
             sa.select(*run_columns, sa.func.count(res.c.id).label("rows"), ok.label("ok_rows"))
             .select_from(r.outerjoin(res, res.c.run_id == r.c.run_id))
@@ -486,65 +423,32 @@ class Store:
         if since is not None:
             query = query.where(r.c.created_at >= _utc_naive(since))
         with self._errors("cannot read runs from"), self.engine.connect() as conn:
-            fetched = conn.execute(query).mappings().all()
-        table = []
-        for item in fetched:
-            fingerprint = json.loads(item["machine"])
-            label = fingerprint.get("machine", "")
-            if machine is not None and label != machine:
-                continue
-            table.append(
-                {
-                    "run_id": item["run_id"],
-                    "created_at": pd.Timestamp(item["created_at"], tz="UTC"),
-                    "workload": item["workload"],
-                    "label": item["label"],
-                    "source": item["source"],
-                    "machine": label,
-                    "rows": int(item["rows"] or 0),
-                    "ok_rows": int(item["ok_rows"] or 0),
-                    "fingerprint": fingerprint,
-                    "settings": json.loads(item["settings"]),
-                }
-            )
-        columns = [
-            "run_id",
-            "created_at",
-            "workload",
-            "label",
-            "source",
-            "machine",
-            "rows",
-            "ok_rows",
-            "fingerprint",
-            "settings",
-        ]
-        frame = pd.DataFrame(table, columns=columns)
-        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-        frame["rows"] = frame["rows"].astype("int64")
-        frame["ok_rows"] = frame["ok_rows"].astype("int64")
-        return frame
+            frame = pd.read_sql(query, conn)
+        frame["fingerprint"] = frame.pop("machine").map(json.loads)
+        frame["settings"] = frame["settings"].map(json.loads)
+        frame["machine"] = frame["fingerprint"].map(lambda found: found.get("machine", ""))
+        if machine is not None:
+            frame = frame[frame["machine"] == machine].reset_index(drop=True)
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)  # stored naive UTC
+        frame[["rows", "ok_rows"]] = frame[["rows", "ok_rows"]].fillna(0).astype("int64")
+        return frame[[*columns[:-1], "rows", "ok_rows", "fingerprint", "settings"]]
 
     def run_info(self, run_id: str) -> dict:
         """A run's machine fingerprint, settings, label and source."""
         with self._errors("cannot read runs from"), self.engine.connect() as conn:
-            item = (
-                conn.execute(sa.select(runs_table).where(runs_table.c.run_id == run_id))
-                .mappings()
-                .first()
-            )
+            query = sa.select(runs_table).where(runs_table.c.run_id == run_id)
+            item = conn.execute(query).mappings().first()
         if item is None:
             raise StoreError(f"run '{run_id}' is not in the store")
-        info = dict(item)
-        info["machine"] = json.loads(info["machine"])
-        info["settings"] = json.loads(info["settings"])
-        return info
+        return {
+            **item,
+            "machine": json.loads(item["machine"]),
+            "settings": json.loads(item["settings"]),
+        }
 
     def load(self, run_ids: str | Iterable[str]) -> pd.DataFrame:
         """The tidy result table of these runs, with ``machine`` and ``source`` added."""
-        if isinstance(run_ids, str):
-            run_ids = [run_ids]
-        run_ids = list(run_ids)
+        run_ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
         res, r = results_table, runs_table
         query = (
             sa.select(res, r.c.machine.label("_machine"), r.c.source.label("_source"))
@@ -553,30 +457,16 @@ class Store:
             .order_by(res.c.id)
         )
         with self._errors("cannot read results from"), self.engine.connect() as conn:
-            fetched = conn.execute(query).mappings().all() if run_ids else []
-        labels: dict[str, str] = {}
-        rows, param_names = [], {}
-        for item in fetched:
-            params = json.loads(item["params"])
-            param_names.update(dict.fromkeys(params))
-            row = {
-                "run_id": item["run_id"],
-                "timestamp": item["timestamp"],
-                "workload": item["workload"],
-                **params,
-            }
-            for name in results.MEASUREMENT_COLUMNS:
-                row[name] = item[name]
-            if item["run_id"] not in labels:
-                labels[item["run_id"]] = json.loads(item["_machine"]).get("machine", "")
-            row["machine"] = labels[item["run_id"]]
-            row["source"] = item["_source"]
-            rows.append(row)
-        frame = results.to_frame(rows, list(param_names))
-        if not rows:
-            frame["machine"] = pd.Series(dtype="object")
-            frame["source"] = pd.Series(dtype="object")
-        return frame
+            table = pd.read_sql(query, conn)
+        if table.empty:
+            return results.empty_frame().assign(machine=None, source=None)
+        params = pd.DataFrame([json.loads(p) for p in table.pop("params")], index=table.index)
+        label_of = {m: json.loads(m).get("machine", "") for m in set(table["_machine"])}
+        table["machine"] = table.pop("_machine").map(label_of)
+        table["source"] = table.pop("_source")
+        return results.to_frame(
+            pd.concat([table.drop(columns="id"), params], axis=1), params.columns
+        )
 
     def row_count(self, run_id: str | None = None) -> int:
         """How many result rows the store holds (of one run, if given)."""
