@@ -1,4 +1,5 @@
 """Keeping: the result schema, files, the store, the recorder and the post's figures.
 
-Imports neither ``core.measure`` nor ``core.show``, and never torch.
+Never imports ``core.show``, nor torch: from ``core.measure`` only its torch-free parts
+(the workload registry). tests/test_layout.py checks both.
 """
