@@ -379,14 +379,11 @@ def _parse_parquet(data: bytes) -> _Raw:
     except (pa.ArrowException, OSError, ValueError) as error:
         raise FileRejected(f"not a readable Parquet file: {units.one_line(error)}") from None
     names = _check_names(table.column_names)
-    columns = {}
-    for name, column in zip(names, table.columns, strict=True):
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        values = column.to_pylist()
-        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-            values = [None if v is None else v.isoformat() for v in values]
-        columns[name] = values
+    # to_pylist decodes dictionary columns; plain writes dates and times as ISO text.
+    columns = {
+        name: [units.plain(value) for value in column.to_pylist()]
+        for name, column in zip(names, table.columns, strict=True)
+    }
     meta = {k.decode("utf-8", "replace"): v for k, v in (schema.metadata or {}).items()}
     machine, settings = _json_metadata(meta, "machine"), _json_metadata(meta, "settings")
     version = meta.get(f"{PARQUET_META_PREFIX}schema_version")

@@ -43,20 +43,19 @@ class StoreError(RuntimeError):
 
 # --- schema --------------------------------------------------------------------------
 
-_SQL_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
+# The SQL type of each pandas dtype in results.MEASUREMENT_COLUMNS.
+_SQL_TYPES = {
     "string": sa.Text,
     "Int64": sa.BigInteger,
     "float64": sa.Double,
     "boolean": sa.Boolean,
 }
+# SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
+_ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 metadata = sa.MetaData()
 
-meta_table = sa.Table(
-    "meta",
-    metadata,
-    sa.Column("schema_version", sa.Integer, nullable=False),
-)
+meta_table = sa.Table("meta", metadata, sa.Column("schema_version", sa.Integer, nullable=False))
 
 runs_table = sa.Table(
     "runs",
@@ -74,13 +73,7 @@ runs_table = sa.Table(
 results_table = sa.Table(
     "results",
     metadata,
-    # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    sa.Column("id", _ROW_ID, primary_key=True, autoincrement=True),
     sa.Column(
         "run_id",
         sa.Text,
@@ -120,8 +113,7 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 def default_store_url() -> str:
     """The SQLite file in this user's data folder, unless SPEEDUP_EXPLORER_STORE names a URL."""
-    override = os.environ.get(STORE_ENV_VAR, "").strip()
-    if override:
+    if override := os.environ.get(STORE_ENV_VAR, "").strip():
         return override
     import platformdirs  # only needed for the default location
 
@@ -374,8 +366,7 @@ class Store:
         """
         frame = imported.frame if imported.checked else validate_frame(imported.frame)
         run_id = f"import-{uuid.uuid4().hex[:12]}"
-        machine = dict(imported.machine or {})
-        machine.setdefault("machine", "unknown machine (imported)")
+        machine = {"machine": "unknown machine (imported)", **(imported.machine or {})}
         if label is None:
             label = f"imported from {imported.name}" if imported.name else "imported"
         self.add_frame(
