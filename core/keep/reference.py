@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.keep import results
+from core.measure import workloads  # the registry, which does not import torch
 
 DATA_PATH = Path(__file__).parent / "data" / "post_reference.csv"
 SOURCE_REPOSITORY = "cicorias/pytorch-metal-mps"
@@ -20,17 +21,6 @@ POST_DATE = "2026-03-21"
 
 NEO = "MacBook Neo 8 GB (post)"
 RYZEN = "Ryzen AI HX 370 (post)"
-
-# Parameter columns of each workload, as core.measure.workloads names them (kept here so that
-# reading the reference does not import torch).
-WORKLOAD_PARAMS: dict[str, tuple[str, ...]] = {
-    "elementwise": ("op", "size"),
-    "conv2d": ("batch", "channels", "size", "kernel"),
-    # Not "n": that column is the number of timed repeats.
-    "matmul": ("size",),
-    "inference": ("model", "batch", "image_size"),
-    "train": ("model", "batch", "image_size"),
-}
 
 _MODELS = {"ResNet-18": "resnet18", "MobileNetV2": "mobilenet_v2"}
 
@@ -206,12 +196,11 @@ def reference_frame(workload: str | None = None) -> pd.DataFrame:
     ``provenance`` (repository, notebook and sweep of each figure).
     """
     rows = [dict(r) for r in _all_rows() if workload is None or r["workload"] == workload]
-    if workload is not None and workload not in WORKLOAD_PARAMS:
+    if workload is not None and workload not in workloads.REGISTRY:
         raise ValueError(f"the post has no figures for workload {workload!r}")
-    if workload is None:
-        param_names = list(dict.fromkeys(p for ps in WORKLOAD_PARAMS.values() for p in ps))
-    else:
-        param_names = list(WORKLOAD_PARAMS[workload])
+    # Parameter columns as the registry names them (matmul's is "size": "n" is the number
+    # of timed repeats).
+    param_names = list(workloads.param_names(workload) if workload else workloads.param_names())
     frame = results.to_frame(rows, param_names)
     for name in param_names:
         if name != "op" and name != "model":
