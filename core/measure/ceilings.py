@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from filelock import FileLock
 
-from core.measure import timing
+from core.measure import devices, timing
 
 # Caches, Winograd and FFT convolutions can beat the measured roofs by up to about
 # twice; a missing synchronize is off by far more. Beyond this factor, a row is suspect.
@@ -46,27 +46,31 @@ class Ceilings:
         # float32 convolutions may run on TF32 tensor cores by default, so the
         # float32 roof is whichever of the two was measured faster.
         names = ("float32", "tf32") if dtype == "float32" else (dtype,)
-        measured = [self.peak_flops_per_s.get(n, math.nan) for n in names]
-        measured = [rate for rate in measured if math.isfinite(rate)]
-        return max(measured) if measured else math.inf
+        measured = (self.peak_flops_per_s.get(name, math.nan) for name in names)
+        return max((rate for rate in measured if math.isfinite(rate)), default=math.inf)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def _copy_rate(device: torch.device, nbytes: int, settings: timing.TimingSettings) -> float:
-    count = nbytes // 4
-    source = torch.ones(count, dtype=torch.float32, device=device)
+    source = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
     target = torch.empty_like(source)
     result = timing.measure(lambda: target.copy_(source), device, settings)
-    return 2 * count * 4 / result.median_s
+    return 2 * source.nbytes / result.median_s
 
 
 def _matmul_rate(device: torch.device, dtype: torch.dtype, n: int, settings) -> float:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    result = timing.measure(lambda: a @ b, device, settings)
-    return 2 * n**3 / result.median_s
+    return 2 * n**3 / timing.measure(lambda: a @ b, device, settings).median_s
+
+
+def _rate_or_nan(device, dtype, n, settings) -> float:
+    try:
+        return _matmul_rate(device, dtype, n, settings)
+    except (RuntimeError, NotImplementedError):  # a dtype this device lacks has no roof
+        return math.nan
 
 
 def measure_ceilings(
@@ -76,18 +80,17 @@ def measure_ceilings(
     device = torch.device(device)
     settings = timing.TimingSettings(budget_s=budget_s)
     on_cpu = device.type == "cpu"
-    big_bytes = (256 if on_cpu else 1024) * 1024**2
     n = 512 if on_cpu else 8192
     with timing.cpu_threads(threads):
         used = torch.get_num_threads()
-        bandwidth = _copy_rate(device, big_bytes, settings)
+        bandwidth = _copy_rate(device, (256 if on_cpu else 1024) * 1024**2, settings)
         cache_bandwidth = _copy_rate(device, 4 * 1024**2, settings)
-        peaks = {}
-        peaks["float32"] = _rate_or_nan(device, torch.float32, n, settings)
         # CPUs without native half-precision units emulate it hundreds of times slower.
         half_n = n // 4 if on_cpu else n
-        peaks["float16"] = _rate_or_nan(device, torch.float16, half_n, settings)
-        peaks["bfloat16"] = _rate_or_nan(device, torch.bfloat16, half_n, settings)
+        peaks = {
+            name: _rate_or_nan(device, getattr(torch, name), size, settings)
+            for name, size in (("float32", n), ("float16", half_n), ("bfloat16", half_n))
+        }
         if device.type == "cuda":
             previous = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -105,38 +108,27 @@ def measure_ceilings(
 
 def _higher(first: Ceilings, second: Ceilings) -> Ceilings:
     def best(*rates: float) -> float:
-        finite = [rate for rate in rates if math.isfinite(rate)]
-        return max(finite) if finite else math.nan
+        return max((rate for rate in rates if math.isfinite(rate)), default=math.nan)
 
-    peaks = {
-        name: best(rate, second.peak_flops_per_s.get(name, math.nan))
-        for name, rate in first.peak_flops_per_s.items()
-    }
     return Ceilings(
         first.device,
         first.threads,
         max(first.bandwidth_bytes_per_s, second.bandwidth_bytes_per_s),
         max(first.cache_bandwidth_bytes_per_s, second.cache_bandwidth_bytes_per_s),
-        peaks,
+        {
+            name: best(rate, second.peak_flops_per_s.get(name, math.nan))
+            for name, rate in first.peak_flops_per_s.items()
+        },
     )
 
 
-def _rate_or_nan(device, dtype, n, settings) -> float:
-    try:
-        return _matmul_rate(device, dtype, n, settings)
-    except (RuntimeError, NotImplementedError):  # a dtype this device lacks has no roof
-        return math.nan
-
-
 def cache_path() -> Path:
-    import platformdirs
+    import platformdirs  # only needed for the default location
 
     return Path(platformdirs.user_cache_dir("speedup-explorer")) / "ceilings.json"
 
 
 def _cache_key(device: torch.device | str, threads: int) -> str:
-    from core.measure import devices
-
     # Only the CPU's roofs depend on its thread count.
     threads_part = f"{threads} threads" if torch.device(device).type == "cpu" else "any threads"
     return f"{devices.machine_label()}|{device}|{threads_part}|torch {torch.__version__}"
@@ -147,8 +139,7 @@ def cached(
 ) -> Ceilings:
     """This machine's ceilings for ``device``, measured once and then read from a cache file."""
     used = threads or torch.get_num_threads()
-    key = _cache_key(device, used)
-    path = cache_path()
+    key, path = _cache_key(device, used), cache_path()
     found = None if refresh else load_cached(path, key)
     if found is None:
         found = measure_ceilings(device, used)
@@ -159,8 +150,7 @@ def cached(
 def load_cached(path: Path, key: str) -> Ceilings | None:
     # No lock: the file is only ever replaced whole, so a reader sees all of it or none.
     try:
-        stored = json.loads(path.read_text())[key]
-        return Ceilings(**stored)
+        return Ceilings(**json.loads(path.read_text())[key])
     except (OSError, KeyError, TypeError, ValueError):
         return None
 
@@ -179,8 +169,7 @@ def save_cached(path: Path, key: str, ceilings: Ceilings) -> None:
             stored = json.loads(path.read_text())
         except (OSError, ValueError):
             stored = {}
-        if not isinstance(stored, dict):
-            stored = {}
+        stored = stored if isinstance(stored, dict) else {}
         stored[key] = ceilings.as_dict()
         with tempfile.NamedTemporaryFile(
             "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
@@ -198,12 +187,8 @@ def save_cached(path: Path, key: str, ceilings: Ceilings) -> None:
 def apply(frame: pd.DataFrame, ceilings_by_backend: dict[str, Ceilings]) -> pd.DataFrame:
     """Fill ``pct_of_ceiling`` and add the ``suspect`` flag where a row beats physics."""
     frame = frame.copy()
-    percents, flags = [], []
-    for _, row in frame.iterrows():
-        ceiling = ceilings_by_backend.get(row["backend"])
-        percent, suspect = _judge(row, ceiling)
-        percents.append(percent)
-        flags.append(_with_suspect(row.get("flags"), suspect))
+    judged = [_judged(row, ceilings_by_backend.get(row["backend"])) for _, row in frame.iterrows()]
+    percents, flags = zip(*judged, strict=True) if judged else ((), ())
     frame["pct_of_ceiling"] = pd.Series(percents, index=frame.index, dtype="float64")
     frame["flags"] = pd.Series(flags, index=frame.index, dtype="string")
     return frame
@@ -217,20 +202,15 @@ def _judge(row, ceiling: Ceilings | None) -> tuple[float, bool]:
     # Only a device that queues work can be timed too fast by a missing synchronize; a
     # busy CPU's trivial-op time is too noisy to judge by.
     queued = str(row.get("device", "cpu")) != "cpu"
-    under_floor = (
+    under_floor = bool(
         queued and floor_s is not None and floor_s > 0 and median_s < FLOOR_SHARE * floor_s
     )
-    if ceiling is None:
-        return math.nan, bool(under_floor)
     flops, nbytes = row.get("flops") or 0.0, row.get("bytes") or 0.0
-    if not nbytes > 0:
-        return math.nan, bool(under_floor)
-    intensity = flops / nbytes
-    achieved = flops / median_s
-    roof = ceiling.roof_flops_per_s(intensity, str(row.get("dtype")))
-    fastest_roof = min(
-        ceiling.peak_for(str(row.get("dtype"))), ceiling.cache_bandwidth_bytes_per_s * intensity
-    )
+    if ceiling is None or not nbytes > 0:
+        return math.nan, under_floor
+    intensity, achieved, dtype = flops / nbytes, flops / median_s, str(row.get("dtype"))
+    roof = ceiling.roof_flops_per_s(intensity, dtype)
+    fastest_roof = min(ceiling.peak_for(dtype), ceiling.cache_bandwidth_bytes_per_s * intensity)
     # Bytes moved per second are checked as well: element-wise ops count one flop per element
     # and would otherwise never reach the compute roof.
     too_fast = achieved > SUSPECT_FACTOR * fastest_roof or (
@@ -238,6 +218,13 @@ def _judge(row, ceiling: Ceilings | None) -> tuple[float, bool]:
     )
     percent = 100 * achieved / roof if roof > 0 and math.isfinite(roof) else math.nan
     return percent, bool(under_floor or too_fast)
+
+
+def _judged(row, ceiling: Ceilings | None) -> tuple[float, str]:
+    """(percent of the roof, the row's comma-separated flags with ``suspect`` set or cleared)."""
+    percent, suspect = _judge(row, ceiling)
+    kept = [f for f in str(row.get("flags") or "").split(",") if f and f != "suspect"]
+    return percent, ",".join([*kept, "suspect"] if suspect else kept)
 
 
 def cached_only(device: str, threads: int | None = None) -> Ceilings | None:
@@ -261,12 +248,5 @@ def apply_cached(frame: pd.DataFrame) -> pd.DataFrame:
 
 def judge_row(row: dict) -> dict:
     """One finished row judged against this machine's cached ceilings, if any were measured."""
-    found = cached_only(str(row.get("device")), row.get("threads"))
-    percent, suspect = _judge(row, found)
-    return {**row, "pct_of_ceiling": percent, "flags": _with_suspect(row.get("flags"), suspect)}
-
-
-def _with_suspect(flags: object, suspect: bool) -> str:
-    """A row's comma-separated flags with ``suspect`` set or cleared by this judgement."""
-    kept = [f for f in str(flags or "").split(",") if f and f != "suspect"]
-    return ",".join([*kept, "suspect"] if suspect else kept)
+    percent, flags = _judged(row, cached_only(str(row.get("device")), row.get("threads")))
+    return {**row, "pct_of_ceiling": percent, "flags": flags}

@@ -25,28 +25,12 @@ def accelerator_type() -> str | None:
     A CUDA build on a machine with no GPU still names ``cuda`` as its accelerator,
     so availability is always checked.
     """
-    acc = getattr(torch, "accelerator", None)
-    if acc is not None and hasattr(acc, "current_accelerator"):
-        try:
-            device = acc.current_accelerator(check_available=True)
-        except TypeError:  # torch 2.6 has no check_available
-            device = acc.current_accelerator() if acc.is_available() else None
-        return device.type if device is not None else None
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return None
-
-
-def accelerator_count() -> int:
-    kind = accelerator_type()
-    if kind is None:
-        return 0
-    acc = getattr(torch, "accelerator", None)
-    if acc is not None and hasattr(acc, "device_count"):
-        return int(acc.device_count())
-    return int(getattr(torch, kind).device_count())
+    acc = torch.accelerator
+    try:
+        device = acc.current_accelerator(check_available=True)
+    except TypeError:  # torch 2.6 has no check_available
+        device = acc.current_accelerator() if acc.is_available() else None
+    return device.type if device is not None else None
 
 
 def device_strings() -> list[str]:
@@ -56,7 +40,7 @@ def device_strings() -> list[str]:
         return ["cpu"]
     if kind == "mps":
         return ["cpu", "mps"]
-    return ["cpu", *[f"{kind}:{i}" for i in range(accelerator_count())]]
+    return ["cpu", *[f"{kind}:{i}" for i in range(torch.accelerator.device_count())]]
 
 
 def parse_device(text: str) -> torch.device:
@@ -78,13 +62,16 @@ def parse_device(text: str) -> torch.device:
 def synchronize(device: torch.device | str) -> None:
     """Wait until all work queued on ``device`` has finished. A no-op for the CPU."""
     device = torch.device(device)
-    if device.type == "cpu":
-        return
-    acc = getattr(torch, "accelerator", None)
-    if acc is not None and hasattr(acc, "synchronize"):
-        acc.synchronize(device)
-    else:
-        getattr(torch, device.type).synchronize()
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
+
+
+def _backend_call(device: torch.device, name: str, *args, own_name: str | None = None):
+    """``torch.accelerator.<name>`` where this torch has it (its memory calls came after
+    2.6), else the backend's own ``torch.<type>.<own_name or name>``."""
+    if hasattr(torch.accelerator, name):
+        return getattr(torch.accelerator, name)(*args)
+    return getattr(getattr(torch, device.type), own_name or name)(*args)
 
 
 def cpu_model_name() -> str:
@@ -92,25 +79,20 @@ def cpu_model_name() -> str:
         return mps_adapter.chip_name()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "CPU"
+            found = (ln.split(":", 1)[1] for ln in cpuinfo if ln.startswith("model name"))
+            return next(found).strip()
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "CPU"
 
 
 def accelerator_name(device: torch.device) -> str:
     if device.type == "mps":
         return f"{mps_adapter.chip_name()} GPU"
-    module = getattr(torch, device.type, None)
-    get_name = getattr(module, "get_device_name", None)
-    if get_name is not None:
-        try:
-            return str(get_name(device.index or 0))
-        except (RuntimeError, AssertionError):
-            pass
-    return str(device)
+    get_name = getattr(getattr(torch, device.type, None), "get_device_name", None)
+    try:
+        return str(get_name(device.index or 0)) if get_name is not None else str(device)
+    except (RuntimeError, AssertionError):
+        return str(device)
 
 
 def memory_info_bytes(device: torch.device) -> tuple[int | None, int | None]:
@@ -125,12 +107,8 @@ def memory_info_bytes(device: torch.device) -> tuple[int | None, int | None]:
     if device.type == "mps":
         total = mps_adapter.recommended_max_memory_bytes()
         return max(total - mps_adapter.driver_allocated_bytes(), 0), total
-    acc = getattr(torch, "accelerator", None)
     try:
-        if acc is not None and hasattr(acc, "get_memory_info"):
-            free, total = acc.get_memory_info(device)
-        else:
-            free, total = getattr(torch, device.type).mem_get_info(device)
+        free, total = _backend_call(device, "get_memory_info", device, own_name="mem_get_info")
         return int(free), int(total)
     except (RuntimeError, AttributeError, TypeError):
         return None, None
@@ -170,14 +148,11 @@ def describe(device: torch.device | str) -> DeviceInfo:
     note = ""
     if device.type == "cpu":
         physical, logical = cpu_core_counts()
-        name = cpu_model_name()
         note = f"{physical} physical / {logical} logical cores"
-        if platform.system() == "Darwin":
-            split = mps_adapter.core_split()
-            if split is not None:
-                note += f"; {split[0]} performance + {split[1]} efficiency cores"
-    else:
-        name = accelerator_name(device)
+        split = mps_adapter.core_split() if platform.system() == "Darwin" else None
+        if split is not None:
+            note += f"; {split[0]} performance + {split[1]} efficiency cores"
+    name = cpu_model_name() if device.type == "cpu" else accelerator_name(device)
     return DeviceInfo(
         device=str(device),
         kind=device.type,
@@ -204,42 +179,37 @@ _CPU_NOISE = re.compile(
 
 def short_cpu_name(model: str) -> str:
     """'Intel(R) Xeon(R) Processor' -> 'Intel Xeon': what a chart legend has room for."""
-    short = re.sub(r"\s+", " ", _CPU_NOISE.sub(" ", model)).strip()
-    return short or model
+    return re.sub(r"\s+", " ", _CPU_NOISE.sub(" ", model)).strip() or model
+
+
+def _label(accelerator: str | None, cpu_model: str) -> str:
+    cpu = short_cpu_name(cpu_model)
+    return f"{accelerator} + {cpu}" if accelerator else cpu
 
 
 def machine_label() -> str:
     """A short name for this machine in titles, legends and the store: the same everywhere,
     so that rows measured here are recognised as this machine's."""
     devices = device_strings()
-    cpu = short_cpu_name(cpu_model_name())
-    if len(devices) > 1:
-        return f"{accelerator_name(torch.device(devices[1]))} + {cpu}"
-    return cpu
+    accelerator = accelerator_name(torch.device(devices[1])) if len(devices) > 1 else None
+    return _label(accelerator, cpu_model_name())
 
 
-def _accelerator_entry(devices_info: object) -> dict | None:
-    """The first non-CPU device in what the caller knows about its devices.
-
-    Accepts one ``DeviceInfo.as_dict()``, a list of them, or a mapping from device
-    string to one.
-    """
-    if not devices_info:
-        return None
+def _accelerator_entry(devices_info: object) -> dict:
+    """The first non-CPU device in one ``DeviceInfo.as_dict()``, a list of them, or a
+    mapping from device string to one (or to its name); {} where there is none."""
     if isinstance(devices_info, dict) and ("name" in devices_info or "kind" in devices_info):
-        entries = [devices_info]
+        devices_info = [devices_info]
     elif isinstance(devices_info, dict):
-        entries = [
-            {"device": key, **value} if isinstance(value, dict) else {"device": key, "name": value}
+        devices_info = [
+            {"device": key, **(value if isinstance(value, dict) else {"name": value})}
             for key, value in devices_info.items()
         ]
-    else:
-        entries = [e for e in devices_info if isinstance(e, dict)]
-    for entry in entries:
+    for entry in (e for e in devices_info or [] if isinstance(e, dict)):
         kind = entry.get("kind") or str(entry.get("device", "")).split(":")[0]
         if kind and kind != "cpu":
             return {**entry, "kind": kind}
-    return None
+    return {}
 
 
 def machine_fingerprint(devices_info: object = None) -> dict:
@@ -254,40 +224,30 @@ def machine_fingerprint(devices_info: object = None) -> dict:
     physical, logical = cpu_core_counts()
     cpu_model = cpu_model_name()
     accelerator = _accelerator_entry(devices_info)
-    shown_name = accelerator.get("name") if accelerator else None
-    fingerprint = {
+    return {
         "os": platform.platform(),
         "system": platform.system(),
         "arch": platform.machine(),
         "python": platform.python_version(),
         "cpu_model": cpu_model,
         "cpu_cores_physical": physical,
-        "cpu_cores_logical": logical or psutil.cpu_count(),
+        "cpu_cores_logical": logical,
         "ram_bytes": int(psutil.virtual_memory().total),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-        "accelerator": shown_name,
-        "accelerator_type": accelerator.get("kind") if accelerator else None,
-        "accelerator_memory_bytes": (
-            accelerator.get("total_memory_bytes") if accelerator else None
-        ),
+        "accelerator": accelerator.get("name"),
+        "accelerator_type": accelerator.get("kind"),
+        "accelerator_memory_bytes": accelerator.get("total_memory_bytes"),
+        "machine": _label(accelerator.get("name"), cpu_model),
     }
-    cpu = short_cpu_name(cpu_model)
-    fingerprint["machine"] = f"{shown_name} + {cpu}" if shown_name else cpu
-    return fingerprint
 
 
 # --- memory counters used by the guard -------------------------------------------------
 
 
 def reset_peak_memory(device: torch.device) -> None:
-    if device.type in ("cpu", "mps"):
-        return
-    acc = getattr(torch, "accelerator", None)
-    if acc is not None and hasattr(acc, "reset_peak_memory_stats"):
-        acc.reset_peak_memory_stats(device)
-    else:
-        getattr(torch, device.type).reset_peak_memory_stats(device)
+    if device.type not in ("cpu", "mps"):
+        _backend_call(device, "reset_peak_memory_stats", device)
 
 
 def peak_memory_bytes(device: torch.device) -> int | None:
@@ -301,23 +261,14 @@ def peak_memory_bytes(device: torch.device) -> int | None:
             return int(psutil.Process().memory_info().rss)
         if device.type == "mps":
             return mps_adapter.driver_allocated_bytes()
-        acc = getattr(torch, "accelerator", None)
-        if acc is not None and hasattr(acc, "max_memory_allocated"):
-            return int(acc.max_memory_allocated(device))
-        return int(getattr(torch, device.type).max_memory_allocated(device))
+        return int(_backend_call(device, "max_memory_allocated", device))
     except (RuntimeError, AttributeError):
         return None
 
 
 def empty_cache(device: torch.device) -> None:
     """Give cached blocks back, so one point's leftovers do not count against the next."""
-    if device.type == "cpu":
-        return
     if device.type == "mps":
         mps_adapter.empty_cache()
-        return
-    acc = getattr(torch, "accelerator", None)
-    if acc is not None and hasattr(acc, "empty_cache"):
-        acc.empty_cache()
-    else:
-        getattr(torch, device.type).empty_cache()
+    elif device.type != "cpu":
+        _backend_call(device, "empty_cache")

@@ -11,17 +11,10 @@ from core import units
 from core.errors import BadInput
 from core.measure import devices
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1e3,
-    "mb": 1e6,
-    "gb": 1e9,
-    "tb": 1e12,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-    "tib": 1024**4,
+_UNITS = {"": 1, "b": 1} | {
+    f"{prefix}{b}": base**power
+    for power, prefix in enumerate("kmgt", 1)
+    for b, base in (("b", 1000.0), ("ib", 1024))
 }
 
 # Share of what a device can use that a point may take by default: the rest is left

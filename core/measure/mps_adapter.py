@@ -19,8 +19,7 @@ def _sysctl(name: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    text = done.stdout.strip()
-    return text or None
+    return done.stdout.strip() or None
 
 
 def chip_name() -> str:
@@ -30,13 +29,10 @@ def chip_name() -> str:
 
 def core_split() -> tuple[int, int] | None:
     """(performance, efficiency) core counts, or None where macOS does not tell."""
-    performance = _sysctl("hw.perflevel0.physicalcpu")
-    efficiency = _sysctl("hw.perflevel1.physicalcpu")
-    if performance is None:
-        return None
     try:
-        return int(performance), int(efficiency or 0)
-    except ValueError:
+        performance = int(_sysctl("hw.perflevel0.physicalcpu"))  # None: TypeError
+        return performance, int(_sysctl("hw.perflevel1.physicalcpu") or 0)
+    except (TypeError, ValueError):
         return None
 
 
@@ -48,10 +44,6 @@ def recommended_max_memory_bytes() -> int:
 def driver_allocated_bytes() -> int:
     """Everything the Metal driver holds for this process, caches included."""
     return int(torch.mps.driver_allocated_memory())
-
-
-def current_allocated_bytes() -> int:
-    return int(torch.mps.current_allocated_memory())
 
 
 def empty_cache() -> None:

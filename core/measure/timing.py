@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,16 +32,27 @@ GUARD_MAX_S = 100e-6
 
 
 def median_interval(times_s: np.ndarray) -> tuple[float, float]:
-    """Distribution-free 95% interval of the median from order statistics.
-
-    With few samples it widens to the full range, which is the honest answer.
-    """
+    """Distribution-free 95% interval of the median from order statistics. With few
+    samples it widens to the full range, which is the honest answer."""
     ordered = np.sort(times_s)
     n = len(ordered)
     half_width = Z_95 * math.sqrt(n) / 2
     low = max(math.floor(n / 2 - half_width), 1)
     high = min(math.ceil(n / 2 + half_width) + 1, n)
     return float(ordered[low - 1]), float(ordered[high - 1])
+
+
+def _rel_precision(times_s, if_not_positive: float) -> float:
+    """Half-width of the median's 95% interval, relative to the median."""
+    median = float(np.median(times_s))
+    if median <= 0:
+        return if_not_positive
+    low, high = median_interval(times_s)
+    return (high - low) / 2 / median
+
+
+def _statistic(of_times: Callable[[np.ndarray], object]) -> property:
+    return property(lambda self: float(of_times(np.asarray(self.times_s, dtype=np.float64))))
 
 
 @dataclass(frozen=True)
@@ -55,49 +66,20 @@ class Measurement:
     threads: int
     wall_s: float  # warm-up and repeats; the first call is reported apart
     loop_wall_s: float  # the repeat loop alone, overheads between repeats included
-    stop_reason: str  # precision, budget or max_repeats
+    stop_reason: str  # precision, budget, max_repeats or stopped
     cold_cache: bool = False
     target_precision: float = 0.02
     timer: str = "perf_counter"  # perf_counter, events, or events-pipelined
     guard_s: float = 0.0  # device work queued before each timed call to hide its launch
 
-    @property
-    def _array(self) -> np.ndarray:
-        return np.asarray(self.times_s, dtype=np.float64)
-
-    @property
-    def n(self) -> int:
-        return len(self.times_s)
-
-    @property
-    def median_s(self) -> float:
-        return float(np.median(self._array))
-
-    @property
-    def p25_s(self) -> float:
-        return float(np.percentile(self._array, 25))
-
-    @property
-    def p75_s(self) -> float:
-        return float(np.percentile(self._array, 75))
-
-    @property
-    def min_s(self) -> float:
-        return float(self._array.min())
-
-    @property
-    def max_s(self) -> float:
-        return float(self._array.max())
-
-    @property
-    def mean_s(self) -> float:
-        return float(self._array.mean())
-
-    @property
-    def rel_precision(self) -> float:
-        """Half-width of the median's 95% interval, relative to the median."""
-        low, high = median_interval(self._array)
-        return (high - low) / 2 / self.median_s if self.median_s > 0 else math.inf
+    median_s = _statistic(np.median)
+    p25_s = _statistic(lambda times_s: np.percentile(times_s, 25))
+    p75_s = _statistic(lambda times_s: np.percentile(times_s, 75))
+    min_s = _statistic(np.min)
+    max_s = _statistic(np.max)
+    mean_s = _statistic(np.mean)
+    n = property(lambda self: len(self.times_s))
+    rel_precision = property(lambda self: _rel_precision(self.times_s, math.inf))
 
     @property
     def noisy(self) -> bool:
@@ -155,66 +137,23 @@ def _events_usable(device: torch.device, settings: TimingSettings) -> bool:
     return settings.use_events and device.type not in ("cpu", "mps") and hasattr(torch, "Event")
 
 
-@dataclass
-class _Clock:
-    """Times one call of ``fn``; ``sync`` is the synchronize to use (substitutable in tests)."""
+def _event_pair(device: torch.device) -> list[torch.Event]:
+    return [torch.Event(device=device, enable_timing=True) for _ in range(2)]
 
-    device: torch.device
-    sync: Callable[[torch.device], None]
-    use_events: bool
-    flush: Callable[[], None] | None = None
-    pipelined: bool = False
-    guard: Callable[[float], None] | None = None
-    guard_s: float = 0.0
-    _events: tuple | None = field(default=None, init=False)
 
-    def enqueue_s(self, fn: Callable[[], object]) -> float:
-        """Host time to launch ``fn``, without waiting for the device."""
-        start = time.perf_counter()
-        fn()
-        elapsed = time.perf_counter() - start
-        self.sync(self.device)
-        return elapsed
-
-    def wall_call(self, fn: Callable[[], object]) -> float:
-        if self.flush is not None:
-            self.flush()
-            self.sync(self.device)
-        start = time.perf_counter()
-        fn()
-        self.sync(self.device)
-        return time.perf_counter() - start
-
-    def timed_call(self, fn: Callable[[], object]) -> float:
-        if not self.use_events:
-            return self.wall_call(fn)
-        if self._events is None:
-            self._events = (
-                torch.Event(device=self.device, enable_timing=True),
-                torch.Event(device=self.device, enable_timing=True),
-            )
-        start, end = self._events
-        if self.pipelined:
-            fn()  # keeps the device busy while the timed call is launched
-        if self.flush is not None:
-            self.flush()  # queued before the start event, so it is not timed
-        if self.guard is not None and self.guard_s > 0 and not self.pipelined:
-            # After a synchronize the device idles, so the start event would fire at
-            # once and the interval would include the host's launch of fn. Queued work
-            # keeps the device busy until fn is enqueued, as in a running program.
-            self.guard(self.guard_s)
-        start.record()
-        fn()
-        end.record()
-        self.sync(self.device)
-        return start.elapsed_time(end) / 1e3
+def _events_s(device: torch.device, sync, call: Callable[[], object], events=None) -> float:
+    """Device time of ``call`` between two recorded events, read after ``sync``."""
+    start, end = events or _event_pair(device)
+    start.record()
+    call()
+    end.record()
+    sync(device)
+    return start.elapsed_time(end) / 1e3
 
 
 def _settled(warmup_s: list[float]) -> bool:
     """Warm-up is over once the latest call is no longer a new low by more than 5%."""
-    if len(warmup_s) < 2:
-        return False
-    return warmup_s[-1] >= 0.95 * min(warmup_s[:-1])
+    return len(warmup_s) >= 2 and warmup_s[-1] >= 0.95 * min(warmup_s[:-1])
 
 
 _SLEEP_CYCLES_PER_S: dict[str, float] = {}
@@ -232,24 +171,11 @@ def _launch_guard(device: torch.device) -> Callable[[float], None] | None:
     key = str(device)
     if key not in _SLEEP_CYCLES_PER_S:
         cycles = 1_000_000
-        start = torch.Event(device=device, enable_timing=True)
-        end = torch.Event(device=device, enable_timing=True)
         sleep(cycles)  # the first launch loads the kernel
-        start.record()
-        sleep(cycles)
-        end.record()
-        devices.synchronize(device)
-        _SLEEP_CYCLES_PER_S[key] = cycles / (start.elapsed_time(end) / 1e3)
+        seconds = _events_s(device, devices.synchronize, lambda: sleep(cycles))
+        _SLEEP_CYCLES_PER_S[key] = cycles / seconds
     rate = _SLEEP_CYCLES_PER_S[key]
     return lambda seconds: sleep(int(seconds * rate))
-
-
-def _l2_flusher(device: torch.device) -> Callable[[], None] | None:
-    if device.type == "cpu":
-        return None
-    # Larger than any current GPU's last-level cache, so each repeat starts cold.
-    buffer = torch.empty(64 * 1024 * 1024, dtype=torch.int32, device=device)
-    return lambda: buffer.zero_()
 
 
 def measure(
@@ -263,14 +189,41 @@ def measure(
     """Time ``fn`` on ``device``. Its inputs must already be built: only the call is timed."""
     settings = settings or TimingSettings()
     device = torch.device(device)
+    use_events = _events_usable(device, settings)
+    pipelined = settings.pipelined and use_events
     with cpu_threads(threads):
         used_threads = torch.get_num_threads()
-        flush = _l2_flusher(device) if settings.cold_cache else None
-        use_events = _events_usable(device, settings)
-        guard = _launch_guard(device) if use_events and not settings.pipelined else None
-        clock = _Clock(device, sync, use_events, flush, settings.pipelined and use_events, guard)
+        # Larger than any current GPU's last-level cache, so each repeat starts cold.
+        cold = settings.cold_cache and device.type != "cpu"
+        flush = torch.empty(64 * 1024**2, dtype=torch.int32, device=device).zero_ if cold else None
+        guard = _launch_guard(device) if use_events and not pipelined else None
+        guard_s = 0.0
+        events = _event_pair(device) if use_events else None
+
+        def wall_call() -> float:
+            if flush is not None:
+                flush()
+                sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            return time.perf_counter() - start
+
+        def events_call() -> float:
+            if pipelined:
+                fn()  # keeps the device busy while the timed call is launched
+            if flush is not None:
+                flush()  # queued before the start event, so it is not timed
+            if guard is not None and guard_s > 0:
+                # After a synchronize the device idles, so the start event would fire at
+                # once and the interval would include the host's launch of fn. Queued work
+                # keeps the device busy until fn is enqueued, as in a running program.
+                guard(guard_s)
+            return _events_s(device, sync, fn, events)
+
+        timed_call = events_call if use_events else wall_call
         sync(device)  # nothing queued earlier may leak into the first call
-        first_call_s = clock.wall_call(fn)
+        first_call_s = wall_call()
         point_start = time.perf_counter()
 
         warmup_s: list[float] = []
@@ -278,22 +231,26 @@ def measure(
         while len(warmup_s) < settings.min_warmup or (
             not _settled(warmup_s) and time.perf_counter() - point_start < warmup_budget_s
         ):
-            warmup_s.append(clock.timed_call(fn))
+            warmup_s.append(timed_call())
             if len(warmup_s) >= 50:
                 break
         if guard is not None and min(warmup_s) < GUARD_MAX_CALL_S:
-            clock.guard_s = min(2 * clock.enqueue_s(fn), GUARD_MAX_S)
+            start = time.perf_counter()
+            fn()
+            enqueue_s = time.perf_counter() - start  # the host's launch alone
+            sync(device)
+            guard_s = min(2 * enqueue_s, GUARD_MAX_S)
 
         times_s: list[float] = []
         loop_start = time.perf_counter()
         stop_reason = "max_repeats"
         while len(times_s) < settings.max_repeats:
-            times_s.append(clock.timed_call(fn))
+            times_s.append(timed_call())
             n = len(times_s)
             if n < settings.min_repeats:
                 continue
-            precise_enough_to_check = n >= PRECISION_MIN_REPEATS and (n < 50 or n % 10 == 0)
-            if precise_enough_to_check and _precise_enough(times_s, settings.target_precision):
+            check_precision = n >= PRECISION_MIN_REPEATS and (n < 50 or n % 10 == 0)
+            if check_precision and _rel_precision(times_s, 0.0) <= settings.target_precision:
                 stop_reason = "precision"
                 break
             if time.perf_counter() - point_start >= settings.budget_s:
@@ -314,20 +271,9 @@ def measure(
         stop_reason=stop_reason,
         cold_cache=settings.cold_cache,
         target_precision=settings.target_precision,
-        timer=("events-pipelined" if clock.pipelined else "events")
-        if clock.use_events
-        else "perf_counter",
-        guard_s=clock.guard_s,
+        timer=("events-pipelined" if pipelined else "events") if use_events else "perf_counter",
+        guard_s=guard_s,
     )
-
-
-def _precise_enough(times_s: list[float], target: float) -> bool:
-    array = np.asarray(times_s)
-    median = float(np.median(array))
-    if median <= 0:
-        return True
-    low, high = median_interval(array)
-    return (high - low) / 2 / median <= target
 
 
 _FLOOR_CACHE: dict[tuple[str, int], float] = {}
@@ -339,11 +285,6 @@ def dispatch_floor_s(device: torch.device | str, threads: int | None = None) -> 
     key = (str(device), threads or torch.get_num_threads())
     if key not in _FLOOR_CACHE:
         tiny = torch.zeros(1, device=device)
-        floor = measure(
-            lambda: tiny.add_(1.0),
-            device,
-            TimingSettings(budget_s=0.2, target_precision=0.05),
-            threads=threads,
-        )
-        _FLOOR_CACHE[key] = floor.median_s
+        settings = TimingSettings(budget_s=0.2, target_precision=0.05)
+        _FLOOR_CACHE[key] = measure(lambda: tiny.add_(1.0), device, settings, threads).median_s
     return _FLOOR_CACHE[key]
