@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -149,6 +149,21 @@ def compact(number: Any, *, from_abs: float = 1e4) -> str:
     if abs(whole) >= from_abs and len(digits.rstrip("0")) == 1:
         return f"{'-' if whole < 0 else ''}{digits[0]}e{len(digits) - 1}"
     return str(whole)
+
+
+def short(number: Any) -> str:
+    """Slider stops for sizes that span decades: 1e3, 3e3, ... 1e9."""
+    return compact(number, from_abs=1e3)
+
+
+def decade_stops(low: float, high: float, steps: Sequence[int] = (1, 3)) -> list[int]:
+    """1e3, 3e3, 1e4, ... up to ``high``: even spacing on a log axis."""
+    exponents = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    return [s * 10**e for e in exponents for s in steps if low <= s * 10**e <= high]
+
+
+def is_decade(number: float) -> bool:
+    return number > 0 and math.log10(number).is_integer()
 
 
 def about(number: Any) -> str:

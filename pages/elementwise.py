@@ -2,12 +2,13 @@
 
 import streamlit as st
 
+from core import units
 from core.measure.workloads import OPS, get
 from core.show import charts, crossover
 from ui import page, query, runner, sidebar
 
 W = get("elementwise")
-SIZES = query.decade_stops(1e3, 1e9)
+SIZES = units.decade_stops(1e3, 1e9)
 settings = sidebar.current()
 page.header(W.name, settings)
 q = query.Binder(W)
@@ -16,11 +17,11 @@ left, middle, right = st.columns([4, 5, 2])
 ops = q.many("Ops", "op", OPS, ["add", "mul", "exp", "sin", "relu"], where=left)
 fits = page.sizes_that_fit(W.name, SIZES, {"op": ops}, settings)
 low, high = q.span(
-    "Size (elements)", "size", fits, (1_000, 100_000), fmt=query.short, where=middle,
+    "Size (elements)", "size", fits, (1_000, 100_000), fmt=units.short, where=middle,
     help="Sizes that would not fit the memory budget are left off.",
 )  # fmt: skip
 per_decade = q.choice("Points per decade", "ppd", [1, 2], 2, param=int, widget="radio", where=right)
-sizes = [s for s in fits if low <= s <= high and (per_decade == 2 or query.is_decade(s))]
+sizes = [s for s in fits if low <= s <= high and (per_decade == 2 or units.is_decade(s))]
 sizes = sorted({*sizes, low, high})
 
 

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core import units
 from core.measure import devices
 from core.measure.sweep import thread_backends
 from core.measure.workloads import OPS, get
@@ -10,7 +11,7 @@ from ui import page, query, runner, sidebar
 
 WORKLOADS = ["matmul", "elementwise", "conv2d", "inference", "train"]
 MATMUL_SIZES = [2**k for k in range(5, 13)]  # 32 .. 4096
-ELEMENTS = query.decade_stops(1e4, 1e8)
+ELEMENTS = units.decade_stops(1e4, 1e8)
 CHANNELS, PIXELS = [8, 16, 32, 64, 128, 256], [8, 16, 32, 64, 128]
 titled = {name: get(name).title for name in WORKLOADS}.get
 settings = sidebar.current()

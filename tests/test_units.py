@@ -163,3 +163,14 @@ def test_plain_and_missing():
     assert units.plain(math.inf, finite=True) is None
     assert units.plain(pd.Timestamp("2026-01-02 03:04")) == "2026-01-02T03:04:00"
     assert not units.missing([1, None]) and not units.missing("")
+
+
+@pytest.mark.parametrize(
+    ("number", "text"), [(512, "512"), (1000, "1000"), (30_000, "3e4"), (1_000_000, "1e6")]
+)
+def test_compact_numbers_for_links(number, text):
+    assert units.compact(number) == text
+
+
+def test_decade_stops_cover_the_range_evenly_on_a_log_axis():
+    assert units.decade_stops(1e3, 1e5) == [1_000, 3_000, 10_000, 30_000, 100_000]

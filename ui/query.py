@@ -1,13 +1,12 @@
 """Widgets whose values live in the URL, so that a link reproduces a view (for talks).
 
 Streamlit does the work itself (1.55+): ``bind="query-params"`` keeps a widget's value in
-the URL under its key, and ``persist_state="session"`` keeps it across pages. What this
-thin layer adds is what Streamlit does not do. Streamlit drops a link value it cannot
-use without a word; here, on a widget's first run, the link's value is read the way a
-person wrote it (``size=1e3,5e3``, ``cold=1``, ``view=kernels``), snapped to the
-nearest stop of a log scale when it falls between stops, and a note says what was
-snapped or ignored. Options that change (sizes that fit the memory budget) snap the
-kept value too.
+the URL under its key, and ``persist_state="session"`` keeps it across pages. This thin
+layer adds what Streamlit does not do. Streamlit drops a link value it cannot use
+without a word; here, on a widget's first run, the link's value is read the way a
+person wrote it (``size=1e3,5e3``, ``cold=1``, ``view=kernels``), snapped to the nearest
+stop when it falls between stops, and a note says what was snapped or ignored. Options
+that change (sizes that fit the memory budget) snap the kept value too.
 """
 
 from __future__ import annotations
@@ -18,91 +17,44 @@ from typing import Any
 
 import streamlit as st
 
-from core import units
 from core.errors import BadInput
 from core.measure.workloads import Param
 
 KEEP = {"bind": "query-params", "persist_state": "session"}
-_SHOWN_CHARS = 60
+_ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
 
 
-def short(number: float) -> str:
-    """Slider labels for sizes that span decades: 1e3, 3e3, ... 1e9."""
-    return units.compact(number, from_abs=1e3)
-
-
-def decade_stops(low: float, high: float, steps: Sequence[int] = (1, 3)) -> list[int]:
-    """1e3, 3e3, 1e4, ... up to ``high``: even spacing on a log axis."""
-    stops = []
-    exponent = math.floor(math.log10(low))
-    while 10**exponent <= high:
-        stops += [s * 10**exponent for s in steps if low <= s * 10**exponent <= high]
-        exponent += 1
-    return stops
-
-
-def is_decade(number: float) -> bool:
-    return number > 0 and math.log10(number).is_integer()
+def _shown(raw: str) -> str:
+    return (raw if len(raw) <= 60 else raw[:60] + "…").replace("`", "'")
 
 
 def _nearest(value: Any, options: Sequence[Any]) -> Any:
     """The option closest to ``value``, in log space where every number is positive."""
     if value in options:
         return value
-    numbers = isinstance(value, (int, float)) and all(isinstance(o, (int, float)) for o in options)
-    if not numbers:
+    if not isinstance(value, (int, float)) or not all(isinstance(o, (int, float)) for o in options):
         raise BadInput(f"'{value}' is not offered; choose from {', '.join(map(str, options))}")
     if value > 0 and all(o > 0 for o in options):
         return min(options, key=lambda o: abs(math.log(o) - math.log(value)))
     return min(options, key=lambda o: abs(o - value))
 
 
-def _parser(param, options: Sequence[Any], fmt) -> Callable[[str], Any]:
-    """A link token as a value: an option as Streamlit writes it (``1e3``), or as the
-    workload's ``Param`` (or a plain converter such as ``int``) reads it."""
-    shown = {fmt(o): o for o in options}
-    convert = param.parse if isinstance(param, Param) else (param or str)
-
-    def parse(raw: str) -> Any:
-        if raw in shown:
-            return shown[raw]
-        # A plain converter raises ValueError on garbage; links must only ever produce
-        # BadInput, which falls back to the default with a note.
-        try:
-            return convert(raw)
-        except (TypeError, ValueError) as error:
-            if isinstance(error, BadInput):
-                raise
-            raise BadInput(f"'{_shown(raw)}' is not an allowed value") from None
-
-    return parse
-
-
-def _shown(raw: str) -> str:
-    text = raw if len(raw) <= _SHOWN_CHARS else raw[:_SHOWN_CHARS] + "…"
-    return text.replace("`", "'")
-
-
-def _snap(key: str, value: Any, options: Sequence[Any], fmt, notes: list[str]) -> Any:
+def _nearest_or(value: Any, options: Sequence[Any], fallback: Any) -> Any:
     try:
-        snapped = _nearest(value, options)
-    except BadInput as error:
-        raise BadInput(f"{key}: {error}") from None
-    if snapped != value:
-        notes.append(f"{key}: {fmt(value)} is not offered here; using {fmt(snapped)} instead.")
-    return snapped
+        return _nearest(value, options)
+    except BadInput:
+        return fallback if fallback in options else options[0]
 
 
 def _from_link(key: str, read, as_link: Callable[[Any], list[str]], default: str, where) -> None:
     """On the widget's first run in this session, take the link's value where Streamlit
-    would drop it, or say why it was ignored."""
+    would drop it, or say why it was ignored. ``read(tokens, notes)`` parses the link."""
     raw = st.query_params.get_all(key)
     if key in st.session_state or not raw:
         return
-    tokens = [t.strip() for value in raw for t in value.split(",") if t.strip()]
     notes: list[str] = []
     try:
-        value = read(tokens, notes)
+        value = read([t.strip() for v in raw for t in v.split(",") if t.strip()], notes)
     except BadInput as error:
         where.warning(
             f"Ignored `{key}={_shown(','.join(raw))}` from the link: {error}. "
@@ -115,162 +67,119 @@ def _from_link(key: str, read, as_link: Callable[[Any], list[str]], default: str
         st.session_state[key] = value
 
 
-def _refit(key: str, fits: Callable[[Any], bool], fixed: Callable[[Any], Any]) -> None:
-    """A kept value that the options no longer offer moves to the nearest one."""
-    if key in st.session_state and not fits(st.session_state[key]):
-        st.session_state[key] = fixed(st.session_state[key])
+def _options_widget(make, key, options, default, param, fmt, where, counts, fit) -> Any:
+    """What choice, span and many share: read the link's tokens as options (as Streamlit
+    writes them, ``1e3``, or as the workload's ``Param`` reads them), snap numbers to
+    the nearest option, drop what is not offered with a note, and keep the value inside
+    the options when they change (``fit``). ``counts`` is how many values it takes."""
+    shown = {fmt(o): o for o in options}
+    convert = param.parse if isinstance(param, Param) else (param or str)
+    many = counts[1] is None
 
+    def read(tokens: list[str], notes: list[str]) -> Any:
+        low, high = counts
+        if not tokens:
+            raise BadInput(f"{key}: no value given")
+        if not low <= len(tokens) <= (high or len(tokens)):
+            raise BadInput(f"{key}: give {'one value' if high == 1 else 'one value or two'}")
+        values, bad = [], []
+        for token in tokens:
+            try:
+                value = shown[token] if token in shown else convert(token)
+                snapped = _nearest(value, options)
+            except (TypeError, ValueError) as error:  # BadInput is a ValueError
+                why = str(error) if isinstance(error, BadInput) else "not an allowed value"
+                if not many:
+                    raise BadInput(f"{key}: '{_shown(token)}': {why}") from None
+                bad.append(f"{key}: '{_shown(token)}' is not offered here")
+                continue
+            if snapped != value:
+                notes.append(f"{key}: {fmt(value)} is not offered here; using {fmt(snapped)}.")
+            values.append(snapped)
+        if not values:
+            raise BadInput("; ".join(bad))
+        notes += [f"Ignored from the link: {message}." for message in bad]
+        if many:
+            return list(dict.fromkeys(values))
+        return values[0] if high == 1 else (min(values), max(values))
 
-def _nearest_or(value: Any, options: Sequence[Any], fallback: Any) -> Any:
-    try:
-        return _nearest(value, options)
-    except BadInput:
-        return fallback if fallback in options else options[0]
-
-
-# ---------------------------------------------------------------- widgets
+    as_link = (lambda v: [fmt(x) for x in v]) if counts != (1, 1) else (lambda v: [fmt(v)])
+    as_text = ", ".join(map(fmt, default)) if counts != (1, 1) else fmt(default)
+    _from_link(key, read, as_link, as_text, where)
+    if key in st.session_state and fit(st.session_state[key]) != st.session_state[key]:
+        st.session_state[key] = fit(st.session_state[key])
+    return make(key=key, format_func=fmt, **KEEP)
 
 
 def choice(
-    label: str,
-    key: str,
-    options: Sequence[Any],
-    default: Any,
-    *,
-    param: Param | Callable[[str], Any] | None = None,
-    fmt: Callable[[Any], str] = str,
-    widget: str = "selectbox",
-    where=st,
-    help: str | None = None,
+    label, key, options, default, *, param=None, fmt=str, widget="selectbox", where=st, help=None
 ) -> Any:
     """One value from ``options`` as a selectbox, select_slider or radio."""
     options = list(options)
-    parse = _parser(param, options, fmt)
     default = _nearest_or(default, options, options[0])
 
-    def read(tokens: list[str], notes: list[str]) -> Any:
-        if len(tokens) != 1:
-            raise BadInput(f"{key}: needs exactly one value")
-        return _snap(key, parse(tokens[0]), options, fmt, notes)
+    def make(**kw):
+        if widget == "select_slider":
+            return where.select_slider(label, options, value=default, help=help, **kw)
+        index = options.index(default)
+        if widget == "radio":
+            return where.radio(label, options, index, horizontal=True, help=help, **kw)
+        return where.selectbox(label, options, index, help=help, **kw)
 
-    _from_link(key, read, lambda v: [fmt(v)], fmt(default), where)
-    _refit(key, lambda v: v in options, lambda v: _nearest_or(v, options, default))
-    common = {"key": key, "format_func": fmt, "help": help, **KEEP}
-    if widget == "select_slider":
-        return where.select_slider(label, options, value=default, **common)
-    index = options.index(default)
-    if widget == "radio":
-        return where.radio(label, options, index=index, horizontal=True, **common)
-    return where.selectbox(label, options, index=index, **common)
+    return _options_widget(make, key, options, default, param, fmt, where, (1, 1),
+                           lambda v: _nearest_or(v, options, default))  # fmt: skip
 
 
-def span(
-    label: str,
-    key: str,
-    options: Sequence[Any],
-    default: tuple[Any, Any],
-    *,
-    param: Param | Callable[[str], Any] | None = None,
-    fmt: Callable[[Any], str] = str,
-    where=st,
-    help: str | None = None,
-) -> tuple[Any, Any]:
+def span(label, key, options, default, *, param=None, fmt=str, where=st, help=None) -> tuple:
     """A (low, high) range over ``options`` as a two-handled select_slider."""
     options = list(options)
-    parse = _parser(param, options, fmt)
     if len(options) < 2:
         where.caption(f"{label}: only {fmt(options[0])} is offered here.")
         return options[0], options[0]
+    low, high = sorted(_nearest_or(v, options, options[0]) for v in default)
 
-    def snapped(pair) -> tuple[Any, Any]:
-        low, high = sorted(_nearest_or(v, options, options[0]) for v in pair)
-        return low, high
+    def make(**kw):
+        return where.select_slider(label, options, value=(low, high), help=help, **kw)
 
-    def read(tokens: list[str], notes: list[str]) -> tuple[Any, Any]:
-        if not 1 <= len(tokens) <= 2:
-            raise BadInput(f"{key}: give one value or two (low,high)")
-        values = sorted(_snap(key, parse(t), options, fmt, notes) for t in tokens)
-        return values[0], values[-1]
+    def fit(pair) -> tuple:
+        return tuple(sorted(_nearest_or(x, options, low) for x in pair))
 
-    default = snapped(default)
-    _from_link(key, read, lambda v: [fmt(x) for x in v], f"{fmt(default[0])}–{fmt(default[1])}",
-               where)  # fmt: skip
-    _refit(key, lambda v: all(x in options for x in v), snapped)
-    return where.select_slider(
-        label, options, value=default, key=key, format_func=fmt, help=help, **KEEP
-    )
+    return _options_widget(make, key, options, (low, high), param, fmt, where, (1, 2), fit)
 
 
-def many(
-    label: str,
-    key: str,
-    options: Sequence[Any],
-    default: Sequence[Any],
-    *,
-    param: Param | Callable[[str], Any] | None = None,
-    fmt: Callable[[Any], str] = str,
-    where=st,
-    help: str | None = None,
-) -> list[Any]:
+def many(label, key, options, default, *, param=None, fmt=str, where=st, help=None) -> list:
     """Several of ``options`` as a multiselect; bad values in the link are dropped, named."""
     options = list(options)
-    parse = _parser(param, options, fmt)
-
-    def read(tokens: list[str], notes: list[str]) -> list[Any]:
-        chosen, bad = [], []
-        for token in tokens:
-            try:
-                value = parse(token)
-            except BadInput as error:
-                bad.append(str(error))
-                continue
-            if value not in options:
-                bad.append(f"{key}: '{_shown(token)}' is not offered here")
-            elif value not in chosen:
-                chosen.append(value)
-        if not chosen:
-            raise BadInput("; ".join(bad) or f"{key}: nothing chosen")
-        notes += [f"Ignored from the link: {message}." for message in bad]
-        return chosen
-
     default = [v for v in default if v in options]
-    _from_link(key, read, lambda v: [fmt(x) for x in v], ", ".join(map(fmt, default)), where)
-    _refit(key, lambda v: all(x in options for x in v), lambda v: [x for x in v if x in options])
-    return list(
-        where.multiselect(
-            label, options, default=default, key=key, format_func=fmt, help=help, **KEEP
-        )
-    )
+
+    def make(**kw):
+        return list(where.multiselect(label, options, default=default, help=help, **kw))
+
+    return _options_widget(make, key, options, default, param, fmt, where, (1, None),
+                           lambda v: [x for x in v if x in options])  # fmt: skip
 
 
-def number(
-    label: str, key: str, low: int, high: int, default: int, *, where=st, help: str | None = None
-) -> int:
+def number(label, key, low: int, high: int, default: int, *, where=st, help=None) -> int:
     """A whole number from ``low`` to ``high`` as a slider."""
     if low == high:
         where.caption(f"{label}: {low}")
         return low
-    param = Param(key, int, default, low=low, high=high)
-    default = min(max(default, low), high)
-    _from_link(key, lambda tokens, notes: param.parse(",".join(tokens)), lambda v: [str(v)],
+    param, default = Param(key, int, default, low=low, high=high), min(max(default, low), high)
+    _from_link(key, lambda tokens, _: param.parse(",".join(tokens)), lambda v: [str(v)],
                str(default), where)  # fmt: skip
-    _refit(key, lambda v: low <= v <= high, lambda v: min(max(v, low), high))
+    if key in st.session_state and not low <= st.session_state[key] <= high:
+        st.session_state[key] = min(max(st.session_state[key], low), high)
     return where.slider(label, low, high, default, key=key, help=help, **KEEP)
 
 
-_ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
-
-
-def flag(
-    label: str, key: str, default: bool, *, widget: str = "checkbox", where=st, help=None
-) -> bool:
+def flag(label, key, default: bool, *, widget="checkbox", where=st, help=None) -> bool:
     """On or off, as a checkbox or toggle."""
 
-    def read(tokens: list[str], notes: list[str]) -> bool:
+    def read(tokens: list[str], _) -> bool:
         text = ",".join(tokens).lower()
-        if text in _ON or text in _OFF:
-            return text in _ON
-        raise BadInput(f"{key}: '{_shown(text)}' is not on/off; write 1 or 0")
+        if text not in _ON + _OFF:
+            raise BadInput(f"{key}: '{_shown(text)}' is not on/off; write 1 or 0")
+        return text in _ON
 
     _from_link(key, read, lambda v: [str(v).lower()], "on" if default else "off", where)
     factory = where.toggle if widget == "toggle" else where.checkbox
@@ -284,11 +193,9 @@ def text(label: str, key: str, default: str, *, where=st, help: str | None = Non
 
 def tabs(key: str, labels: dict[str, str], default: str) -> tuple[str, dict]:
     """Tabs where only the open one runs; a link may name one by code (``view=kernels``).
+    Returns the open tab's code and every tab's container by code."""
 
-    Returns the open tab's code and every tab's container by code.
-    """
-
-    def read(tokens: list[str], notes: list[str]) -> str:
+    def read(tokens: list[str], _) -> str:
         code = ",".join(tokens).lower()
         found = labels.get(code) or next((v for v in labels.values() if v.lower() == code), None)
         if found is None:
@@ -296,32 +203,28 @@ def tabs(key: str, labels: dict[str, str], default: str) -> tuple[str, dict]:
         return found
 
     _from_link(key, read, lambda v: [v], labels[default], st)
-    made = st.tabs(
-        list(labels.values()), default=labels[default], key=key, on_change="rerun",
-        bind="query-params",
-    )  # fmt: skip
+    made = st.tabs(list(labels.values()), default=labels[default], key=key, on_change="rerun",
+                   bind="query-params")  # fmt: skip
     made = dict(zip(labels, made, strict=True))
     return next((c for c, tab in made.items() if tab.open), default), made
 
 
 class Binder:
-    """A page's widgets, each checked by the workload parameter it sets: ``name`` is the
-    link's key and, unless ``param`` names another, the parameter."""
+    """A page's widgets, each checked by the workload parameter it sets: ``q.many(label,
+    name, options, default, param=None)``, where ``name`` is the link's key and, unless
+    ``param`` names another, the parameter."""
 
     def __init__(self, workload):
         self.workload = workload
 
-    def _param(self, name: str, param: str | None, kwargs: dict) -> dict:
-        wanted = param or name
-        if "param" not in kwargs and wanted in self.workload.param_names:
-            kwargs["param"] = self.workload.param(wanted)
-        return kwargs
+    def __getattr__(self, kind: str):
+        widget = {"choice": choice, "span": span, "many": many}.get(kind)
+        if widget is None:
+            raise AttributeError(kind)
 
-    def choice(self, label, name, options, default, param=None, **kwargs) -> Any:
-        return choice(label, name, options, default, **self._param(name, param, kwargs))
+        def bound(label, name, options, default, param=None, **kwargs):
+            if (param or name) in self.workload.param_names:
+                kwargs.setdefault("param", self.workload.param(param or name))
+            return widget(label, name, options, default, **kwargs)
 
-    def span(self, label, name, options, default, param=None, **kwargs) -> tuple[Any, Any]:
-        return span(label, name, options, default, **self._param(name, param, kwargs))
-
-    def many(self, label, name, options, default, param=None, **kwargs) -> list[Any]:
-        return many(label, name, options, default, **self._param(name, param, kwargs))
+        return bound

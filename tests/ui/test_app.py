@@ -16,10 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import core.measure.sweep
-from core import units
 from core.measure import devices
 from tests.ui.apptest_helpers import open_page
-from ui import query, runner
+from ui import runner
 from ui import sidebar as ui_sidebar
 
 PAGES = [
@@ -355,17 +354,6 @@ def test_unexpected_engine_failure_is_one_line_on_screen(monkeypatch):
 
 
 # ---------------------------------------------------------------- pure helpers
-
-
-@pytest.mark.parametrize(
-    ("number", "text"), [(512, "512"), (1000, "1000"), (30_000, "3e4"), (1_000_000, "1e6")]
-)
-def test_compact_numbers_for_links(number, text):
-    assert units.compact(number) == text
-
-
-def test_decade_stops_cover_the_range_evenly_on_a_log_axis():
-    assert query.decade_stops(1e3, 1e5) == [1_000, 3_000, 10_000, 30_000, 100_000]
 
 
 def test_pipelined_gpu_timing_comes_from_the_link_and_reaches_the_engine():

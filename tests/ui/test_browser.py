@@ -56,6 +56,7 @@ def test_moving_a_slider_with_the_keyboard_redraws_the_chart(page, app_url, arti
     after = page.locator(CHART).first.screenshot()
     assert page.locator(EXCEPTION).count() == 0
     assert before != after
+    assert "size=" in page.url, "Streamlit writes the moved slider's value to the link"
     page.screenshot(path=str(artifacts / "matmul-after-slider.png"))
 
 
@@ -83,7 +84,7 @@ def test_the_evidence_pages_open_without_an_exception(page, app_url, artifacts, 
 def test_a_pages_choices_survive_a_visit_to_another_page(page, app_url):
     # Streamlit drops the state of widgets a run does not draw, and the link then holds
     # the other page's values; coming back must still show what was chosen.
-    page.goto(f"{app_url}/matmul?size=16,32")
+    page.goto(f"{app_url}/matmul?size=16&size=32")  # the form Streamlit writes
     _settle(page)
     page.get_by_role("link", name="Trust the numbers").click()
     page.wait_for_selector("h1:has-text('Trust the numbers')", timeout=60_000)
