@@ -17,6 +17,7 @@ from core import units
 from core.errors import BadInput
 from core.keep import files, recorder, results
 from core.measure import devices, memory, suites, sweep, timing, workloads
+from core.show import tables
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,21 +142,6 @@ def _backends(args) -> list[sweep.Backend]:
     return sweep.default_backends(args.threads)
 
 
-def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Median, spread and speedup over the baseline, one line per row."""
-    frame = results.add_speedup(frame)
-    table = frame[[*results.param_columns(frame)]].drop(columns="speedup").copy()
-    table["backend"] = frame["backend"]
-    table["median"] = frame["median_s"].map(units.seconds)
-    table["IQR ±%"] = ((frame["p75_s"] - frame["p25_s"]) / 2 / frame["median_s"] * 100).round(1)
-    table["n"] = frame["n"]
-    table["first call"] = frame["first_call_s"].map(units.seconds)
-    table["speedup"] = frame["speedup"].map(units.speedup)
-    table["status"] = frame["status"]
-    table["note"] = (frame["flags"].fillna("") + " " + frame["message"].fillna("")).str.strip()
-    return table
-
-
 def _out_format(path: str) -> str:
     try:
         return files.format_of_path(path)
@@ -212,7 +198,9 @@ def _run_parts(parts, args) -> pd.DataFrame:
         names = workloads.get(part.workload).param_names
         frame = results.to_frame(rows_by_part[part.chart], names)
         frames.append(frame)
-        print(f"\n{part.chart}\n" + summary_table(frame).to_string(index=False))
+        table = tables.result_table(results.add_speedup(frame))
+        table["speedup"] = table["speedup"].map(units.speedup)
+        print(f"\n{part.chart}\n" + table.to_string(index=False))
     if done.skipped:
         print(f"\nskipped for time ({len(done.skipped)} points):", file=sys.stderr)
         for point in done.skipped:

@@ -27,7 +27,7 @@ from core.errors import BadInput
 from core.keep import files, recorder, results
 from core.measure import devices, sweep, workloads
 from core.measure.suites import SuitePart
-from core.show import report
+from core.show import report, tables
 from ui import sidebar
 from ui.sidebar import Settings
 
@@ -451,20 +451,15 @@ def run_suite(
 def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: bool) -> None:
     if frame.empty:
         return
-    names = [n for n in workload.param_names if n in frame]
-    bad = _bad_rows(frame)
-    for row in bad[:MAX_WARNINGS]:
-        params = {n: units.plain(row[n]) for n in names}
-        st.warning(
-            f"{units.point_label(workload.name, params)} on {row['backend']}: {row['status']} — "
-            f"{row['message'] or 'no reason given'}"
-        )
-    if len(bad) > MAX_WARNINGS:
-        st.warning(f"… and {len(bad) - MAX_WARNINGS} more points not measured; see the table.")
+    problems = tables.problems(frame)
+    for line in problems[:MAX_WARNINGS]:
+        st.warning(line)
+    if len(problems) > MAX_WARNINGS:
+        st.warning(f"… and {len(problems) - MAX_WARNINGS} more points; see the table.")
     if not table:
         return
     st.dataframe(
-        result_table(frame, names),
+        tables.result_table(frame),
         hide_index=True,
         column_config={"speedup": st.column_config.NumberColumn(format="%.3g×")},
     )
@@ -482,34 +477,6 @@ def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: 
         key=f"{key}.csv",
         on_click="ignore",
     )
-
-
-def _bad_rows(frame: pd.DataFrame) -> list[dict]:
-    bad = frame["status"].isin(["refused", "failed", "skipped"])
-    flags = frame["flags"].fillna("").str.contains("mismatch|nonfinite")
-    found = frame[bad | flags].to_dict("records")
-    for row in found:
-        if row["status"] == "ok":
-            row["status"] = "output check failed"
-    return found
-
-
-def result_table(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """The tidy frame as a person reads it: formatted times, one row per point and backend."""
-    table = frame[[*names, "backend", "dtype"]].copy()
-    table["median"] = frame["median_s"].map(units.seconds)
-    table["IQR"] = [
-        f"{units.seconds(lo)} – {units.seconds(hi)}" if pd.notna(lo) else "-"
-        for lo, hi in zip(frame["p25_s"], frame["p75_s"], strict=True)
-    ]
-    table["n"] = frame["n"]
-    table["first call"] = frame["first_call_s"].map(units.seconds)
-    table["threads"] = frame["threads"]
-    table["speedup"] = frame["speedup"]
-    table["status"] = frame["status"]
-    table["flags"] = frame["flags"].fillna("")
-    table["message"] = frame["message"].fillna("")
-    return table.sort_values([*names, "dtype"], kind="stable").reset_index(drop=True)
 
 
 def _slug(text: str) -> str:

@@ -1,0 +1,47 @@
+"""The tidy frame as a person reads it, in the app and in the terminal alike."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from core import units
+from core.keep import results
+
+_NOT_MEASURED = ("refused", "failed", "skipped")
+
+
+def result_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Formatted times, one row per point and backend, sorted by the point; ``speedup``
+    stays a number (the app formats it, the terminal through ``units.speedup``)."""
+    names = results.param_columns(frame, derived=False)
+    iqr = [
+        f"{units.seconds(low)} – {units.seconds(high)}" if pd.notna(low) else "-"
+        for low, high in zip(frame["p25_s"], frame["p75_s"], strict=True)
+    ]
+    table = frame[[*names, "backend", "dtype"]].assign(
+        median=frame["median_s"].map(units.seconds),
+        IQR=iqr,
+        n=frame["n"],
+        **{"first call": frame["first_call_s"].map(units.seconds)},
+        threads=frame["threads"],
+        speedup=frame["speedup"] if "speedup" in frame else float("nan"),
+        status=frame["status"],
+        flags=frame["flags"].fillna(""),
+        message=frame["message"].fillna(""),
+    )
+    return table.sort_values([*names, "dtype"], kind="stable").reset_index(drop=True)
+
+
+def problems(frame: pd.DataFrame) -> list[str]:
+    """One line per point that was not measured or whose output failed its check."""
+    names = results.param_columns(frame, derived=False)
+    not_measured = frame["status"].isin(_NOT_MEASURED)
+    wrong = frame["flags"].fillna("").str.contains("mismatch|nonfinite")
+    lines = []
+    for row in frame[not_measured | wrong].to_dict("records"):
+        point = units.point_label(row.get("workload"), {n: row[n] for n in names})
+        status = row["status"] if row["status"] != "ok" else "output check failed"
+        lines.append(
+            f"{point} on {row['backend']}: {status} — {row['message'] or 'no reason given'}"
+        )
+    return lines
