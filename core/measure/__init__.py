@@ -1,4 +1,5 @@
 """Measuring: devices, timing, the memory guard, ceilings, locks, workloads and the sweep.
 
-Imports ``core.keep`` (rows are written in its schema), never ``core.show``.
+Imports neither ``core.keep`` nor ``core.show``: it makes rows, which the keeping stage
+turns into the tidy table. tests/test_layout.py checks it.
 """
