@@ -4,6 +4,10 @@ A ``pages/`` folder next to the entry file makes Streamlit run its old multipage
 until ``st.navigation`` has been called once in the process. So a deep link as a fresh
 server's first request (a talk's URL, say) would run the page bare: no shared sidebar,
 no wide layout, file names in the menu. AppTest starts every run in that mode too.
+
+Still needed on every Streamlit this app allows (1.65 up to 1.67, the newest checked):
+they all set ``PagesManager.uses_pages_directory`` from a ``pages/`` folder until the
+first ``st.navigation`` call. Drop this module when a Streamlit release stops doing so.
 """
 
 from __future__ import annotations
