@@ -46,18 +46,23 @@ def crossover(
     if group is None:
         usable[group_col] = None
 
+    base = str(baseline) if baseline is not None else "the baseline"
     rows = []
-    for (group_value, backend), part in usable.groupby(
-        [group_col, "backend"], sort=False, dropna=False
-    ):
+    for (value, backend), part in usable.groupby([group_col, "backend"], sort=False, dropna=False):
         log_s = np.log(part["speedup"]).groupby(part["_x"]).mean().sort_index()
         at_x, direction = _find(np.log10(log_s.index.to_numpy()), log_s.to_numpy())
-        value = None if units.missing(group_value) else group_value
-        base = str(baseline) if baseline is not None else "the baseline"
-        sentence = _sentence(
-            None if group is None else value, str(backend), base, direction, at_x, unit
-        )
-        rows.append([value, backend, at_x[0], direction, sentence])
+        value = None if units.missing(value) else value
+        lo, hi = (units.about(v) for v in at_x)
+        unit_ = f" {unit}" if unit else ""
+        sentence = {
+            "always": f"{backend} is faster at every size measured",
+            "never": f"{base} stays faster at every size measured",
+            "wins_above": f"{backend} wins from about {lo}{unit_}",
+            "wins_below": f"{backend} wins below about {lo}{unit_}",
+            "wins_between": f"{backend} wins only between about {lo} and {hi}{unit_}",
+        }[direction]
+        prefix = f"{value}: " if group is not None and value is not None else ""
+        rows.append([value, backend, at_x[0], direction, prefix + sentence])
     return _frame(group_col, rows)
 
 
@@ -81,24 +86,18 @@ def _frame(group_col: str, rows: list[list]) -> pd.DataFrame:
 def _find(log_x: np.ndarray, log_s: np.ndarray) -> tuple[tuple[float, float], str]:
     """Crossing positions (lower, upper edge of the winning range) and the direction."""
     nan = (math.nan, math.nan)
-    if len(log_x) == 0:
-        return nan, "never"
     wins = log_s > 0
+    if not wins.any():  # no points at all included
+        return nan, "never"
     if wins.all():
         return nan, "always"
-    if not wins.any():
-        return nan, "never"
+    won, lost = np.flatnonzero(wins), np.flatnonzero(~wins)
     if wins[-1]:
         # The last losing point: past the crossing after it, the backend wins everywhere.
-        i = int(np.flatnonzero(~wins)[-1])
-        return (_interpolate(log_x, log_s, i), math.nan), "wins_above"
+        return (_interpolate(log_x, log_s, lost[-1]), math.nan), "wins_above"
     if wins[0]:
-        j = int(np.flatnonzero(~wins)[0])
-        return (_interpolate(log_x, log_s, j - 1), math.nan), "wins_below"
-    first_win = int(np.flatnonzero(wins)[0])
-    last_win = int(np.flatnonzero(wins)[-1])
-    lower = _interpolate(log_x, log_s, first_win - 1)
-    upper = _interpolate(log_x, log_s, last_win)
+        return (_interpolate(log_x, log_s, lost[0] - 1), math.nan), "wins_below"
+    lower, upper = _interpolate(log_x, log_s, won[0] - 1), _interpolate(log_x, log_s, won[-1])
     return (lower, upper), "wins_between"
 
 
@@ -107,27 +106,3 @@ def _interpolate(log_x: np.ndarray, log_s: np.ndarray, i: int) -> float:
     x0, x1, s0, s1 = log_x[i], log_x[i + 1], log_s[i], log_s[i + 1]
     t = (0.0 - s0) / (s1 - s0)
     return float(10 ** (x0 + t * (x1 - x0)))
-
-
-def _sentence(
-    group_value: object,
-    backend: str,
-    baseline: str,
-    direction: str,
-    at_x: tuple[float, float],
-    unit: str,
-) -> str:
-    prefix = f"{group_value}: " if group_value is not None else ""
-    suffix = f" {unit}" if unit else ""
-    if direction == "always":
-        return f"{prefix}{backend} is faster at every size measured"
-    if direction == "never":
-        return f"{prefix}{baseline} stays faster at every size measured"
-    if direction == "wins_above":
-        return f"{prefix}{backend} wins from about {units.about(at_x[0])}{suffix}"
-    if direction == "wins_below":
-        return f"{prefix}{backend} wins below about {units.about(at_x[0])}{suffix}"
-    return (
-        f"{prefix}{backend} wins only between about {units.about(at_x[0])} "
-        f"and {units.about(at_x[1])}{suffix}"
-    )
