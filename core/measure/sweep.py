@@ -8,6 +8,7 @@ two; ``core.keep.results.to_frame`` turns the rows into the tidy table.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -109,6 +110,17 @@ def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
     ]
 
 
+def cost_of(workload: Workload, params: dict, dtype: str):
+    """A point's ``Cost``, computed once per process: a page asks which sizes fit, then
+    plans the ones chosen (model costs come from tracing on the meta device)."""
+    return _cost(workload, tuple(params.items()), dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cost(workload: Workload, point: tuple, dtype: str):
+    return workload.cost(dict(point), dtype)
+
+
 def sizes_that_fit(
     workload: Workload,
     sizes: Sequence[int],
@@ -129,7 +141,9 @@ def sizes_that_fit(
         size
         for size in sizes
         if all(
-            workload.cost({**workload.defaults(), **combo, size_param: size}, dtype).memory_bytes
+            cost_of(
+                workload, {**workload.defaults(), **combo, size_param: size}, dtype
+            ).memory_bytes
             <= budget_bytes
             for combo in combos
         )
@@ -188,10 +202,10 @@ def plan(
     points = expand_grid(workload, grid)
     tasks = []
     for dtype in dict.fromkeys(dtypes or [settings.dtype]):
-        torch_dtype = parse_dtype(dtype)
+        parse_dtype(dtype)  # an unknown dtype is bad input, before anything is costed
         for index, params in enumerate(points):
             try:
-                cost, problem = workload.cost(params, torch_dtype), ""
+                cost, problem = cost_of(workload, params, dtype), ""
             except Exception as error:  # a cost that cannot be computed fails this point only
                 cost, problem = None, f"cost estimate failed: {units.one_line(error)}"
             order = list(backends) if index % 2 == 0 else list(reversed(backends))
