@@ -97,13 +97,8 @@ def post_reference(part: SuitePart, machines: Sequence[str] | None = None) -> pd
 
 def with_machine(frame: pd.DataFrame, machine: str) -> pd.DataFrame:
     """Label rows that have no machine yet (this machine's fresh measurements)."""
-    frame = frame.copy()
-    if "machine" not in frame:
-        frame["machine"] = machine
-    else:
-        known = frame["machine"].notna()
-        frame["machine"] = frame["machine"].astype("object").where(known, machine)
-    return frame
+    known = frame["machine"].astype("object") if "machine" in frame else None
+    return frame.assign(machine=machine if known is None else known.where(known.notna(), machine))
 
 
 def combine(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -240,9 +235,7 @@ def ratio_table(
     merged = left.merge(right, on=joins, how="inner")
     merged[RATIO_COLUMN] = merged["median_s"].astype(float) / merged["reference_s"].astype(float)
     merged["point"] = [_point(row, keys) for row in merged.to_dict(orient="records")]
-    for name in params:
-        if name not in merged:
-            merged[name] = None
+    merged = merged.assign(**{name: None for name in params if name not in merged})
     return merged[columns].reset_index(drop=True)
 
 
@@ -284,14 +277,10 @@ def _reading(row: Mapping) -> str:
 def readable(table: pd.DataFrame, drop: Sequence[str] = ()) -> pd.DataFrame:
     """Times as '1.2 ms' and ratios as '0.53×', for screens and the report."""
     out = table.drop(columns=[c for c in drop if c in table])
-    for name in ("median_s", "reference_s"):
-        if name in out:
-            out[name] = out[name].map(units.seconds)
-    out = out.rename(columns={"median_s": "median here", "reference_s": "reference median"})
-    for name in (RATIO_COLUMN, "median ratio", "lowest", "highest"):
-        if name in out:
-            out[name] = out[name].map(units.ratio)
-    return out
+    ratios = dict.fromkeys([RATIO_COLUMN, "median ratio", "lowest", "highest"], units.ratio)
+    shown = {"median_s": units.seconds, "reference_s": units.seconds} | ratios
+    out = out.assign(**{name: out[name].map(how) for name, how in shown.items() if name in out})
+    return out.rename(columns={"median_s": "median here", "reference_s": "reference median"})
 
 
 # ---------------------------------------------------------------- the post, part by part
@@ -419,22 +408,20 @@ def post_report(
 
 
 def _compact_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    params = list(workloads.param_names())
-    rows = []
-    for row in frame.to_dict(orient="records"):
-        rows.append(
-            {
-                "workload": row["workload"],
-                "point": _point(row, [p for p in params if p in row]),
-                "backend": row["backend"],
-                "median": units.seconds(row.get("median_s")),
-                "n": row.get("n"),
-                "status": row["status"],
-                "flags": row.get("flags") or "",
-                "message": row.get("message") or "",
-            }
-        )
-    return pd.DataFrame(rows)
+    params = [p for p in workloads.param_names() if p in frame]
+    rows = frame.to_dict(orient="records")
+    return pd.DataFrame(
+        {
+            "workload": [row["workload"] for row in rows],
+            "point": [_point(row, params) for row in rows],
+            "backend": [row["backend"] for row in rows],
+            "median": [units.seconds(row.get("median_s")) for row in rows],
+            "n": [row.get("n") for row in rows],
+            "status": [row["status"] for row in rows],
+            "flags": [row.get("flags") or "" for row in rows],
+            "message": [row.get("message") or "" for row in rows],
+        }
+    )
 
 
 # ---------------------------------------------------------------- the runs listing
@@ -490,34 +477,31 @@ class Report:
     appendix: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
 
 
-_MACHINE_FIELDS = (
-    ("machine", "Machine"),
-    ("cpu_model", "CPU"),
-    ("cpu_cores_physical", "Physical cores"),
-    ("cpu_cores_logical", "Logical cores"),
-    ("ram_bytes", "Memory"),
-    ("accelerator", "Accelerator"),
-    ("accelerator_memory_bytes", "Accelerator memory"),
-    ("os", "OS"),
-    ("python", "Python"),
-    ("torch", "PyTorch"),
-    ("torch_threads", "PyTorch CPU threads"),
-)
+_MACHINE_FIELDS = {
+    "machine": "Machine",
+    "cpu_model": "CPU",
+    "cpu_cores_physical": "Physical cores",
+    "cpu_cores_logical": "Logical cores",
+    "ram_bytes": "Memory",
+    "accelerator": "Accelerator",
+    "accelerator_memory_bytes": "Accelerator memory",
+    "os": "OS",
+    "python": "Python",
+    "torch": "PyTorch",
+    "torch_threads": "PyTorch CPU threads",
+}
 
 
 def machine_card(machine: Mapping) -> list[tuple[str, str]]:
     """The fingerprint as (what, value) lines, known fields first, in words and GiB."""
-    lines = []
-    for key, title in _MACHINE_FIELDS:
-        value = machine.get(key)
-        if key == "accelerator" and not value:
-            lines.append((title, "none found: the CPU side only"))
-        elif value is not None and value != "":
-            shown = units.bytes_(value) if key.endswith("_bytes") else str(value)
-            lines.append((title, shown))
-    known = {k for k, _ in _MACHINE_FIELDS}
-    lines += [(k, str(v)) for k, v in machine.items() if k not in known and v not in (None, "")]
-    return lines
+    card = {**dict.fromkeys(_MACHINE_FIELDS), **machine}
+    card["accelerator"] = card["accelerator"] or "none found: the CPU side only"
+    sizes = [k for k in _MACHINE_FIELDS if k.endswith("_bytes")]
+    return [
+        (_MACHINE_FIELDS.get(k, k), units.bytes_(v) if k in sizes else str(v))
+        for k, v in card.items()
+        if v is not None and v != ""
+    ]
 
 
 def chart_svg(chart: alt.TopLevelMixin | dict) -> str:
