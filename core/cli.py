@@ -115,6 +115,8 @@ def parse_grid(workload: workloads.Workload, values: list[str]) -> dict[str, lis
             raise BadInput(f"'{item}' is not name=value; parameters are {workload.param_names}")
         name, _, text = item.partition("=")
         param = workload.param(name.strip())
+        if param.name in grid:  # size=1e3 size=1e4 would otherwise keep only the last
+            raise BadInput(f"{param.name}: given twice; write {param.name}=a,b for several values")
         parts = [p for p in text.split(",") if p.strip()]
         if not parts:
             raise BadInput(f"{param.name}: no value given; allowed {param.allowed()}")

@@ -74,6 +74,7 @@ def test_a_refused_point_is_reported_not_raised(capsys):
         (["run", "elementwise", "size=abc"], "size: 'abc' is not a number"),
         (["run", "elementwise", "size=1e99"], "out of range"),
         (["run", "elementwise", "size="], "size: no value"),
+        (["run", "matmul", "size=16", "size=32"], "size: given twice"),
         (["run", "elementwise", "--memory-budget", "8XB"], "memory budget: '8XB'"),
         (["run", "elementwise", "--threads", "0"], "--threads"),
         (["run", "elementwise", "--budget-s", "soon"], "--budget-s"),
