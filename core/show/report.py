@@ -206,11 +206,7 @@ def side_of(device: object) -> str:
     return "CPU" if str(device).lower().startswith("cpu") else "accelerator"
 
 
-def ratio_table(
-    mine: pd.DataFrame,
-    against: pd.DataFrame,
-    params: Sequence[str],
-) -> pd.DataFrame:
+def ratio_table(mine: pd.DataFrame, against: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
     """Per matching point and side (CPU with CPU, accelerator with accelerator): this
     median time over the reference's. Below 1 means less time here."""
     columns = [
