@@ -102,42 +102,6 @@ def machine_fingerprint() -> dict:
     return devices.machine_fingerprint()
 
 
-class _Saver:
-    """Writes each finished row to the store as it arrives; one saver per label.
-
-    A store that fails costs one warning, in ``note``; measuring goes on and the rows
-    stay in this server's cache.
-    """
-
-    def __init__(self, settings: Settings, dtypes: Sequence[str], note):
-        self.run_settings = {
-            **settings.sweep_settings().as_dict(),
-            "dtypes": list(dtypes),
-            "backends": settings.labels,
-            "source": "app",
-        }
-        self.records: dict[str, Callable[[dict], None]] = {}
-        self.failed = False
-        self.note = note
-
-    def __call__(self, row: dict, label: str) -> None:
-        if self.failed:
-            return
-        try:
-            if label not in self.records:
-                self.records[label] = recorder.recorder(
-                    sidebar.open_store(), machine_fingerprint(), self.run_settings, label
-                )
-            self.records[label](row)
-        except Exception as error:  # the store is a convenience; measuring must go on
-            self.failed = True
-            _LOG.warning("saving to the store failed: %s", error)
-            self.note.warning(
-                f"Results are not being saved to the store: {units.one_line(error)}. "
-                "Measuring goes on; this page keeps what it measures until the server stops."
-            )
-
-
 # ---------------------------------------------------------------- progress, Stop, heartbeat
 
 
@@ -151,9 +115,11 @@ def _signature(tasks: Sequence[sweep.Task]) -> str:
 
 
 class _Progress:
-    """The status box, progress bar, Stop button and heartbeat of one measuring call."""
+    """One measuring call on screen: the status box, progress bar, Stop button and
+    heartbeat; it also keeps each finished row (cache and store) as it arrives. A store
+    that fails costs one warning; measuring goes on and the rows stay in the cache."""
 
-    def __init__(self, key: str, signature: str, total: int, label: str):
+    def __init__(self, key, signature, total, label, settings: Settings, dtypes):
         self.note = st.empty()  # outside the status box, which folds away when done
         self.status = st.status(label, expanded=True)
         with self.status:
@@ -163,8 +129,13 @@ class _Progress:
         self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
         self.total, self.done = max(total, 1), 0
         self.started = self.beat_at = time.perf_counter()
+        self.run_settings = {**settings.sweep_settings().as_dict(), "dtypes": list(dtypes),
+                             "backends": settings.labels, "source": "app"}  # fmt: skip
+        self.records: dict[str, Callable[[dict], None]] | None = {}
 
-    def row(self, task: sweep.Task, row: dict) -> None:
+    def row(self, task: sweep.Task, row: dict, run_label: str) -> None:
+        _keep(task, row)
+        self._save(row, run_label)
         self.done += 1
         self.waiting.empty()
         shown = units.seconds(row.get("median_s")) if row["status"] == "ok" else row["status"]
@@ -173,6 +144,23 @@ class _Progress:
             text=f"{self.done}/{self.total} · {task.group + ' · ' if task.group else ''}"
             f"{task.label} on {task.backend.label}: {shown}",
         )
+
+    def _save(self, row: dict, run_label: str) -> None:
+        if self.records is None:  # the store failed earlier in this call
+            return
+        try:
+            if run_label not in self.records:
+                self.records[run_label] = recorder.recorder(
+                    sidebar.open_store(), machine_fingerprint(), self.run_settings, run_label
+                )
+            self.records[run_label](row)
+        except Exception as error:  # the store is a convenience; measuring must go on
+            self.records = None
+            _LOG.warning("saving to the store failed: %s", error)
+            self.note.warning(
+                f"Results are not being saved to the store: {units.one_line(error)}. "
+                "Measuring goes on; this page keeps what it measures until the server stops."
+            )
 
     def beat(self) -> bool:
         """Any st.* call lets Streamlit stop this script for Stop or a widget change."""
@@ -266,17 +254,13 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.D
         if missing and _should_run(missing, tasks, settings, key, signature):
             redraw(measuring=True)
             backends = " and ".join(dict.fromkeys(t.backend.label for t in missing))
-            progress = _Progress(
-                key, signature, len(missing), f"Measuring {len(missing)} points on {backends}…"
-            )
-            saver = _Saver(settings, dtypes, progress.note)
+            what = f"Measuring {len(missing)} points on {backends}…"
+            progress = _Progress(key, signature, len(missing), what, settings, dtypes)
             drawn = {"at": progress.started, "took_s": 0.0}
 
             def on_row(task: sweep.Task, row: dict) -> None:
-                _keep(task, row)
-                saver(row, label or f"{workload.title} (app)")
                 rows[task.key] = row
-                progress.row(task, row)
+                progress.row(task, row, label or f"{workload.title} (app)")
                 wait_s = max(REDRAW_EVERY_S, drawn["took_s"] * (1 - REDRAW_SHARE) / REDRAW_SHARE)
                 if time.perf_counter() - drawn["at"] >= wait_s:
                     begun = time.perf_counter()
@@ -417,15 +401,11 @@ def run_suite(
         tasks = _suite_tasks(parts, settings, dtype)
     missing = [t for t in tasks if _known(t, settings) is None]
     signature = _signature(tasks)
-    progress = _Progress(
-        key, signature, len(missing), f"Measuring {len(missing)} points for up to {budget_s:.0f} s…"
-    )
-    saver = _Saver(settings, [dtype], progress.note)
+    what = f"Measuring {len(missing)} points for up to {budget_s:.0f} s…"
+    progress = _Progress(key, signature, len(missing), what, settings, [dtype])
 
     def on_row(task: sweep.Task, row: dict) -> None:
-        _keep(task, row)
-        saver(row, f"{label}: {task.group}")
-        progress.row(task, row)
+        progress.row(task, row, f"{label}: {task.group}")
 
     done = _measure(missing, settings, dtype, on_row, progress, budget_s=budget_s)
     skipped = [
