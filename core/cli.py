@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 from tqdm import tqdm
 
 from core import units
@@ -66,6 +70,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-check", action="store_true", help="skip the output check")
     parser.add_argument("--out", help="write the results to .csv, .json or .parquet")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_store_option(parser)
     parser.add_argument("--no-store", action="store_true", help="keep the results out of the store")
 
@@ -100,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run", action="append", help="a run id; repeat for more; default all")
     export.add_argument("--workload", help="only runs of this workload")
     export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--force", action="store_true", help="replace an existing file")
     _add_store_option(export)
     imported = commands.add_parser("import", help="check a results file and add it to the store")
     imported.add_argument("file")
@@ -144,17 +150,45 @@ def _backends(args) -> list[sweep.Backend]:
     return sweep.default_backends(args.threads)
 
 
-def _out_format(path: str) -> str:
+def _checked_out(path: str, fmt: str | None = None, *, force: bool = False, store=None) -> str:
+    """The format of an output file, checked before anything is measured or read: a known
+    extension (matching ``fmt`` when given), a folder that exists and can be written, and
+    no existing file (unless ``force``), never the store's own file. Bad: BadInput."""
     try:
-        return files.format_of_path(path)
+        found = files.format_of_path(path)
     except BadInput as error:
         raise BadInput(f"--out: {error}") from None
+    if fmt is not None and found != fmt:
+        raise BadInput(f"--out: '{path}' ends in .{found}, but --format is {fmt}")
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise BadInput(f"--out: '{path}' is a folder; name a file in it")
+    if not folder.is_dir():
+        raise BadInput(f"--out: the folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"--out: the folder '{folder}' cannot be written")
+    if store is not None and target.exists():
+        url = sa.engine.make_url(store.url)
+        if url.get_backend_name() == "sqlite" and url.database and target.samefile(url.database):
+            raise BadInput(f"--out: '{path}' is the results store itself; name another file")
+    if target.exists() and not force:
+        raise BadInput(f"--out: '{path}' exists; add --force to replace it")
+    return found
 
 
-def _write(frame: pd.DataFrame, path: str, machine: dict, settings: dict) -> None:
-    # A machine column lets a CSV, which has no header for it, say where it was measured.
-    labelled = frame.assign(machine=machine.get("machine", ""))
-    files.export_frame(labelled, path, _out_format(path), machine, settings)
+def _write(path: str, data: bytes) -> None:
+    """Through a temporary file in the same folder and a rename: a full disk or a crash
+    leaves the old file (or none), never a half-written one."""
+    folder = Path(path).parent
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".speedup-", delete=False) as handle:
+        handle.write(data)
+        temporary = handle.name
+    try:
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _open_store(args):
@@ -168,7 +202,7 @@ def _open_store(args):
 
 def _run_parts(parts, args) -> pd.DataFrame:
     if args.out:
-        _out_format(args.out)
+        out_format = _checked_out(args.out, force=args.force)
     settings = _settings(args)
     backends = _backends(args)
     machine = devices.machine_fingerprint()
@@ -210,7 +244,9 @@ def _run_parts(parts, args) -> pd.DataFrame:
             print(f"  {point[0].label} on {backends_text}", file=sys.stderr)
     combined = pd.concat(frames, ignore_index=True) if frames else results.empty_frame()
     if args.out:
-        _write(combined, args.out, machine, settings_record)
+        # A machine column lets a CSV, which has no header for it, say where it was measured.
+        labelled = combined.assign(machine=machine.get("machine", ""))
+        _write(args.out, files.export_bytes(labelled, out_format, machine, settings_record))
         print(f"wrote {len(combined)} rows to {args.out}", file=sys.stderr)
     if record is not None:
         print(f"saved to {results_store.shown_url}", file=sys.stderr)
@@ -244,6 +280,7 @@ def _runs(args) -> None:
 
 def _export(args) -> None:
     results_store = _open_store(args)
+    _checked_out(args.out, args.format, force=args.force, store=results_store)
     listing = results_store.runs(workload=args.workload)
     run_ids = args.run or list(listing["run_id"])
     unknown = sorted(set(run_ids) - set(listing["run_id"]))
@@ -257,7 +294,7 @@ def _export(args) -> None:
     # One machine's fingerprint travels in the file's header; runs of several machines
     # leave it empty, and each row's own machine column says where it was measured.
     machine = fingerprints[run_ids[0]] if len(machines) == 1 else {}
-    files.export_frame(frame, args.out, args.format, machine, {"runs": run_ids})
+    _write(args.out, files.export_bytes(frame, args.format, machine, {"runs": run_ids}))
     print(f"wrote {len(frame)} rows of {len(run_ids)} runs to {args.out}")
 
 

@@ -107,3 +107,35 @@ def test_importing_core_loads_no_streamlit():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_out_is_checked_before_anything_is_measured(tmp_path, capsys, monkeypatch):
+    from core.measure import sweep
+
+    monkeypatch.setattr(sweep, "measure_task", lambda *a, **k: pytest.fail("measured"))
+    existing = tmp_path / "old.csv"
+    existing.write_text("keep me")
+    bad = {
+        str(tmp_path / "no" / "such" / "r.csv"): "does not exist",
+        str(tmp_path): "is not a CSV",
+        str(tmp_path / "r.txt"): "is not a CSV",
+        str(existing): "--force",
+    }
+    for out, fragment in bad.items():
+        assert main(["run", "matmul", "size=16", "--no-store", "--out", out]) == 2
+        assert fragment in capsys.readouterr().err
+    assert existing.read_text() == "keep me"
+
+
+def test_export_never_writes_over_the_store_nor_in_the_wrong_format(tmp_path, capsys):
+    store = tmp_path / "store.sqlite"
+    url = f"sqlite:///{store}"
+    assert main(["run", "matmul", "size=16", "--point-budget-s", "0.02", "--store", url]) == 0
+    before = store.read_bytes()
+    args = ["export", "--store", url, "--format", "csv", "--force", "--out"]
+    assert main([*args, str(store)]) == 2
+    assert store.read_bytes() == before
+    assert main([*args, str(tmp_path / "x.parquet")]) == 2
+    assert "--format is csv" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "x.csv")]) == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".speedup-")]
