@@ -29,11 +29,8 @@ MAX_IMPORT_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 1_000_000
 MAX_COLUMNS = 200
 MAX_TEXT_CHARS = 1_000_000
-# A compressed Parquet file can expand far beyond its size on disk.
-MAX_PARQUET_EXPANSION = 20
 # One day: no single timed call of this program takes longer.
 MAX_TIME_S = 86_400.0
-
 REQUIRED_COLUMNS = ("workload", "backend", "device", "status", "median_s")
 PARQUET_META_PREFIX = "speedup_explorer."
 
@@ -41,11 +38,9 @@ _EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "pa
 # Cells a spreadsheet would run as a formula (OWASP's list: = + - @ tab, carriage return).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_WORKLOAD_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _MISSING_TEXT = {"", "nan", "na", "<na>", "null", "none"}
-_EMPTY_MEANS_TEXT = ("flags", "message")
+_CSV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 # Seconds, not rates: gflops_per_s and gb_per_s also end in _s.
 _TIME_COLUMNS = {
     c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s") and not c.endswith("_per_s")
@@ -74,77 +69,54 @@ class ImportedRun:
 
 
 def _check_format(fmt: str) -> str:
-    wanted = _EXTENSIONS.get("." + str(fmt).lower().lstrip("."))
-    if wanted is None:
+    if (wanted := _EXTENSIONS.get("." + str(fmt).lower().lstrip("."))) is None:
         raise FileRejected(f"format '{fmt}' is not supported; use csv, json or parquet")
     return wanted
 
 
 def _is_formula(value: Any) -> bool:
     """Whether a spreadsheet would run this cell; plain numbers such as -2.5 are left alone."""
-    return (
-        isinstance(value, str)
-        and value.startswith(_FORMULA_START)
-        and not _PLAIN_NUMBER.match(value)
-    )
+    return isinstance(value, str) and value[:1] in _FORMULA_START and not _PLAIN_NUMBER.match(value)
 
 
 def _neutralise(value: Any) -> Any:
     return "'" + value if _is_formula(value) else value
 
 
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    out = frame.copy()
-    for name in out.columns:
-        if not (pd.api.types.is_numeric_dtype(out[name]) or pd.api.types.is_bool_dtype(out[name])):
-            out[name] = out[name].astype(object).map(_neutralise)
-    out.columns = [_neutralise(str(c)) for c in out.columns]
-    out["schema_version"] = FILE_SCHEMA_VERSION
-    return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def _json_bytes(frame: pd.DataFrame, machine: dict, settings: dict) -> bytes:
-    columns = [str(c) for c in frame.columns]
-    rows = [
-        {name: units.plain(value, finite=True) for name, value in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
-    document = {
-        "schema_version": FILE_SCHEMA_VERSION,
-        "machine": machine or {},
-        "settings": settings or {},
-        "rows": rows,
-    }
-    # allow_nan=False: NaN is not JSON, and other readers choke on it.
-    return json.dumps(document, allow_nan=False, default=str, indent=1).encode("utf-8")
-
-
-def _parquet_bytes(frame: pd.DataFrame, machine: dict, settings: dict) -> bytes:
+def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -> bytes:
+    """The file's content, for a download button."""
+    fmt, out = _check_format(fmt), frame.copy()
+    if fmt == "csv":
+        for name in out.columns:
+            if not pd.api.types.is_numeric_dtype(out[name]):  # booleans are numeric too
+                out[name] = out[name].astype(object).map(_neutralise)
+        out.columns = [_neutralise(str(c)) for c in out.columns]
+        out["schema_version"] = FILE_SCHEMA_VERSION
+        return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    extra = dict(schema_version=FILE_SCHEMA_VERSION, machine=machine or {}, settings=settings or {})
+    if fmt == "json":
+        rows = [
+            {str(name): units.plain(value, finite=True) for name, value in row.items()}
+            for row in frame.to_dict(orient="records")
+        ]
+        # allow_nan=False: NaN is not JSON, and other readers choke on it.
+        text = json.dumps({**extra, "rows": rows}, allow_nan=False, default=str, indent=1)
+        return text.encode("utf-8")
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    out = frame.copy()
     for name in out.columns:
         if out[name].dtype == object:
             # Object columns of mixed None and numbers confuse Arrow's type inference.
             out[name] = out[name].map(lambda value: units.plain(value, finite=True))
     table = pa.Table.from_pandas(out, preserve_index=False)
-    extra = {"machine": machine or {}, "settings": settings or {}}
-    extra = {k: json.dumps(v, default=str) for k, v in extra.items()}
-    extra["schema_version"] = str(FILE_SCHEMA_VERSION)
-    ours = {f"{PARQUET_META_PREFIX}{k}".encode(): v.encode() for k, v in extra.items()}
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **ours})
+    ours = {
+        f"{PARQUET_META_PREFIX}{k}".encode(): json.dumps(v, default=str).encode()
+        for k, v in extra.items()
+    }
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **ours}), sink)
     return sink.getvalue()
-
-
-def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -> bytes:
-    """The file's content, for a download button."""
-    fmt = _check_format(fmt)
-    if fmt == "csv":
-        return _csv_bytes(frame)
-    return (_json_bytes if fmt == "json" else _parquet_bytes)(frame, machine, settings)
 
 
 def export_frame(
@@ -231,16 +203,6 @@ def format_of_path(path: str) -> str:
     return _EXTENSIONS[suffix]
 
 
-def _detect_format(fmt: str | None, name: str, data: bytes) -> str:
-    if fmt:
-        return _check_format(fmt)
-    if Path(name).suffix:
-        return format_of_path(name)
-    if data[:4] == b"PAR1":
-        return "parquet"
-    return "json" if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
-
-
 def _text_of(data: bytes, fmt: str) -> str:
     if b"\x00" in data:
         raise FileRejected(f"this is not a {fmt.upper()} file: {_what_binary_is(data)}")
@@ -280,11 +242,8 @@ def _parse_csv(data: bytes) -> _Raw:
     csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        header = next(reader)
-        rows = []
-        for fields in reader:
-            if not fields:
-                continue  # blank line
+        header, rows = next(reader), []
+        for fields in filter(None, reader):  # blank lines are skipped
             if len(fields) != len(header):
                 raise FileRejected(
                     f"row {len(rows) + 1} has {len(fields)} fields where the header has "
@@ -309,23 +268,9 @@ def _column_version(columns: dict[str, list]) -> Any:
     return found.pop() if len(found) == 1 else sorted(found)
 
 
-def _scalar_rows(rows: list) -> dict[str, list]:
-    """JSON rows (objects of plain values) as columns."""
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row, dict):
-            raise FileRejected(f"JSON row {number} is not an object")
-    names = _check_names(list(dict.fromkeys(name for row in rows for name in row)))
-    for number, row in enumerate(rows, start=1):
-        for name, value in row.items():
-            if isinstance(value, (dict, list)):
-                raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
-    return {name: [row.get(name) for row in rows] for name in names}
-
-
 def _parse_json(data: bytes) -> _Raw:
-    text = _text_of(data, "json")
     try:
-        document = json.loads(text)
+        document = json.loads(_text_of(data, "json"))
     except json.JSONDecodeError as error:
         raise FileRejected(
             f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}; "
@@ -347,8 +292,16 @@ def _parse_json(data: bytes) -> _Raw:
     for key, value in (("machine", machine), ("settings", settings)):
         if value is not None and not isinstance(value, dict):
             raise FileRejected(f"the JSON's {key} must be an object")
-    version = document["schema_version"]
-    return _Raw(_scalar_rows(rows), machine or {}, settings or {}, version, "typed")
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise FileRejected(f"JSON row {number} is not an object")
+    names = _check_names(list(dict.fromkeys(name for row in rows for name in row)))
+    for number, row in enumerate(rows, start=1):
+        for name, value in row.items():
+            if isinstance(value, (dict, list)):
+                raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    return _Raw(columns, machine or {}, settings or {}, document["schema_version"], "typed")
 
 
 def _parse_parquet(data: bytes) -> _Raw:
@@ -359,6 +312,7 @@ def _parse_parquet(data: bytes) -> _Raw:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    plain = ("integer", "floating", "boolean", "string", "large_string", "null")
     try:
         parquet = pq.ParquetFile(io.BytesIO(data))
         info = parquet.metadata
@@ -366,13 +320,22 @@ def _parse_parquet(data: bytes) -> _Raw:
         if info.num_columns > MAX_COLUMNS:
             raise FileRejected(f"the file has more than {MAX_COLUMNS} columns")
         expanded_bytes = sum(info.row_group(i).total_byte_size for i in range(info.num_row_groups))
-        if expanded_bytes > MAX_PARQUET_EXPANSION * max(len(data), MAX_IMPORT_BYTES // 10):
+        # A compressed Parquet file can expand far beyond its size on disk.
+        if expanded_bytes > 20 * max(len(data), MAX_IMPORT_BYTES // 10):
             raise FileRejected(
                 f"the Parquet file expands to {units.bytes_(expanded_bytes)}, which is too much"
             )
         schema = parquet.schema_arrow
-        for arrow_field in schema:
-            _check_arrow_type(arrow_field, pa)
+        for column in schema:
+            kind, name = column.type, column.name
+            tags = column.metadata or {}
+            if isinstance(kind, pa.ExtensionType) or b"ARROW:extension:name" in tags:
+                # Old pyarrow unpickled Python extension types; refuse them outright.
+                raise FileRejected(f"column '{name}' has an extension type, which is refused")
+            kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+            kinds = plain + (("timestamp", "date") if name == "timestamp" else ())
+            if not any(getattr(pa.types, f"is_{each}")(kind) for each in kinds):
+                raise FileRejected(f"column '{name}' has type {kind}, which is not a plain value")
         table = parquet.read()
     except FileRejected:
         raise
@@ -391,25 +354,6 @@ def _parse_parquet(data: bytes) -> _Raw:
     return _Raw(columns, machine, settings, version, "typed")
 
 
-def _check_arrow_type(arrow_field: Any, pa: Any) -> None:
-    kind = arrow_field.type
-    if isinstance(kind, pa.ExtensionType) or (
-        arrow_field.metadata and b"ARROW:extension:name" in arrow_field.metadata
-    ):
-        # Old pyarrow unpickled Python extension types; refuse them outright.
-        raise FileRejected(f"column '{arrow_field.name}' has an extension type, which is refused")
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    plain = ("integer", "floating", "boolean", "string", "large_string", "null")
-    if arrow_field.name == "timestamp":
-        plain += ("timestamp", "date")
-    simple = any(getattr(pa.types, f"is_{kind_name}")(kind) for kind_name in plain)
-    if not simple:
-        raise FileRejected(
-            f"column '{arrow_field.name}' has type {kind}, which is not a plain value"
-        )
-
-
 def _json_metadata(meta: dict, key: str) -> dict:
     raw = meta.get(f"{PARQUET_META_PREFIX}{key}")
     if raw is None:
@@ -426,7 +370,6 @@ def _json_metadata(meta: dict, key: str) -> dict:
 def _check_names(names: list) -> list[str]:
     if len(names) > MAX_COLUMNS:
         raise FileRejected(f"the file has {len(names)} columns; at most {MAX_COLUMNS} are read")
-    seen = set()
     for number, name in enumerate(names, start=1):
         if not isinstance(name, str) or not name.strip():
             raise FileRejected(f"column {number} has no name")
@@ -434,9 +377,8 @@ def _check_names(names: list) -> list[str]:
             raise FileRejected(
                 f"column name {_show(name)} is not allowed: letters, digits and _ only"
             )
-        if name in seen:
+        if name in names[: number - 1]:
             raise FileRejected(f"column '{name}' appears twice")
-        seen.add(name)
     return list(names)
 
 
@@ -463,7 +405,7 @@ def _is_missing(value: Any, origin: str, *, text: bool = False) -> bool:
 
 def _text_column(name: str, values: list, origin: str) -> list:
     # CSV cannot tell an empty string from a missing one; the sweep writes "" here.
-    empty = "" if origin == "csv" and name in _EMPTY_MEANS_TEXT else None
+    empty = "" if origin == "csv" and name in ("flags", "message") else None
     out = []
     for index, value in enumerate(values):
         if _is_missing(value, origin, text=True):
@@ -484,26 +426,17 @@ def _text_column(name: str, values: list, origin: str) -> list:
 
 def _number(value: Any, origin: str) -> float | None:
     """The cell as a float, or None where it is not a number at all."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if origin == "csv" and isinstance(value, str):
         text = value.strip()
-        if not _PLAIN_NUMBER.match(text) and text.lower().lstrip("+-") not in ("inf", "infinity"):
-            return None
-        return float(text)
+        if _PLAIN_NUMBER.match(text) or text.lower().lstrip("+-") in ("inf", "infinity"):
+            return float(text)
     return None
 
 
 def _numeric_column(
-    name: str,
-    values: list,
-    origin: str,
-    *,
-    integer: bool = False,
-    low: float | None = None,
-    high: float | None = None,
+    name: str, values: list, origin: str, integer: bool = False, low=None, high=None
 ) -> list:
     out: list = []
     for index, value in enumerate(values):
@@ -523,9 +456,6 @@ def _numeric_column(
             raise _reject(index, name, f"is above {high:g}", value)
         out.append(int(number) if integer else number)
     return out
-
-
-_CSV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _bool_column(name: str, values: list, origin: str) -> list:
@@ -550,18 +480,17 @@ def _param_column(name: str, values: list, origin: str) -> list:
         numeric = all(_number(v, origin) is not None for v in present)
     else:
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
-        texts = all(isinstance(v, str) for v in present)
-        bools = all(isinstance(v, bool) for v in present)
-        if bools and present:
+        if present and all(isinstance(v, bool) for v in present):
             return [None if _is_missing(v, origin) else v for v in values]
-        if not numeric and not texts:
+        if not numeric and not all(isinstance(v, str) for v in present):
             first = next(v for v in present if not isinstance(v, str))
             raise _reject(values.index(first), name, "mixes numbers and text", first)
     if not numeric or not present:
         return _text_column(name, values, origin)
     numbers = _numeric_column(name, values, origin)
     whole = all(
-        _WHOLE_NUMBER.match(v.strip()) if origin == "csv" else isinstance(v, int) for v in present
+        re.match(r"^[+-]?\d+$", v.strip()) if origin == "csv" else isinstance(v, int)
+        for v in present
     )
     # Whole numbers with gaps become floats, as pandas itself would make them.
     if whole and len(present) == len(values):
@@ -569,22 +498,15 @@ def _param_column(name: str, values: list, origin: str) -> list:
     return [math.nan if n is None else n for n in numbers]
 
 
-def _check_times_list(values: list) -> None:
-    for index, text in enumerate(values):
-        if text is None:
-            continue
-        try:
-            times = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            raise _reject(index, "times_s", "is not a JSON list of times", text) from None
-        if not isinstance(times, list) or not all(
-            isinstance(t, (int, float))
-            and not isinstance(t, bool)
-            and math.isfinite(t)
-            and 0 <= t <= MAX_TIME_S
-            for t in times
-        ):
-            raise _reject(index, "times_s", "is not a JSON list of times", text)
+def _is_times_list(text: str) -> bool:
+    try:
+        times = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(times, list) and all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= MAX_TIME_S
+        for t in times  # NaN and infinities fail the range
+    )
 
 
 def _check_version(version: Any) -> None:
@@ -603,40 +525,37 @@ def _check_version(version: Any) -> None:
 def _validate(raw: _Raw) -> pd.DataFrame:
     """Every cell checked and typed, or FileRejected for the first one that is wrong."""
     _check_version(raw.version)
-    columns = raw.columns
+    columns, origin = raw.columns, raw.origin
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
-        comma = raw.origin == "csv" and len(columns) == 1
+        comma = origin == "csv" and len(columns) == 1
         hint = " (is the file comma-separated?)" if comma else ""
         raise FileRejected(f"required columns missing: {', '.join(missing)}{hint}")
     row_count = len(next(iter(columns.values())))
     if row_count == 0:
         raise FileRejected("the file has no result rows")
-    origin = raw.origin
-    checked: dict[str, list] = {}
-    for name in results.LEADING_COLUMNS:
-        if name in columns:
-            checked[name] = _text_column(name, columns[name], origin)
+    checked = {
+        name: _text_column(name, columns[name], origin)
+        for name in results.LEADING_COLUMNS
+        if name in columns
+    }
     for index, workload in enumerate(checked["workload"]):
-        if workload is None or not _WORKLOAD_NAME.match(workload):
+        if workload is None or not re.match(r"^[A-Za-z0-9_]{1,64}$", workload):
             raise _reject(index, "workload", "is not a workload name", workload)
     params = results.param_columns(columns, derived=False)
     for name in params:
         checked[name] = _param_column(name, columns[name], origin)
     for name, dtype in results.MEASUREMENT_COLUMNS.items():
-        if name not in columns:
+        values = columns.get(name)
+        if values is None:
             continue
-        values = columns[name]
-        if dtype == "string":
-            checked[name] = _text_column(name, values, origin)
-        elif dtype == "boolean":
-            checked[name] = _bool_column(name, values, origin)
-        elif dtype == "Int64":
-            low, high = _INTEGER_RANGES.get(name, (0, None))
-            checked[name] = _numeric_column(name, values, origin, integer=True, low=low, high=high)
+        if dtype in ("string", "boolean"):
+            check = _text_column if dtype == "string" else _bool_column
+            checked[name] = check(name, values, origin)
         else:
             high = MAX_TIME_S if name in _TIME_COLUMNS else None
-            checked[name] = _numeric_column(name, values, origin, low=0.0, high=high)
+            low, high = _INTEGER_RANGES.get(name, (0, high))
+            checked[name] = _numeric_column(name, values, origin, dtype == "Int64", low, high)
     for name in ("backend", "device"):
         for index, value in enumerate(checked[name]):
             if value is None:
@@ -646,28 +565,25 @@ def _validate(raw: _Raw) -> pd.DataFrame:
             raise _reject(index, "status", f"is not one of {', '.join(results.STATUSES)}", status)
         if status == "ok" and checked["median_s"][index] is None:
             raise _reject(index, "median_s", "is empty on an ok row", None)
-    if "times_s" in checked:
-        _check_times_list(checked["times_s"])
+    for index, text in enumerate(checked.get("times_s", [])):
+        if text is not None and not _is_times_list(text):
+            raise _reject(index, "times_s", "is not a JSON list of times", text)
     if "run_id" not in checked:
         checked["run_id"] = ["imported"] * row_count
     return results.to_frame(checked, params)
-
-
-def _raw_of_frame(frame: pd.DataFrame) -> _Raw:
-    names = _check_names([str(c) for c in frame.columns])
-    # Infinities are kept (finite=False), so that the cell checks refuse them as in a file.
-    columns = {
-        name: [units.plain(v) for v in frame[column].astype(object).tolist()]
-        for name, column in zip(names, frame.columns, strict=True)
-    }
-    return _Raw(columns, {}, {}, None, "typed")
 
 
 def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A table built in memory, checked as strictly as an imported file."""
     if len(frame) > MAX_ROWS:
         raise FileRejected(f"the table has more than {MAX_ROWS} rows")
-    return _validate(_raw_of_frame(frame))
+    names = _check_names([str(c) for c in frame.columns])
+    # Infinities are kept (finite=False), so that the cell checks refuse them as in a file.
+    columns = {
+        name: [units.plain(v) for v in frame[column].astype(object).tolist()]
+        for name, column in zip(names, frame.columns, strict=True)
+    }
+    return _validate(_Raw(columns, {}, {}, None, "typed"))
 
 
 def import_file(
@@ -683,8 +599,13 @@ def import_file(
     data, name = _read_limited(path_or_bytes, max_bytes)
     if not data:
         raise FileRejected("the file is empty")
-    parse = {"csv": _parse_csv, "json": _parse_json, "parquet": _parse_parquet}
-    raw = parse[_detect_format(fmt, name, data)](data)
+    if fmt or Path(name).suffix:
+        fmt = _check_format(fmt) if fmt else format_of_path(name)
+    elif data[:4] == b"PAR1":
+        fmt = "parquet"
+    else:
+        fmt = "json" if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
+    raw = {"csv": _parse_csv, "json": _parse_json, "parquet": _parse_parquet}[fmt](data)
     frame = _validate(raw)
     machine = dict(raw.machine)
     if "machine" in raw.columns and "machine" not in machine:
