@@ -44,12 +44,7 @@ class StoreError(RuntimeError):
 # --- schema --------------------------------------------------------------------------
 
 # The SQL type of each pandas dtype in results.MEASUREMENT_COLUMNS.
-_SQL_TYPES = {
-    "string": sa.Text,
-    "Int64": sa.BigInteger,
-    "float64": sa.Double,
-    "boolean": sa.Boolean,
-}
+_SQL_TYPES = dict(string=sa.Text, Int64=sa.BigInteger, float64=sa.Double, boolean=sa.Boolean)
 # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
 _ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -127,23 +122,14 @@ def _first_line(error: BaseException) -> str:
     return units.one_line(getattr(error, "orig", None) or error)
 
 
-# WAL keeps readers (the app) and the writer (a sweep) out of each other's way; NORMAL
-# sync in WAL mode loses nothing committed when a process is killed.
-_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000")
-
-
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" hook own transactions: pysqlite's own handling does not
     # put DDL inside them, and a migration must be all or nothing.
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in _PRAGMAS:
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
-
-
-def _begin_sqlite(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # WAL keeps readers (the app) and the writer (a sweep) out of each other's way; NORMAL
+    # sync in WAL mode loses nothing committed when a process is killed.
+    for p in ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"]:
+        dbapi_connection.execute(f"PRAGMA {p}")
 
 
 def _make_engine(url: str) -> tuple[Engine, str]:
@@ -157,8 +143,7 @@ def _make_engine(url: str) -> tuple[Engine, str]:
         ) from None
     shown = parsed.render_as_string(hide_password=True)
     kwargs: dict[str, Any] = {}
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
+    if parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True  # a server restart must not break the next write
         if "connect_timeout" not in parsed.query:
             # An unreachable server should fail in seconds, not after the OS's TCP timeout.
@@ -169,7 +154,7 @@ def _make_engine(url: str) -> tuple[Engine, str]:
         raise StoreError(f"cannot use store {shown}: {_first_line(error)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
-        event.listen(engine, "begin", _begin_sqlite)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
     return engine, shown
 
 
@@ -197,10 +182,8 @@ def _record(row: dict, run_id: str | None = None) -> dict:
     for name in ("workload", "run_id"):
         if not plain.get(name):
             raise StoreError(f"a result row has no {name}")
-    return {
-        **{n: None if plain.get(n) is None else cast(plain[n]) for n, cast in _CASTS.items()},
-        "params": json.dumps(params),
-    }
+    record = {n: None if plain.get(n) is None else cast(plain[n]) for n, cast in _CASTS.items()}
+    return {**record, "params": json.dumps(params)}
 
 
 def _run_exists(conn: Connection, run_id: str) -> bool:
@@ -231,20 +214,17 @@ class Store:
     def _prepare(self) -> None:
         with self.engine.begin() as conn:
             tables = set(sa.inspect(conn).get_table_names())
-            version = None  # a new store
+            version = 0 if tables & {"runs", "results"} else None  # None: a new store
             if "meta" in tables:
                 newest = sa.select(sa.func.max(meta_table.c.schema_version))
                 version = conn.execute(newest).scalar() or 0
-            elif tables & {"runs", "results"}:
-                version = 0
-            if version is not None and version > SCHEMA_VERSION:
+            if (version or 0) > SCHEMA_VERSION:
                 raise StoreError(
                     f"store schema version {version} is newer than this program's "
                     f"{SCHEMA_VERSION}; upgrade speedup-explorer"
                 )
-            if version is not None:
-                for migrate in MIGRATIONS[version:]:
-                    migrate(conn)
+            for migrate in [] if version is None else MIGRATIONS[version:]:
+                migrate(conn)
             metadata.create_all(conn)
             self._add_missing_result_columns(conn)
             if version != SCHEMA_VERSION:
@@ -253,11 +233,8 @@ class Store:
 
     @staticmethod
     def _add_missing_result_columns(conn: Connection) -> None:
-        """Measurement columns added to ``core.keep.results`` later arrive as empty columns.
-
-        Adding a nullable column changes nothing for older rows, so it needs no
-        schema version of its own.
-        """
+        # Measurement columns added to core.keep.results later arrive as empty columns: a
+        # nullable column changes nothing for older rows, so it needs no schema version.
         present = {c["name"] for c in sa.inspect(conn).get_columns("results")}
         preparer = conn.dialect.identifier_preparer
         for column in results_table.columns:
@@ -280,13 +257,7 @@ class Store:
     # -- writing
 
     def start_run(
-        self,
-        run_id: str,
-        workload: str,
-        machine: dict,
-        settings: dict,
-        label: str = "",
-        source: str = "measured",
+        self, run_id: str, workload: str, machine: dict, settings: dict, label="", source="measured"
     ) -> str:
         with self._errors("cannot start run in"), self.engine.begin() as conn:
             self._insert_run(conn, run_id, workload, machine, settings, label, source)
@@ -300,17 +271,10 @@ class Store:
             raise StoreError("a run needs a run_id")
         if _run_exists(conn, run_id):
             raise StoreError(f"run '{run_id}' already exists in the store")
-        conn.execute(
-            runs_table.insert().values(
-                run_id=run_id,
-                created_at=datetime.now(timezone.utc).replace(tzinfo=None),
-                workload=workload,
-                label=label or "",
-                machine=json.dumps(machine or {}, default=str),
-                settings=json.dumps(settings or {}, default=str),
-                source=source,
-            )
-        )
+        label, now = label or "", datetime.now(timezone.utc).replace(tzinfo=None)
+        machine, settings = (json.dumps(v or {}, default=str) for v in (machine, settings))
+        row = dict(run_id=run_id, created_at=now, workload=workload, label=label, source=source)
+        conn.execute(runs_table.insert().values(**row, machine=machine, settings=settings))
 
     def add_row(self, row: dict) -> None:
         """Write one finished point now, in its own transaction."""
@@ -350,9 +314,7 @@ class Store:
         with self._errors("cannot save results to"), self.engine.begin() as conn:
             if run_id is not None and not _run_exists(conn, run_id):
                 workloads = ",".join(dict.fromkeys(r["workload"] for r in records))
-                self._insert_run(
-                    conn, run_id, workloads, machine or {}, settings or {}, label, source
-                )
+                self._insert_run(conn, run_id, workloads, machine, settings, label, source)
             for wanted in dict.fromkeys(r["run_id"] for r in records):
                 self._check_run(conn, wanted)
             if records:
@@ -369,14 +331,8 @@ class Store:
         machine = {"machine": "unknown machine (imported)", **(imported.machine or {})}
         if label is None:
             label = f"imported from {imported.name}" if imported.name else "imported"
-        self.add_frame(
-            frame,
-            run_id,
-            machine=machine,
-            settings=imported.settings or {},
-            label=label,
-            source="imported",
-        )
+        run = {"machine": machine, "settings": imported.settings or {}, "label": label}
+        self.add_frame(frame, run_id, **run, source="imported")
         return run_id
 
     def delete_run(self, run_id: str) -> int:
@@ -431,11 +387,7 @@ class Store:
             item = conn.execute(query).mappings().first()
         if item is None:
             raise StoreError(f"run '{run_id}' is not in the store")
-        return {
-            **item,
-            "machine": json.loads(item["machine"]),
-            "settings": json.loads(item["settings"]),
-        }
+        return {**item, **{key: json.loads(item[key]) for key in ("machine", "settings")}}
 
     def load(self, run_ids: str | Iterable[str]) -> pd.DataFrame:
         """The tidy result table of these runs, with ``machine`` and ``source`` added."""
