@@ -1,6 +1,6 @@
 """The post's published figures as a tidy result table, to overlay on one's own runs.
 
-The data ship in ``core/data/post_reference.csv``; ``core/data/PROVENANCE.md`` says
+The data ship in ``data/post_reference.csv`` beside this module; ``data/PROVENANCE.md`` says
 where they come from and how they were measured.
 """
 
@@ -23,42 +23,26 @@ NEO = "MacBook Neo 8 GB (post)"
 RYZEN = "Ryzen AI HX 370 (post)"
 
 _MODELS = {"ResNet-18": "resnet18", "MobileNetV2": "mobilenet_v2"}
-
-# What each (machine in the file, device in the file) becomes.
+_RUN_IDS = {NEO: "post-macbook-neo", RYZEN: "post-ryzen-ai-hx370"}
+_IN_FILE = {"MacBook Neo A18 Pro 8GB": NEO, "Ryzen AI HX 370": RYZEN}
+# What each (machine, device in the file) becomes: device, backend, device_name, threads.
 _BACKENDS = {
-    ("MacBook Neo A18 Pro 8GB", "mps"): {
-        "machine": NEO,
-        "run_id": "post-macbook-neo",
-        "device": "mps",
-        "backend": "mps",
-        "device_name": "Apple A18 Pro GPU",
-        "threads": None,
-    },
-    ("MacBook Neo A18 Pro 8GB", "cpu"): {
-        "machine": NEO,
-        "run_id": "post-macbook-neo",
-        "device": "cpu",
-        # Never set in the notebooks: PyTorch's default there is the 2 performance cores.
-        "backend": "cpu (post default, 2 threads)",
-        "device_name": "Apple A18 Pro",
-        "threads": 2,
-    },
-    ("Ryzen AI HX 370", "cuda-rocm"): {
-        "machine": RYZEN,
-        "run_id": "post-ryzen-ai-hx370",
-        "device": "cuda",
-        "backend": "cuda (rocm)",
-        "device_name": "AMD Radeon 890M (ROCm 7.1)",
-        "threads": None,
-    },
-    ("Ryzen AI HX 370", "cpu"): {
-        "machine": RYZEN,
-        "run_id": "post-ryzen-ai-hx370",
-        "device": "cpu",
-        "backend": "cpu (post default threads)",
-        "device_name": "AMD Ryzen AI 9 HX 370",
-        "threads": None,
-    },
+    (NEO, "mps"): ("mps", "mps", "Apple A18 Pro GPU", None),
+    # Never set in the notebooks: PyTorch's default there is the 2 performance cores.
+    (NEO, "cpu"): ("cpu", "cpu (post default, 2 threads)", "Apple A18 Pro", 2),
+    (RYZEN, "cuda-rocm"): ("cuda", "cuda (rocm)", "AMD Radeon 890M (ROCm 7.1)", None),
+    (RYZEN, "cpu"): ("cpu", "cpu (post default threads)", "AMD Ryzen AI 9 HX 370", None),
+}
+_IMAGE = {"model": "model", "batch": "batch", "image_size": "image_size"}
+_CONV = {"batch": "batch", "channels": "in_channels", "size": "height", "kernel": "kernel"}
+# Each family's workload, and the file's column for each of its parameters.
+_FAMILIES = {
+    "matmul": ("matmul", {"size": "height"}),
+    "inference": ("inference", _IMAGE),
+    "train": ("train", _IMAGE),
+    "conv2d_kernel": ("conv2d", _CONV),
+    "conv2d_channels": ("conv2d", _CONV),
+    "elementwise": ("elementwise", {"op": "op", "size": "elements"}),
 }
 
 _MACHINES = {
@@ -105,11 +89,8 @@ def _note(machine: str, device: str, family: str, params: dict) -> str:
             return "the post's text says \"~60 ms\"; the notebook's figure is kept"
         if family == "inference" and params["model"] == "mobilenet_v2" and params["batch"] == 64:
             return "the post's text says \"under 200 ms\"; the notebook's figure is kept"
-    if family.startswith("conv2d_") and (params["size"], params["kernel"], params["channels"]) == (
-        128,
-        3,
-        64,
-    ):
+    conv = family.startswith("conv2d_")
+    if conv and (params["size"], params["kernel"], params["channels"]) == (128, 3, 64):
         return "this point was measured in both conv2d sweeps; the two differ by run-to-run spread"
     return ""
 
@@ -130,53 +111,34 @@ def _int(value: object) -> int | None:
 
 def _tidy_row(item: dict) -> dict:
     family = item["family"]
-    target = _BACKENDS[(item["machine"], item["device"])]
-    mean_s = float(item["mean_ms"]) / 1000.0
-    params: dict[str, object]
-    if family == "matmul":
-        workload = "matmul"
-        params = {"size": _int(item["height"])}
-    elif family in ("inference", "train"):
-        workload = family
-        params = {
-            "model": _MODELS[item["model"]],
-            "batch": _int(item["batch"]),
-            "image_size": _int(item["image_size"]),
-        }
-    elif family in ("conv2d_kernel", "conv2d_channels"):
-        workload = "conv2d"
-        params = {
-            "batch": _int(item["batch"]),
-            "channels": _int(item["in_channels"]),
-            "size": _int(item["height"]),
-            "kernel": _int(item["kernel"]),
-        }
-    elif family == "elementwise":
-        workload = "elementwise"
-        params = {"op": item["op"], "size": _int(item["elements"])}
-    else:
+    if family not in _FAMILIES:
         raise ValueError(f"reference data: unknown family {family!r}")
+    workload, columns = _FAMILIES[family]
+    cast = {"model": _MODELS.__getitem__, "op": str}
+    params = {name: cast.get(name, _int)(item[column]) for name, column in columns.items()}
+    machine = _IN_FILE[item["machine"]]
+    device, backend, device_name, threads = _BACKENDS[(machine, item["device"])]
+    mean_s = float(item["mean_ms"]) / 1000.0
     message = _MEAN_ONLY.format(runs=_int(item["runs"]), warmup=_int(item["warmup"]))
-    note = _note(target["machine"], target["device"], family, params)
-    if note:
+    if note := _note(machine, device, family, params):
         message += f"; {note}"
     return {
-        "run_id": target["run_id"],
+        "run_id": _RUN_IDS[machine],
         "timestamp": None,
         "workload": workload,
         **params,
-        "backend": target["backend"],
-        "device": target["device"],
-        "device_name": target["device_name"],
+        "backend": backend,
+        "device": device,
+        "device_name": device_name,
         "dtype": item["dtype"],
-        "threads": target["threads"],
+        "threads": threads,
         "median_s": mean_s,
         "mean_s": mean_s,
         "n": _int(item["runs"]),
         "flags": "",
         "status": "ok",
         "message": message,
-        "machine": target["machine"],
+        "machine": machine,
         "source": "reference",
         # The sweep tells apart the conv2d point that both conv2d sweeps measured.
         "provenance": f"{SOURCE_REPOSITORY} {item['source_file']} ({family})",
@@ -202,9 +164,7 @@ def reference_frame(workload: str | None = None) -> pd.DataFrame:
     # of timed repeats).
     param_names = list(workloads.param_names(workload) if workload else workloads.param_names())
     frame = results.to_frame(rows, param_names)
-    for name in param_names:
-        if name != "op" and name != "model":
-            # Integers, kept integral where another workload leaves the column empty.
-            frame[name] = frame[name].astype("Int64")
+    # Integers, kept integral where another workload leaves the column empty.
+    frame = frame.astype({name: "Int64" for name in param_names if name not in ("op", "model")})
     trailing = ["machine", "source", "provenance"]
     return frame[[c for c in frame.columns if c not in trailing] + trailing]
