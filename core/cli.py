@@ -145,9 +145,18 @@ def _settings(args) -> sweep.SweepSettings:
 
 
 def _backends(args) -> list[sweep.Backend]:
+    threads, note = sweep.capped_threads(args.threads)
+    notes = [note] if note else []
     if args.devices:
-        return sweep.parse_backends(args.devices, args.threads)
-    return sweep.default_backends(args.threads)
+        backends = sweep.parse_backends(args.devices, threads, notes)
+    else:
+        backends = sweep.default_backends(threads)
+    if getattr(args, "memory_budget", None):  # the ceilings command has none
+        budget = memory.parse_bytes(args.memory_budget)
+        notes += [memory.capped_budget(budget, d)[1] for d in {b.device for b in backends}]
+    for line in filter(None, notes):
+        print(f"note: {line}", file=sys.stderr)
+    return backends
 
 
 def _checked_out(path: str, fmt: str | None = None, *, force: bool = False, store=None) -> str:

@@ -94,7 +94,8 @@ def _bytes(n_bytes: Any, ladder: tuple[tuple[str, float], ...]) -> str:
         return "unknown"
     for unit, size in ladder:
         if abs(number) >= size:
-            return f"{number / size:.1f} {unit}"
+            scaled = number / size  # 1e30TB, typed by someone, stays one short word
+            return f"{scaled:.1f} {unit}" if scaled < 1e4 else f"{scaled:.1e} {unit}"
     return f"{int(number)} B"
 
 

@@ -139,3 +139,15 @@ def test_export_never_writes_over_the_store_nor_in_the_wrong_format(tmp_path, ca
     assert "--format is csv" in capsys.readouterr().err
     assert main([*args, str(tmp_path / "x.csv")]) == 0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".speedup-")]
+
+
+def test_thread_counts_and_budgets_beyond_the_machine_are_clamped_with_a_note(capsys):
+    from core.measure import devices
+
+    logical = devices.cpu_core_counts()[1]
+    args = ["run", "matmul", "size=16", "--no-store", "--point-budget-s", "0.02"]
+    assert main([*args, "--devices", "cpu:100000", "--memory-budget", "1e30TB"]) == 0
+    captured = capsys.readouterr()
+    assert "100000 CPU threads asked for" in captured.err
+    assert "is more than cpu has" in captured.err
+    assert f"cpu ({logical} thread" in captured.out

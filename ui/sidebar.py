@@ -205,10 +205,13 @@ def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:
             help="Comma-separated; empty for the default. E.g. cpu,cuda or cpu:1,cpu:4.",
         )
     if text.strip():
+        notes: list[str] = []
         try:
-            backends = parse_backends(text, threads)
+            backends = parse_backends(text, threads, notes)
         except BadInput as error:
             bar.error(f"{error}. Using the default comparison.")
+        for note in notes:
+            bar.info(f"{note.capitalize()}.")
     labels = [b.label for b in backends]
     if text.strip() and len(backends) > 0 and backends != default_backends(threads):
         bar.info(f"Comparing {' against '.join(labels)}.")
@@ -256,10 +259,15 @@ def _memory_budget(bar, backends: list[Backend]) -> int | None:
         return budget
     text = query.text("Custom budget", "mem_size", "4GB", where=bar)
     try:
-        return memory.parse_bytes(text)
+        budget = memory.parse_bytes(text)
     except BadInput as error:
         bar.error(f"{error}. Using the device default.")
         return None
+    for device in dict.fromkeys(b.device for b in backends):
+        _, note = memory.capped_budget(budget, device)  # the sweep clamps it the same way
+        if note:
+            bar.info(f"{note.capitalize()}.")
+    return budget
 
 
 def _source(bar) -> Replay | None:

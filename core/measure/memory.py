@@ -69,3 +69,15 @@ def refusal(
         f"needs about {units.bytes_si(estimate_bytes)} on {device}, "
         f"but the memory budget allows {units.bytes_si(budget_bytes)}"
     )
+
+
+def capped_budget(budget_bytes: int | None, device: torch.device | str) -> tuple[int | None, str]:
+    """A budget is at most what ``device`` has: a larger one (1e30TB, say) is clamped to
+    the device's total, with a note saying so; None stays None."""
+    _, total = devices.memory_info_bytes(torch.device(device))
+    if budget_bytes is None or total is None or budget_bytes <= total:
+        return budget_bytes, ""
+    return total, (
+        f"the memory budget {units.bytes_si(budget_bytes)} is more than {device} has; "
+        f"using its {units.bytes_si(total)}"
+    )

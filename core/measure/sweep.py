@@ -58,15 +58,35 @@ def default_backends(threads: int | None = None) -> list[Backend]:
     return [Backend("cpu", 1), Backend("cpu", all_threads)]
 
 
-def parse_backends(text: str, threads: int | None = None) -> list[Backend]:
-    """'cpu,cuda' -> backends; 'cpu:1,cpu:8' gives two CPU backends with 1 and 8 threads."""
+def capped_threads(count: int | None) -> tuple[int | None, str]:
+    """At most one thread per logical core, with a note when more were asked for: extra
+    threads only wait for each other, and 100,000 of them took a server down."""
+    _, logical = devices.cpu_core_counts()
+    if count is None or count <= logical:
+        return count, ""
+    return (
+        logical,
+        f"{count} CPU threads asked for, but this machine has {logical}; using {logical}",
+    )
+
+
+def parse_backends(
+    text: str, threads: int | None = None, notes: list[str] | None = None
+) -> list[Backend]:
+    """'cpu,cuda' -> backends; 'cpu:1,cpu:8' gives two CPU backends with 1 and 8 threads.
+    Thread counts above the machine's are clamped, with a line added to ``notes``."""
     chosen = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         if part.lower().startswith("cpu:"):
             count = part.split(":", 1)[1]
             if not count.isdigit() or int(count) < 1:
-                raise BadInput(f"devices: '{part}' needs a thread count of 1 or more, e.g. cpu:4")
-            chosen.append(Backend("cpu", int(count)))
+                raise BadInput(
+                    f"devices: '{part[:40]}' needs a thread count of 1 or more, e.g. cpu:4"
+                )
+            count, note = capped_threads(int(count))
+            if note and notes is not None:
+                notes.append(note)
+            chosen.append(Backend("cpu", count))
         else:
             device = devices.parse_device(part)
             chosen.append(Backend(str(device), threads if device.type == "cpu" else None))
@@ -223,7 +243,7 @@ def _task(workload, params, backend, dtype, cost, problem, settings, group) -> T
     reason = skip_reason(device.type, torch_dtype) or workload.unsupported(
         params, device.type, torch_dtype
     )
-    budget = settings.memory_budget_bytes
+    budget, _ = memory.capped_budget(settings.memory_budget_bytes, device)
     if budget is None:
         budget = memory.default_budget_bytes(device)
     if reason:

@@ -45,3 +45,11 @@ def test_the_default_budget_is_a_share_of_free_memory():
 def test_formatting():
     assert memory.format_bytes(4.2e9) == "4.2 GB"
     assert memory.format_bytes(None) == "unknown"
+
+
+def test_a_budget_beyond_the_device_is_clamped_to_what_it_has(monkeypatch):
+    monkeypatch.setattr(memory.devices, "memory_info_bytes", lambda device: (1000, 4000))
+    budget, note = memory.capped_budget(10**30, "cpu")
+    assert budget == 4000 and "is more than cpu has" in note
+    assert memory.capped_budget(3000, "cpu") == (3000, "")
+    assert memory.capped_budget(None, "cpu") == (None, "")

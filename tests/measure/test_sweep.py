@@ -175,7 +175,8 @@ def test_speedup_is_baseline_over_row():
     assert two["speedup"] == one["median_s"] / two["median_s"]
 
 
-def test_cpu_backend_labels_name_the_thread_count():
+def test_cpu_backend_labels_name_the_thread_count(monkeypatch):
+    monkeypatch.setattr(sweep.devices, "cpu_core_counts", lambda: (8, 8))
     assert sweep.Backend("cpu", 1).label == "cpu (1 thread)"
     assert sweep.Backend("cpu", 8).label == "cpu (8 threads)"
     assert [b.label for b in sweep.parse_backends("cpu:1,cpu:4")] == [
@@ -210,3 +211,12 @@ def test_a_points_estimate_follows_the_timing_protocol_and_the_guard():
     assert plain > 0
     assert estimate_s(pipelined) > plain
     assert estimate_s(dataclasses.replace(FAST, memory_budget_bytes=1000)) == 0.0
+
+
+def test_thread_counts_beyond_the_logical_cores_are_clamped_with_a_note(monkeypatch):
+    monkeypatch.setattr(sweep.devices, "cpu_core_counts", lambda: (2, 4))
+    notes = []
+    backends = sweep.parse_backends("cpu:1,cpu:100000", notes=notes)
+    assert [b.threads for b in backends] == [1, 4]
+    assert notes == ["100000 CPU threads asked for, but this machine has 4; using 4"]
+    assert sweep.capped_threads(3) == (3, "")

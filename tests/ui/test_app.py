@@ -368,3 +368,18 @@ def test_a_garbage_points_per_decade_in_the_link_falls_back_with_a_note():
     at = open_page("pages/elementwise.py", ppd="x", size="1e3,3e3", op="add")
     assert_clean(at)
     assert "ppd" in texts(at.warning)
+
+
+def test_a_link_asking_for_more_threads_than_cores_is_clamped_with_a_note():
+    at = open_page("pages/matmul.py", size="16", devices="cpu:100000")
+    assert_clean(at)
+    assert "100000 cpu threads asked for" in texts(at.sidebar.info).lower()
+    logical = devices.cpu_core_counts()[1]
+    assert set(at.dataframe[0].value["threads"]) == {logical}
+
+
+def test_a_memory_budget_beyond_the_device_is_clamped_with_a_note():
+    at = open_page("pages/matmul.py", size="16", mem="custom", mem_size="1e30TB")
+    assert_clean(at)
+    assert "is more than cpu has" in texts(at.sidebar.info)
+    assert set(at.dataframe[0].value["status"]) == {"ok"}
