@@ -116,6 +116,10 @@ class SweepSettings:
         }
 
 
+# A grid this large would take days and, built whole, gigabytes before its first point.
+MAX_POINTS = 10_000
+
+
 def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
     """Every combination of the given values, defaults for the rest.
 
@@ -125,6 +129,9 @@ def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
     for name in grid:
         workload.param(name)
     axes = [list(dict.fromkeys(grid.get(p.name) or [p.default])) for p in workload.params]
+    count = math.prod(len(axis) for axis in axes)  # counted before anything is built
+    if count > MAX_POINTS:
+        raise BadInput(f"the grid has {count:,} points; at most {MAX_POINTS:,} fit in one run")
     return [
         dict(zip(workload.param_names, combo, strict=True)) for combo in itertools.product(*axes)
     ]

@@ -2,8 +2,10 @@
 
 import dataclasses
 
+import pytest
 import torch
 
+from core.errors import BadInput
 from core.keep import results
 from core.measure import sweep, workloads
 from core.measure.workloads.base import Prepared
@@ -220,3 +222,11 @@ def test_thread_counts_beyond_the_logical_cores_are_clamped_with_a_note(monkeypa
     assert [b.threads for b in backends] == [1, 4]
     assert notes == ["100000 CPU threads asked for, but this machine has 4; using 4"]
     assert sweep.capped_threads(3) == (3, "")
+
+
+def test_a_grid_is_counted_before_it_is_built_and_refused_above_the_limit():
+    conv = workloads.get("conv2d")
+    many = {name: list(range(1, 101)) for name in ("batch", "channels", "size", "kernel")}
+    with pytest.raises(BadInput, match="100,000,000 points"):
+        sweep.expand_grid(conv, many)
+    assert len(sweep.expand_grid(conv, {"channels": [8, 8, 16]})) == 2  # repeats measured once
