@@ -451,9 +451,9 @@ def _numeric_column(
         if integer and number != int(number):
             raise _reject(index, name, "is not a whole number", value)
         if low is not None and number < low:
-            raise _reject(index, name, f"is below {low:g}", value)
+            raise _reject(index, name, f"is below {units.compact(low)}", value)
         if high is not None and number > high:
-            raise _reject(index, name, f"is above {high:g}", value)
+            raise _reject(index, name, f"is above {units.compact(high)}", value)
         out.append(int(number) if integer else number)
     return out
 

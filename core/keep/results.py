@@ -12,8 +12,6 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from core import units
-
 STATUSES = ("ok", "skipped", "failed", "refused")
 
 # Columns before the workload's own parameters.
@@ -111,6 +109,3 @@ def baseline_of(frame: pd.DataFrame) -> str | None:
     backends = list(dict.fromkeys(frame["backend"].dropna()))
     cpu = [b for b in backends if str(b).startswith("cpu")]
     return (cpu or backends or [None])[0]
-
-
-format_seconds = units.seconds  # for ui/ until it calls core.units itself
