@@ -284,7 +284,9 @@ def _runs(args) -> None:
         print("no runs stored yet")
         return
     columns = ["run_id", "created_at", "workload", "machine", "rows", "ok_rows", "source", "label"]
-    print(listing[columns].to_string(index=False))
+    # Stored text came from files anyone can write: print it escaped, never raw.
+    shown = listing[columns].map(lambda v: units.echo(v, 80) if isinstance(v, str) else v)
+    print(shown.to_string(index=False))
 
 
 def _export(args) -> None:
@@ -365,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             _import(args)
         return 0
-    except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+    except BadInput as error:  # one line, whatever the input echoed in it
+        print(f"error: {units.echo(error, limit=400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)

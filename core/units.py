@@ -218,6 +218,13 @@ def point_label(
     return " ".join(parts)
 
 
+def echo(value: Any, limit: int = 60) -> str:
+    """Input or stored text as a message shows it: control characters (a terminal's
+    escape sequences among them) written as escapes, cut to ``limit`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def one_line(error: BaseException, *, typed: bool = False, limit: int = 300) -> str:
     """The first line of an error's text, cut to ``limit`` characters; its class name when
     the text is empty. With ``typed``: 'ValueError: first line'."""

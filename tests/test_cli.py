@@ -151,3 +151,9 @@ def test_thread_counts_and_budgets_beyond_the_machine_are_clamped_with_a_note(ca
     assert "100000 CPU threads asked for" in captured.err
     assert "is more than cpu has" in captured.err
     assert f"cpu ({logical} thread" in captured.out
+
+
+def test_long_bad_input_is_cut_in_the_one_line_error(capsys):
+    assert main(["run", "elementwise", "op=" + "x" * 10_000, "--no-store"]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 500 and err.count("\n") == 1

@@ -174,3 +174,9 @@ def test_compact_numbers_for_links(number, text):
 
 def test_decade_stops_cover_the_range_evenly_on_a_log_axis():
     assert units.decade_stops(1e3, 1e5) == [1_000, 3_000, 10_000, 30_000, 100_000]
+
+
+def test_echo_escapes_terminal_control_and_cuts_long_input():
+    assert units.echo("\x1b]0;PWNED\x07\x1b[2J") == "\\x1b]0;PWNED\\x07\\x1b[2J"
+    assert units.echo("x" * 10_000) == "x" * 60 + "…"
+    assert units.echo("size=1e3", limit=4) == "size…"

@@ -17,6 +17,7 @@ from typing import Any
 
 import streamlit as st
 
+from core import units
 from core.errors import BadInput
 from core.measure.workloads import Param
 
@@ -25,7 +26,7 @@ _ON, _OFF = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
 
 
 def _shown(raw: str) -> str:
-    return (raw if len(raw) <= 60 else raw[:60] + "…").replace("`", "'")
+    return units.echo(raw).replace("`", "'")  # a backtick would end the note's code span
 
 
 def _nearest(value: Any, options: Sequence[Any]) -> Any:

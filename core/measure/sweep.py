@@ -81,7 +81,7 @@ def parse_backends(
             count = part.split(":", 1)[1]
             if not count.isdigit() or int(count) < 1:
                 raise BadInput(
-                    f"devices: '{part[:40]}' needs a thread count of 1 or more, e.g. cpu:4"
+                    f"devices: '{units.echo(part)}' needs a thread count of 1 or more, e.g. cpu:4"
                 )
             count, note = capped_threads(int(count))
             if note and notes is not None:
