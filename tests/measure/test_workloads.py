@@ -151,3 +151,12 @@ def test_axis_titles_name_the_unit():
     assert workloads.get("inference").x_title == "batch size"
     assert workloads.param_names("matmul", "nope") == ("size",)
     assert workloads.param_names()[:2] == ("op", "size")
+
+
+@pytest.mark.parametrize("name", ["conv2d", "inference", "train"])
+def test_a_reference_too_costly_is_not_run_and_the_note_says_so(name, monkeypatch):
+    monkeypatch.setattr(workloads.forward, "CHECK_MAX_FLOPS", 0)
+    workload = workloads.get(name)
+    prepared = workload.build(workload.validate(TINY[name]), torch.device("cpu"), torch.float32)
+    assert prepared.check() is None
+    assert prepared.check_note == workloads.forward.NOT_CHECKED

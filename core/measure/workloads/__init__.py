@@ -46,7 +46,6 @@ __all__ = [
     "MODELS",
     "OPS",
     "REGISTRY",
-    "BadInput",
     "Cost",
     "Param",
     "Prepared",

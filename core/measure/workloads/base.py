@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import units
@@ -50,14 +50,8 @@ def itemsize(dtype: torch.dtype | str) -> int:
 class _ByDtype(dict):
     """Keyed by dtype name; a torch dtype works as a key too."""
 
-    def __getitem__(self, dtype):
-        return super().__getitem__(dtype_name(dtype))
-
-    def __contains__(self, dtype):
-        return super().__contains__(dtype_name(dtype))
-
-    def get(self, dtype, default=None):
-        return super().get(dtype_name(dtype), default)
+    def __missing__(self, dtype):
+        return dict(self)[dtype_name(dtype)]  # a plain dict: an unknown name raises KeyError
 
 
 @dataclass(frozen=True)
@@ -78,10 +72,8 @@ class Param:
     @property
     def axis_title(self) -> str:
         """How a chart's axis names this parameter, with its unit: "size (elements)"."""
-        if self.axis:
-            return self.axis
         label = self.name.replace("_", " ")
-        return f"{label} ({self.unit})" if self.unit else label
+        return self.axis or (f"{label} ({self.unit})" if self.unit else label)
 
     def allowed(self) -> str:
         if self.choices:
@@ -95,24 +87,23 @@ class Param:
             if self.choices and text not in self.choices:
                 raise BadInput(f"{self.name}: '{value}' is not known; choose from {self.allowed()}")
             return text
+        name, allowed = self.name, self.allowed()
         try:
             number = float(str(value).strip())
         except ValueError:
-            raise BadInput(
-                f"{self.name}: '{value}' is not a number; allowed {self.allowed()}"
-            ) from None
+            raise BadInput(f"{name}: '{value}' is not a number; allowed {allowed}") from None
         if not math.isfinite(number):
-            raise BadInput(f"{self.name}: '{value}' is not finite; allowed {self.allowed()}")
+            raise BadInput(f"{name}: '{value}' is not finite; allowed {allowed}")
         if self.kind is int:
             if number != int(number):
-                raise BadInput(f"{self.name}: '{value}' is not a whole number")
+                raise BadInput(f"{name}: '{value}' is not a whole number")
             number = int(number)
         if self.choices and number not in self.choices:
-            raise BadInput(f"{self.name}: {value} is not allowed; choose from {self.allowed()}")
+            raise BadInput(f"{name}: {value} is not allowed; choose from {allowed}")
         if (self.low is not None and number < self.low) or (
             self.high is not None and number > self.high
         ):
-            raise BadInput(f"{self.name}: {value} is out of range; allowed {self.allowed()}")
+            raise BadInput(f"{name}: {value} is out of range; allowed {allowed}")
         return number
 
 
@@ -135,12 +126,11 @@ class Prepared:
     # reference would cost too much; ``check_note`` says what was compared.
     check: Callable[[], tuple[torch.Tensor, torch.Tensor] | None] | None = None
     check_note: str = ""
-    keep: list = field(default_factory=list)  # holds inputs alive for the closure's lifetime
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A registry entry. Adding a workload is one of these and one ``register`` call."""
+    """A registry entry. Adding a workload is one of these and its place in ``REGISTRY``."""
 
     name: str
     title: str
@@ -158,16 +148,13 @@ class Workload:
 
     @property
     def x_title(self) -> str:
-        """The default x axis's title, with its unit."""
         return self.param(self.x_param).axis_title
 
     def param(self, name: str) -> Param:
-        for param in self.params:
-            if param.name == name:
-                return param
-        raise BadInput(
-            f"{self.name}: no parameter '{name}'; parameters are {', '.join(self.param_names)}"
-        )
+        found = {p.name: p for p in self.params}
+        if name not in found:
+            raise BadInput(f"{self.name}: no parameter '{name}'; parameters are {', '.join(found)}")
+        return found[name]
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
@@ -181,9 +168,7 @@ class Workload:
 
 def skip_reason(device_type: str, dtype: torch.dtype | str) -> str | None:
     """Combinations no workload can run, whatever its parameters."""
-    if device_type == "mps" and dtype_name(dtype) == "float64":
-        return "MPS has no float64"
-    return None
+    return "MPS has no float64" if device_type == "mps" and dtype_name(dtype) == "float64" else None
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -194,8 +179,7 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     """
     import torch
 
-    actual = actual.double().reshape(-1)
-    expected = expected.double().reshape(-1)
+    actual, expected = actual.double().reshape(-1), expected.double().reshape(-1)
     if not (torch.isfinite(actual).all() and torch.isfinite(expected).all()):
         return math.inf
     scale = expected.abs().max().item() if expected.numel() else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from core.measure.workloads.base import WORKSPACE_BYTES, Cost, Param, Prepared, Workload, itemsize
@@ -11,15 +12,9 @@ if TYPE_CHECKING:
     import torch
 
 
-def _output_size(params: dict) -> int:
-    kernel = params["kernel"]
-    return params["size"] + 2 * (kernel // 2) - kernel + 1
-
-
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
     batch, channels, size, kernel = (params[k] for k in ("batch", "channels", "size", "kernel"))
-    out = _output_size(params)
-    width = itemsize(dtype)
+    out, width = size + 2 * (kernel // 2) - kernel + 1, itemsize(dtype)
     input_bytes = batch * channels * size * size * width
     output_bytes = batch * channels * out * out * width
     weight_bytes = channels * channels * kernel * kernel * width
@@ -35,13 +30,9 @@ def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
     from torch import nn
 
     batch, channels, size, kernel = (params[k] for k in ("batch", "channels", "size", "kernel"))
-    reference, conv, x = seeded_twin(
-        lambda: nn.Conv2d(channels, channels, kernel, padding=kernel // 2),
-        (batch, channels, size, size),
-        device,
-        dtype,
-    )
-    return batch_forward(reference, conv, x, _cost(params, dtype).flops / batch)
+    make = functools.partial(nn.Conv2d, channels, channels, kernel, padding=kernel // 2)
+    twin = seeded_twin(make, (batch, channels, size, size), device, dtype)
+    return batch_forward(*twin, _cost(params, dtype).flops / batch)
 
 
 CONV2D = Workload(

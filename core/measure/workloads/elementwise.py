@@ -13,31 +13,16 @@ CHECK_MAX_ELEMENTS = 1 << 20
 # Rounding and the random generator's state: 35 MB above four vectors at 1e8 on an H200.
 ALLOCATOR_SLACK_BYTES = 64 * 1024**2
 
-# name -> (number of inputs, whether inputs must be positive); the function is torch's
-# own of that name (torch.nn.functional's for gelu).
+# name -> (number of inputs, whether inputs must be positive): add and mul take two, sqrt
+# positive ones. The function is torch's own of that name (torch.nn.functional's for gelu).
 OPS: dict[str, tuple[int, bool]] = {
-    "add": (2, False),
-    "mul": (2, False),
-    "exp": (1, False),
-    "sin": (1, False),
-    "relu": (1, False),
-    "sqrt": (1, True),
-    "tanh": (1, False),
-    "sigmoid": (1, False),
-    "gelu": (1, False),
+    op: (2 if op in ("add", "mul") else 1, op == "sqrt")
+    for op in ("add", "mul", "exp", "sin", "relu", "sqrt", "tanh", "sigmoid", "gelu")
 }
 
 
-def _function(op: str):
-    import torch
-
-    return getattr(torch, op, None) or getattr(torch.nn.functional, op)
-
-
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
-    arity = OPS[params["op"]][0]
-    size = params["size"]
-    width = itemsize(dtype)
+    arity, size, width = OPS[params["op"]][0], params["size"], itemsize(dtype)
     # Inputs, the output, and up to two more vector-sized blocks the allocator and the
     # random generator held at the peak measured on an H200.
     return Cost(
@@ -51,22 +36,21 @@ def _cost(params: dict, dtype: torch.dtype) -> Cost:
 def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
     import torch
 
-    (arity, positive), op = OPS[params["op"]], _function(params["op"])
-    size = params["size"]
+    name, size = params["op"], params["size"]
+    arity, positive = OPS[name]
+    op = getattr(torch, name, None) or getattr(torch.nn.functional, name)
     torch.manual_seed(0)
     inputs = [torch.randn(size, device=device, dtype=dtype) for _ in range(arity)]
     if positive:
         inputs = [x.abs_().add_(0.1) for x in inputs]
-
-    def check():
-        # Element-wise results do not depend on the length, so a prefix is an exact check.
-        count = min(size, CHECK_MAX_ELEMENTS)
-        actual = op(*[x[:count] for x in inputs]).cpu()
-        expected = op(*[x[:count].cpu().double() for x in inputs])
-        return actual, expected
-
+    # Element-wise results do not depend on the length, so a prefix is an exact check.
+    head = [x[:CHECK_MAX_ELEMENTS] for x in inputs]
     note = "" if size <= CHECK_MAX_ELEMENTS else f"checked the first {CHECK_MAX_ELEMENTS} elements"
-    return Prepared(fn=lambda: op(*inputs), check=check, check_note=note, keep=inputs)
+    return Prepared(
+        fn=lambda: op(*inputs),
+        check=lambda: (op(*head).cpu(), op(*[x.cpu().double() for x in head])),
+        check_note=note,
+    )
 
 
 ELEMENTWISE = Workload(

@@ -9,6 +9,8 @@ from typing import Any
 
 from core.measure.workloads.base import CHECK_MAX_FLOPS, Prepared
 
+NOT_CHECKED = "not checked: the CPU reference would take too long"
+
 
 def seeded_twin(make: Callable[[], Any], shape: tuple[int, ...], device, dtype):
     """(reference, model, x): a module with seeded random weights on the CPU, kept as the
@@ -26,29 +28,23 @@ def checked_images(batch: int, flops_per_image: float) -> int:
     return int(min(batch, CHECK_MAX_FLOPS // max(flops_per_image, 1)))
 
 
-NOT_CHECKED = "not checked: the CPU reference would take too long"
-
-
 def batch_forward(reference, model, x, flops_per_image: float) -> Prepared:
     """Times ``model(x)`` without gradients and checks the first images against the
     reference in float64 on the CPU. Each image's output must depend on that image alone
     (a convolution, a CNN in eval mode), so that a slice is exact."""
     import torch
 
-    batch = x.shape[0]
-    images = checked_images(batch, flops_per_image)
+    images = checked_images(len(x), flops_per_image)
 
     def fn():
         with torch.no_grad():
             return model(x)
 
+    @torch.no_grad()
     def check():
-        if images < 1:
-            return None
-        with torch.no_grad():
+        if images >= 1:
             return model(x[:images]).cpu(), reference.double()(x[:images].cpu().double())
+        return None
 
-    note = NOT_CHECKED if images < 1 else ""
-    if 0 < images < batch:
-        note = f"checked the first {images} images"
-    return Prepared(fn=fn, check=check, check_note=note, keep=[model, x])
+    note = f"checked the first {images} images" if 0 < images < len(x) else ""
+    return Prepared(fn=fn, check=check, check_note=NOT_CHECKED if images < 1 else note)

@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 
 
 def _cost(params: dict, dtype: torch.dtype) -> Cost:
-    n = params["size"]
-    width = itemsize(dtype)
+    n, width = params["size"], itemsize(dtype)
     return Cost(
         flops=2.0 * n**3,
         bytes_moved=3.0 * n * n * width,
@@ -37,14 +36,11 @@ def _build(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
     b = torch.randn(n, n, device=device, dtype=dtype)
     # Rows of a product depend only on their own rows of a: a block of rows is exact.
     rows = max(1, min(n, int(CHECK_MAX_FLOPS // (2 * n * n))))
-
-    def check():
-        actual = (a[:rows] @ b).cpu()
-        expected = a[:rows].cpu().double() @ b.cpu().double()
-        return actual, expected
-
-    note = "" if rows == n else f"checked the first {rows} rows"
-    return Prepared(fn=lambda: a @ b, check=check, check_note=note, keep=[a, b])
+    return Prepared(
+        fn=lambda: a @ b,
+        check=lambda: ((a[:rows] @ b).cpu(), a[:rows].cpu().double() @ b.cpu().double()),
+        check_note="" if rows == n else f"checked the first {rows} rows",
+    )
 
 
 MATMUL = Workload(
