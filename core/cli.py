@@ -49,7 +49,9 @@ def _threads(text: str) -> int:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--devices", help="comma-separated, e.g. cpu,cuda or cpu:1,cpu:8")
+    parser.add_argument(
+        "--devices", help="e.g. cpu,accel (this machine's accelerator) or cpu:1,cpu:8"
+    )
     parser.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, float64")
     parser.add_argument("--threads", type=_threads, help="CPU intra-op threads")
     parser.add_argument("--memory-budget", help="per device, e.g. 8GB; default: a safe share")
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("info", help="devices, names, memory, threads, torch version")
     commands.add_parser("list", help="workloads and their parameters")
     roofs = commands.add_parser("ceilings", help="measure and cache each device's roofs")
-    roofs.add_argument("--devices", help="comma-separated, e.g. cpu,cuda")
+    roofs.add_argument("--devices", help="comma-separated, e.g. cpu,accel")
     roofs.add_argument("--threads", type=_threads, help="CPU intra-op threads")
     roofs.add_argument("--refresh", action="store_true", help="measure again")
     run = commands.add_parser("run", help="measure one workload over a grid")

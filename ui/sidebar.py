@@ -202,7 +202,8 @@ def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:
             "Backends to compare",
             "devices",
             "",
-            help="Comma-separated; empty for the default. E.g. cpu,cuda or cpu:1,cpu:4.",
+            help="Comma-separated; empty for the default. E.g. cpu,accel (accel: whatever "
+            "accelerator this machine has) or cpu:1,cpu:4.",
         )
     if text.strip():
         notes: list[str] = []

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import psutil
 import torch
 
+from core import units
 from core.errors import BadInput
 from core.measure import mps_adapter
 
@@ -43,18 +44,24 @@ def device_strings() -> list[str]:
     return ["cpu", *[f"{kind}:{i}" for i in range(torch.accelerator.device_count())]]
 
 
+ACCELERATOR_WORDS = ("accel", "accelerator", "gpu")
+
+
 def parse_device(text: str) -> torch.device:
     """A user's device string, checked against what this machine has."""
     available = device_strings()
     wanted = text.strip().lower()
     kind = accelerator_type()
-    if wanted in ("accelerator", "gpu") and kind is not None:
+    plain = wanted in ACCELERATOR_WORDS  # the same link or command on a Mac and a CUDA box
+    if plain and kind is not None:
         wanted = available[1]
     if wanted == kind and kind not in (None, "mps"):
         wanted = f"{kind}:0"
     if wanted not in available:
+        why = "this machine has no accelerator" if plain else "it is not available here"
         raise BadInput(
-            f"device: '{text}' is not available here; choose from {', '.join(available)}"
+            f"device: '{units.echo(text)}': {why}; choose from {', '.join(available)}"
+            + ("" if plain else ", or accel for whatever accelerator a machine has")
         )
     return torch.device(wanted)
 

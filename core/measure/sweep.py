@@ -91,7 +91,7 @@ def parse_backends(
             device = devices.parse_device(part)
             chosen.append(Backend(str(device), threads if device.type == "cpu" else None))
     if not chosen:
-        raise BadInput("devices: none given; e.g. cpu,cuda or cpu,mps")
+        raise BadInput("devices: none given; e.g. cpu,accel or cpu:1,cpu:2")
     # 'cpu,cpu' or 'cpu,cpu:8' on an 8-thread default would time the same thing twice.
     return list({backend.label: backend for backend in chosen}.values())
 

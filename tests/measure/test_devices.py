@@ -112,6 +112,12 @@ def test_the_cpu_on_a_mac_names_its_core_split(fake_mac, monkeypatch):
 def test_unknown_device_is_refused_with_the_choices():
     with pytest.raises(devices.BadInput, match="choose from cpu"):
         devices.parse_device("tpu")
+    with pytest.raises(devices.BadInput, match="or accel for whatever accelerator"):
+        devices.parse_device("cuda:7")
+
+
+def test_accel_names_whatever_accelerator_the_machine_has(fake_mac):
+    assert devices.parse_device("accel") == torch.device("mps")
 
 
 def test_the_machine_label_is_the_same_in_titles_and_in_the_store(fake_mac):
