@@ -29,17 +29,14 @@ class _Parser(argparse.ArgumentParser):
         raise BadInput(message)
 
 
-def _positive_float():
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
-        return value
-
-    return parse
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
 
 
 def _threads(text: str) -> int:
@@ -48,71 +45,48 @@ def _threads(text: str) -> int:
     return int(text)
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--devices", help="e.g. cpu,accel (this machine's accelerator) or cpu:1,cpu:8"
-    )
-    parser.add_argument("--dtype", default="float32", help="float32, float16, bfloat16, float64")
-    parser.add_argument("--threads", type=_threads, help="CPU intra-op threads")
-    parser.add_argument("--memory-budget", help="per device, e.g. 8GB; default: a safe share")
-    parser.add_argument(
-        "--budget-s", type=_positive_float(), help="time budget for the whole sweep"
-    )
-    parser.add_argument(
-        "--point-budget-s",
-        type=_positive_float(),
-        default=1.0,
-        help="time budget per point and backend",
-    )
-    parser.add_argument("--cold-cache", action="store_true", help="flush the GPU's L2 each repeat")
-    parser.add_argument(
-        "--pipelined",
-        action="store_true",
-        help="time each call behind an untimed one (steady state of a loop; GPUs with events)",
-    )
-    parser.add_argument("--no-check", action="store_true", help="skip the output check")
-    parser.add_argument("--out", help="write the results to .csv, .json or .parquet")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
-    _add_store_option(parser)
-    parser.add_argument("--no-store", action="store_true", help="keep the results out of the store")
-
-
-def _add_store_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", help="SQLAlchemy URL of the results store; default: a SQLite file per user"
-    )
+_ON = {"action": "store_true"}
+# (the commands that take it, the argument, its help, argparse's options), in --help order
+_ARGUMENTS = (
+    ("ceilings", "--devices", "comma-separated, e.g. cpu,accel", {}),
+    ("run", "workload", None, {}),
+    ("run", "values", "name=value[,value...]", {"nargs": "*"}),
+    ("suite", "name", ", ".join(suites.SUITES), {}),
+    ("run suite", "--devices", "e.g. cpu,accel (this machine's accelerator) or cpu:1,cpu:8", {}),
+    ("run suite", "--dtype", "float32, float16, bfloat16, float64", {"default": "float32"}),
+    ("ceilings run suite", "--threads", "CPU intra-op threads", {"type": _threads}),
+    ("run suite", "--memory-budget", "per device, e.g. 8GB; default: a safe share", {}),
+    ("run suite", "--budget-s", "time budget for the whole sweep", {"type": _seconds}),
+    ("run suite", "--point-budget-s", "time budget per point and backend",
+     {"type": _seconds, "default": 1.0}),
+    ("run suite", "--cold-cache", "flush the GPU's L2 each repeat", _ON),
+    ("run suite", "--pipelined",
+     "time each call behind an untimed one (steady state of a loop; GPUs with events)", _ON),
+    ("run suite", "--no-check", "skip the output check", _ON),
+    ("export", "--format", None, {"required": True, "choices": files.FORMATS}),
+    ("export", "--run", "a run id; repeat for more; default all", {"action": "append"}),
+    ("runs", "--workload", None, {}),
+    ("export", "--workload", "only runs of this workload", {}),
+    ("run suite", "--out", "write the results to .csv, .json or .parquet", {}),
+    ("export", "--out", "the file to write", {"required": True}),
+    ("run suite", "--force", "replace an existing --out file", _ON),
+    ("export", "--force", "replace an existing file", _ON),
+    ("import", "file", None, {}),
+    ("import", "--label", "a name for the imported run", {}),
+    ("run suite runs export import", "--store",
+     "SQLAlchemy URL of the results store; default: a SQLite file per user", {}),
+    ("run suite", "--no-store", "keep the results out of the store", _ON),
+    ("ceilings", "--refresh", "measure again", _ON),
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Time PyTorch work on CPU and accelerator.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    commands.add_parser("info", help="devices, names, memory, threads, torch version")
-    commands.add_parser("list", help="workloads and their parameters")
-    roofs = commands.add_parser("ceilings", help="measure and cache each device's roofs")
-    roofs.add_argument("--devices", help="comma-separated, e.g. cpu,accel")
-    roofs.add_argument("--threads", type=_threads, help="CPU intra-op threads")
-    roofs.add_argument("--refresh", action="store_true", help="measure again")
-    run = commands.add_parser("run", help="measure one workload over a grid")
-    run.add_argument("workload")
-    run.add_argument("values", nargs="*", help="name=value[,value...]")
-    _add_run_options(run)
-    suite = commands.add_parser("suite", help="measure a named grid, e.g. the post's")
-    suite.add_argument("name", help=", ".join(suites.SUITES))
-    _add_run_options(suite)
-    runs = commands.add_parser("runs", help="list the stored runs")
-    runs.add_argument("--workload")
-    _add_store_option(runs)
-    export = commands.add_parser("export", help="write stored runs to a file")
-    export.add_argument("--format", required=True, choices=files.FORMATS)
-    export.add_argument("--run", action="append", help="a run id; repeat for more; default all")
-    export.add_argument("--workload", help="only runs of this workload")
-    export.add_argument("--out", required=True, help="the file to write")
-    export.add_argument("--force", action="store_true", help="replace an existing file")
-    _add_store_option(export)
-    imported = commands.add_parser("import", help="check a results file and add it to the store")
-    imported.add_argument("file")
-    imported.add_argument("--label", help="a name for the imported run")
-    _add_store_option(imported)
+    parsers = {name: commands.add_parser(name, help=h) for name, (_, h) in _COMMANDS.items()}
+    for names, flag, help_text, options in _ARGUMENTS:
+        for name in names.split():
+            parsers[name].add_argument(flag, help=help_text, **options)
     return parser
 
 
@@ -148,7 +122,7 @@ def _settings(args) -> sweep.SweepSettings:
 
 def _backends(args) -> list[sweep.Backend]:
     threads, note = sweep.capped_threads(args.threads)
-    notes = [note] if note else []
+    notes = [note]
     if args.devices:
         backends = sweep.parse_backends(args.devices, threads, notes)
     else:
@@ -162,17 +136,14 @@ def _backends(args) -> list[sweep.Backend]:
 
 
 def _checked_out(path: str, fmt: str | None = None, *, force: bool = False, store=None) -> str:
-    """The format of an output file, checked before anything is measured or read: a known
-    extension (matching ``fmt`` when given), a folder that exists and can be written, and
-    no existing file (unless ``force``), never the store's own file. Bad: BadInput."""
+    """The format of an output file, checked before anything is measured or read."""
     try:
         found = files.format_of_path(path)
     except BadInput as error:
         raise BadInput(f"--out: {error}") from None
     if fmt is not None and found != fmt:
         raise BadInput(f"--out: '{path}' ends in .{found}, but --format is {fmt}")
-    target = Path(path)
-    folder = target.parent
+    target, folder = Path(path), Path(path).parent
     if target.is_dir():
         raise BadInput(f"--out: '{path}' is a folder; name a file in it")
     if not folder.is_dir():
@@ -189,17 +160,15 @@ def _checked_out(path: str, fmt: str | None = None, *, force: bool = False, stor
 
 
 def _write(path: str, data: bytes) -> None:
-    """Through a temporary file in the same folder and a rename: a full disk or a crash
-    leaves the old file (or none), never a half-written one."""
+    # Through a temporary file in the same folder and a rename: a full disk or a crash
+    # leaves the old file (or none), never a half-written one.
     folder = Path(path).parent
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".speedup-", delete=False) as handle:
         handle.write(data)
-        temporary = handle.name
     try:
-        os.replace(temporary, path)
+        os.replace(handle.name, path)
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+        Path(handle.name).unlink(missing_ok=True)
 
 
 def _open_store(args):
@@ -228,7 +197,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
     for part in parts:
         workload = workloads.get(part.workload)
         tasks += sweep.plan(workload, part.grid, backends, settings, group=part.chart)
-    print(_threads_line(backends), file=sys.stderr)
+    print("backends: " + ", ".join(b.label for b in backends), file=sys.stderr)
     rows_by_part: dict[str, list[dict]] = {part.chart: [] for part in parts}
     with tqdm(total=len(tasks), unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
 
@@ -251,8 +220,8 @@ def _run_parts(parts, args) -> pd.DataFrame:
     if done.skipped:
         print(f"\nskipped for time ({len(done.skipped)} points):", file=sys.stderr)
         for point in done.skipped:
-            backends_text = ", ".join(t.backend.label for t in point)
-            print(f"  {point[0].label} on {backends_text}", file=sys.stderr)
+            on = ", ".join(t.backend.label for t in point)
+            print(f"  {point[0].label} on {on}", file=sys.stderr)
     combined = pd.concat(frames, ignore_index=True) if frames else results.empty_frame()
     if args.out:
         # A machine column lets a CSV, which has no header for it, say where it was measured.
@@ -317,11 +286,7 @@ def _import(args) -> None:
     print(f"imported {len(imported.frame)} rows as run {run_id}")
 
 
-def _threads_line(backends: list[sweep.Backend]) -> str:
-    return "backends: " + ", ".join(b.label for b in backends)
-
-
-def _info() -> None:
+def _info(args) -> None:
     for info in devices.describe_all():
         print(f"{info.device}: {info.name}")
         print(
@@ -335,7 +300,7 @@ def _info() -> None:
     print(f"torch {devices.describe('cpu').torch_version}")
 
 
-def _list() -> None:
+def _list(args) -> None:
     for workload in workloads.REGISTRY.values():
         print(f"{workload.name}: {workload.question}")
         for param in workload.params:
@@ -343,31 +308,34 @@ def _list() -> None:
             print(f"  {param.name}={param.default}  ({param.allowed()}{unit})")
 
 
+def _run(args) -> None:
+    workload = workloads.get(args.workload)
+    grid = parse_grid(workload, args.values)
+    _run_parts([suites.SuitePart(workload.name, grid, workload.title)], args)
+
+
+def _suite(args) -> None:
+    if args.name not in suites.SUITES:
+        raise BadInput(f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}")
+    _run_parts(suites.SUITES[args.name], args)
+
+
+_COMMANDS = {  # name: (what runs it, its help line)
+    "info": (_info, "devices, names, memory, threads, torch version"),
+    "list": (_list, "workloads and their parameters"),
+    "ceilings": (_ceilings, "measure and cache each device's roofs"),
+    "run": (_run, "measure one workload over a grid"),
+    "suite": (_suite, "measure a named grid, e.g. the post's"),
+    "runs": (_runs, "list the stored runs"),
+    "export": (_export, "write stored runs to a file"),
+    "import": (_import, "check a results file and add it to the store"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "info":
-            _info()
-        elif args.command == "list":
-            _list()
-        elif args.command == "run":
-            workload = workloads.get(args.workload)
-            grid = parse_grid(workload, args.values)
-            _run_parts([suites.SuitePart(workload.name, grid, workload.title)], args)
-        elif args.command == "suite":
-            if args.name not in suites.SUITES:
-                raise BadInput(
-                    f"suite: '{args.name}' is not known; choose from {list(suites.SUITES)}"
-                )
-            _run_parts(suites.SUITES[args.name], args)
-        elif args.command == "ceilings":
-            _ceilings(args)
-        elif args.command == "runs":
-            _runs(args)
-        elif args.command == "export":
-            _export(args)
-        elif args.command == "import":
-            _import(args)
+        _COMMANDS[args.command][0](args)
         return 0
     except BadInput as error:  # one line, whatever the input echoed in it
         print(f"error: {units.echo(error, limit=400)}", file=sys.stderr)
