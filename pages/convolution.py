@@ -12,7 +12,7 @@ INPUTS, BATCHES = [8, 16, 32, 64, 128, 256, 512], [1, 2, 4, 8, 16, 32]
 TABS = {"channels": "Channel scaling", "kernels": "Kernel × input size"}
 settings = sidebar.current()
 page.header(W.name, settings, title="Convolution")
-q = query.Binder(W)
+q = query.binder(W)
 view, tabs = query.tabs("view", TABS, "channels")
 
 

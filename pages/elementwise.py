@@ -11,7 +11,7 @@ W = get("elementwise")
 SIZES = units.decade_stops(1e3, 1e9)
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W)
+q = query.binder(W)
 
 left, middle, right = st.columns([4, 5, 2])
 ops = q.many("Ops", "op", OPS, ["add", "mul", "exp", "sin", "relu"], where=left)

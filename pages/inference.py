@@ -9,13 +9,13 @@ from ui import page, query, runner, sidebar
 W = get("inference")
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W)
+q = query.binder(W)
 
 a, b, c = st.columns([3, 3, 2])
 models = q.many("Models", "model", list(MODELS), ["resnet18"], where=a)
 batches = q.many("Batch sizes", "batch", page.BATCHES, [1, 4, 16], where=b)
 image_size = page.image_size_picker(q, where=c)
-budgets = page.budgets_by_backend(settings)
+budgets = settings.budgets()
 
 
 def draw(frame):

@@ -10,7 +10,7 @@ W = get("matmul")
 SIZES = [2**k for k in range(4, 16)]  # 16 .. 32768
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W)
+q = query.binder(W)
 
 left, right = st.columns([3, 2])
 fits = page.sizes_that_fit(W.name, SIZES, {}, settings)

@@ -9,13 +9,13 @@ from ui import page, query, runner, sidebar
 W = get("train")
 settings = sidebar.current()
 page.header(W.name, settings)
-q = query.Binder(W)
+q = query.binder(W)
 
 a, b, c = st.columns([2, 3, 3])
 model = q.choice("Model", "model", list(MODELS), "resnet18", where=a)
 batches = q.many("Batch sizes", "batch", page.BATCHES, [1, 2, 4], where=b)
 image_size = page.image_size_picker(q, where=c)
-budgets = page.budgets_by_backend(settings)
+budgets = settings.budgets()
 
 
 def draw(frame):

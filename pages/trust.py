@@ -1,5 +1,7 @@
 """Trust the numbers: what this machine can do at best, and how each number was checked."""
 
+import dataclasses
+
 import streamlit as st
 
 from core import units
@@ -34,9 +36,7 @@ st.dataframe(
 
 st.subheader("Every point measured on this server, under the roofs")
 name = query.choice("Workload", "rw", WORKLOADS, "matmul", fmt=titled)
-measured = page.judged(runner.measured_frame(name))
-page.roofline(measured, settings, backends=settings.backends)
-page.flags_caption(measured)
+measured = page.checks(runner.measured_frame(name), settings, backends=settings.backends)
 if measured.empty:
     st.caption(f"Nothing measured yet for {titled(name)}: its page fills this in.")
 
@@ -54,7 +54,7 @@ st.markdown(
 st.caption(f"This CPU: {devices.describe('cpu').note}.")
 a, b, c = st.columns(3)
 swept = query.choice("Workload", "tw", WORKLOADS[:3], "matmul", fmt=titled, where=a)
-q = query.Binder(get(swept))
+q = query.binder(get(swept))
 if swept == "matmul":
     grid = {"size": q.many("Sizes N", "t_size", MATMUL_SIZES, [256], param="size", where=b)}
 elif swept == "elementwise":
@@ -68,7 +68,7 @@ else:
 runner.run_grid(
     swept,
     grid,
-    page.with_backends(settings, thread_backends()),
+    dataclasses.replace(settings, backends=tuple(thread_backends())),
     lambda frame: page.chart(charts.threads_chart, frame, machine=settings.machine),
     key="trust_threads",
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 
@@ -10,10 +9,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core import units
 from core.measure import ceilings, locks, sweep, workloads
 from core.measure.sweep import Backend
 from core.show import charts, trust
-from ui import query
 from ui.sidebar import Settings
 
 _LOG = logging.getLogger(__name__)
@@ -43,9 +42,10 @@ def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
     try:
         made = build(*args, **kwargs)
     except Exception as error:  # one broken chart must not take the page down
-        _LOG.exception("chart %s failed", getattr(build, "__name__", build))
-        name = getattr(build, "__name__", "chart").replace("_", " ")
-        st.warning(f"The {name} chart could not be drawn: {type(error).__name__}: {error}")
+        name = getattr(build, "__name__", "chart")
+        _LOG.exception("chart %s failed", name)
+        st.warning(f"The {name.replace('_', ' ')} chart could not be drawn: "
+                   f"{units.one_line(error, typed=True)}")  # fmt: skip
         return
     wide = not isinstance(made, (alt.FacetChart, alt.HConcatChart, alt.ConcatChart))
     st.altair_chart(made, width="stretch" if wide else "content")
@@ -55,9 +55,8 @@ def sizes_that_fit(
     workload_name: str, sizes: Sequence[int], others: dict[str, Sequence], settings: Settings
 ) -> list[int]:
     """The sizes whose every combination with ``others`` fits the smallest memory budget."""
-    workload = workloads.get(workload_name)
-    budget = settings.smallest_budget_bytes()
-    return sweep.sizes_that_fit(workload, sizes, others, budget, settings.dtype)
+    budget = min((b for b in settings.budgets().values() if b is not None), default=None)
+    return sweep.sizes_that_fit(workloads.get(workload_name), sizes, others, budget, settings.dtype)
 
 
 def sentences(frame: pd.DataFrame) -> None:
@@ -68,11 +67,6 @@ def sentences(frame: pd.DataFrame) -> None:
 
 
 # ---------------------------------------------------------------- trust: ceilings and flags
-
-
-def with_backends(settings: Settings, backends: Sequence[Backend]) -> Settings:
-    """The sidebar's settings with other backends, e.g. one CPU backend per thread count."""
-    return dataclasses.replace(settings, backends=tuple(backends))
 
 
 def measure_ceilings(backends: Sequence[Backend]) -> None:
@@ -88,12 +82,17 @@ def measure_ceilings(backends: Sequence[Backend]) -> None:
                 ceilings.cached(device, threads, refresh=True)
         except Exception as error:  # a device that cannot be measured keeps its old values
             _LOG.exception("ceilings of %s failed", label)
-            st.warning(f"Could not measure {label}: {type(error).__name__}: {error}")
+            st.warning(f"Could not measure {label}: {units.one_line(error, typed=True)}")
 
 
-def roofline(frame: pd.DataFrame, settings: Settings, backends: Sequence[Backend] = ()) -> None:
-    """``frame``'s points under the cached roofs of their backends (and ``backends``'s); where
-    no roof is known, a caption says where to measure one."""
+def checks(frame: pd.DataFrame, settings: Settings, backends=()) -> pd.DataFrame:
+    """Under an explorer page's charts, and on the Trust page: the rows judged against the
+    cached ceilings, drawn under the roofs of their backends (and ``backends``'s), a caption
+    on where to measure missing roofs, and what the outlined flags mean. Returns the rows."""
+    try:  # rows measured before the ceilings were judged against nothing: judge them now
+        frame = ceilings.apply_cached(frame)
+    except Exception:  # judging is a bonus; the rows as measured still draw
+        _LOG.exception("judging %d rows against the ceilings failed", len(frame))
     found = trust.cached_ceilings(frame, backends)
     dtypes = list(dict.fromkeys(frame["dtype"].dropna().astype(str))) if len(frame) else []
     specs = trust.roof_specs(found, dtypes or [settings.dtype])
@@ -101,45 +100,21 @@ def roofline(frame: pd.DataFrame, settings: Settings, backends: Sequence[Backend
         chart(charts.roofline, frame, specs, machine=settings.machine)
         if len(dtypes) > 1:
             st.caption(f"Each roof is the device's highest peak among {', '.join(dtypes)}.")
-    missing = [label for label, roofs in found.items() if roofs is None]
-    if missing:
+    if missing := [label for label, roofs in found.items() if roofs is None]:
         st.caption(
             f"No ceilings measured yet for {', '.join(missing)}: press *Measure ceilings* on "
             "the **Trust the numbers** page"
             + (", and the roofline appears here." if not specs else " to add their roofs.")
         )
-
-
-def judged(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows measured before the ceilings were judged against nothing; judge them now."""
-    try:
-        return ceilings.apply_cached(frame)
-    except Exception:  # judging is a bonus; the rows as measured still draw
-        _LOG.exception("judging %d rows against the ceilings failed", len(frame))
-        return frame
-
-
-def flags_caption(frame: pd.DataFrame) -> None:
-    """Say what the outlines on this page's charts mean, for the flags present."""
-    if frame.empty or "flags" not in frame:
-        return
-    ok = frame[frame["status"] == "ok"]
-    present = {f.strip() for text in ok["flags"].dropna() for f in str(text).split(",")}
-    if present & set(charts.FLAGS):
-        meanings = "; ".join(
-            f"*{flag}*: {charts.FLAG_MEANINGS[flag]}" for flag in charts.FLAGS if flag in present
-        )
+    flags = frame["flags"][frame["status"] == "ok"] if len(frame) and "flags" in frame else []
+    present = {f.strip() for text in flags if pd.notna(text) for f in str(text).split(",")}
+    if flagged := [flag for flag in charts.FLAGS if flag in present]:
+        meanings = "; ".join(f"*{flag}*: {charts.FLAG_MEANINGS[flag]}" for flag in flagged)
         st.caption(
             f"Outlined points are flagged ({meanings}). The outline shows the most serious "
             "flag; hover a point for all of them."
         )
-
-
-def checks(frame: pd.DataFrame, settings: Settings) -> None:
-    """What an explorer page adds under its charts: the roofline and what the flags mean."""
-    frame = judged(frame)
-    roofline(frame, settings)
-    flags_caption(frame)
+    return frame
 
 
 # ---------------------------------------------------------------- trust: fidelity
@@ -162,11 +137,8 @@ def fidelity() -> None:
         "BENCHMARKS.md explains each column and the points that differ."
     )
     number = st.column_config.NumberColumn(format="%.4g")
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={c: number for c in table.columns if c not in ("point", "repeats")},
-    )
+    numbers = {c: number for c in table.columns if c not in ("point", "repeats")}
+    st.dataframe(table, hide_index=True, column_config=numbers)
     if ceilings_line:
         st.caption(ceilings_line)
 
@@ -176,14 +148,9 @@ BATCHES = [1, 2, 4, 8, 16, 32, 64, 128]
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256]
 
 
-def image_size_picker(q: query.Binder, where) -> int:
+def image_size_picker(q, where) -> int:
     """The model pages' image size, shared so training and inference offer the same stops."""
     return q.choice(
         "Image size (px)", "image_size", IMAGE_SIZES, 64, widget="select_slider", where=where,
         help="224 is what ImageNet models are trained at; smaller answers faster.",
     )  # fmt: skip
-
-
-def budgets_by_backend(settings: Settings) -> dict[str, int | None]:
-    """Each backend's memory budget, for the memory-against-budget chart."""
-    return {b.label: settings.budget_bytes(b) for b in settings.backends}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import streamlit as st
@@ -70,9 +71,9 @@ def _from_link(key: str, read, as_link: Callable[[Any], list[str]], default: str
 
 def _options_widget(make, key, options, default, param, fmt, where, counts, fit) -> Any:
     """What choice, span and many share: read the link's tokens as options (as Streamlit
-    writes them, ``1e3``, or as the workload's ``Param`` reads them), snap numbers to
-    the nearest option, drop what is not offered with a note, and keep the value inside
-    the options when they change (``fit``). ``counts`` is how many values it takes."""
+    writes them, ``1e3``, or as ``param`` reads them), snap numbers to the nearest option,
+    drop what is not offered with a note, and ``fit`` the kept value to changed options.
+    ``counts`` is how many values it takes."""
     shown = {fmt(o): o for o in options}
     convert = param.parse if isinstance(param, Param) else (param or str)
     many = counts[1] is None
@@ -122,10 +123,8 @@ def choice(
     def make(**kw):
         if widget == "select_slider":
             return where.select_slider(label, options, value=default, help=help, **kw)
-        index = options.index(default)
-        if widget == "radio":
-            return where.radio(label, options, index, horizontal=True, help=help, **kw)
-        return where.selectbox(label, options, index, help=help, **kw)
+        kw |= {"horizontal": True} if widget == "radio" else {}
+        return getattr(where, widget)(label, options, options.index(default), help=help, **kw)
 
     return _options_widget(make, key, options, default, param, fmt, where, (1, 1),
                            lambda v: _nearest_or(v, options, default))  # fmt: skip
@@ -173,8 +172,8 @@ def number(label, key, low: int, high: int, default: int, *, where=st, help=None
     return where.slider(label, low, high, default, key=key, help=help, **KEEP)
 
 
-def flag(label, key, default: bool, *, widget="checkbox", where=st, help=None) -> bool:
-    """On or off, as a checkbox or toggle."""
+def flag(label, key, default: bool, *, where=st, help=None) -> bool:
+    """On or off, as a checkbox."""
 
     def read(tokens: list[str], _) -> bool:
         text = ",".join(tokens).lower()
@@ -183,13 +182,7 @@ def flag(label, key, default: bool, *, widget="checkbox", where=st, help=None) -
         return text in _ON
 
     _from_link(key, read, lambda v: [str(v).lower()], "on" if default else "off", where)
-    factory = where.toggle if widget == "toggle" else where.checkbox
-    return factory(label, default, key=key, help=help, **KEEP)
-
-
-def text(label: str, key: str, default: str, *, where=st, help: str | None = None) -> str:
-    """Free text, checked by the caller (e.g. a memory size); Streamlit keeps any text."""
-    return where.text_input(label, default, key=key, help=help, **KEEP)
+    return where.checkbox(label, default, key=key, help=help, **KEEP)
 
 
 def tabs(key: str, labels: dict[str, str], default: str) -> tuple[str, dict]:
@@ -210,22 +203,17 @@ def tabs(key: str, labels: dict[str, str], default: str) -> tuple[str, dict]:
     return next((c for c, tab in made.items() if tab.open), default), made
 
 
-class Binder:
+def binder(workload) -> SimpleNamespace:
     """A page's widgets, each checked by the workload parameter it sets: ``q.many(label,
     name, options, default, param=None)``, where ``name`` is the link's key and, unless
     ``param`` names another, the parameter."""
 
-    def __init__(self, workload):
-        self.workload = workload
-
-    def __getattr__(self, kind: str):
-        widget = {"choice": choice, "span": span, "many": many}.get(kind)
-        if widget is None:
-            raise AttributeError(kind)
-
-        def bound(label, name, options, default, param=None, **kwargs):
-            if (param or name) in self.workload.param_names:
-                kwargs.setdefault("param", self.workload.param(param or name))
+    def bound(widget):
+        def made(label, name, options, default, param=None, **kwargs):
+            if (param or name) in workload.param_names:
+                kwargs.setdefault("param", workload.param(param or name))
             return widget(label, name, options, default, **kwargs)
 
-        return bound
+        return made
+
+    return SimpleNamespace(choice=bound(choice), span=bound(span), many=bound(many))

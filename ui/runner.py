@@ -1,11 +1,10 @@
 """The one call a page makes: ``run_grid(workload, grid, settings, draw, key=...)``.
 
-``core.measure.sweep`` plans the grid and measures it; this module keeps only what is
-Streamlit's. Points already measured in this server process are drawn at once from a
-cache; only the missing ones are measured, each drawn as it arrives. A Stop button, or
-any widget change, interrupts the script at its next ``st.*`` call (Streamlit does
-this itself); every finished row is already cached and saved to the store by then, so
-nothing is lost. When the sidebar replays a saved run, its rows are drawn instead.
+``core.measure.sweep`` plans and measures; this module keeps what is Streamlit's: a cache
+of the rows measured in this server process (only missing points are measured, each drawn
+as it arrives), one progress box for pages and the suite, and drawing. Stop, or any widget
+change, interrupts the script at its next ``st.*`` call (Streamlit does this itself); every
+finished row is cached and stored by then. A replayed run is drawn instead of measuring.
 Nothing here shows a traceback: bad input and failures become one-line messages.
 """
 
@@ -45,9 +44,7 @@ _CACHE_MAX_ROWS = 20_000
 _LOG = logging.getLogger(__name__)
 _cache: OrderedDict[tuple, dict] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-# ---------------------------------------------------------------- the cache
+machine_fingerprint = functools.cache(devices.machine_fingerprint)  # asked once, as runs record it
 
 
 def clear_cache() -> None:
@@ -56,57 +53,30 @@ def clear_cache() -> None:
 
 
 def measured_frame(workload_name: str) -> pd.DataFrame:
-    """Every row of one workload measured in this server process, as the tidy table.
-
-    The Trust page puts all of them on one roofline, whichever page measured them.
-    """
+    """Every row of one workload measured in this server process, whichever page measured
+    it: the Trust page puts them all on one roofline."""
     workload = workloads.get(workload_name)
     with _cache_lock:
         rows = [dict(row) for row in _cache.values() if row.get("workload") == workload.name]
     return results.to_frame(rows, workload.param_names)
 
 
-def _known(task: sweep.Task, settings: Settings) -> dict | None:
-    """The task's row without measuring: a verdict (skipped, refused…) or a cached row."""
-    if task.verdict[0]:
-        return sweep.base_row(task, settings.sweep_settings(task.dtype))
+def _known(tasks: Sequence[sweep.Task], settings: Settings) -> dict[tuple, dict]:
+    """The rows known without measuring: verdicts (skipped, refused…) and cached rows."""
+    found = {}
     with _cache_lock:
-        row = _cache.get(task.key)
-        if row is not None:
-            _cache.move_to_end(task.key)
-        return row
+        for task in tasks:
+            if task.verdict[0]:
+                found[task.key] = sweep.base_row(task, settings.sweep_settings(task.dtype))
+            elif task.key in _cache:
+                _cache.move_to_end(task.key)
+                found[task.key] = _cache[task.key]
+    return found
 
 
-def _keep(task: sweep.Task, row: dict) -> None:
-    with _cache_lock:
-        _cache[task.key] = row
-        _cache.move_to_end(task.key)
-        while len(_cache) > _CACHE_MAX_ROWS:
-            _cache.popitem(last=False)
-
-
-def _rows(tasks: Sequence[sweep.Task], settings: Settings) -> dict[tuple, dict]:
-    return {t.key: row for t in tasks if (row := _known(t, settings)) is not None}
-
-
-def _frame(rows: list[dict], workload) -> pd.DataFrame:
-    return results.add_speedup(results.to_frame(rows, workload.param_names))
-
-
-# ---------------------------------------------------------------- saving to the store
-
-
-@functools.cache
-def machine_fingerprint() -> dict:
-    """This machine as runs record it; asked once, like the sidebar's machine name."""
-    return devices.machine_fingerprint()
-
-
-# ---------------------------------------------------------------- progress, Stop, heartbeat
-
-
-def _stop(key: str, signature: str) -> None:
-    st.session_state[f"{key}.stopped"] = signature
+def _frame(tasks: Sequence[sweep.Task], rows: dict[tuple, dict], workload) -> pd.DataFrame:
+    shown = [rows[t.key] for t in tasks if t.key in rows]
+    return results.add_speedup(results.to_frame(shown, workload.param_names))
 
 
 def _signature(tasks: Sequence[sweep.Task]) -> str:
@@ -115,35 +85,54 @@ def _signature(tasks: Sequence[sweep.Task]) -> str:
 
 
 class _Progress:
-    """One measuring call on screen: the status box, progress bar, Stop button and
-    heartbeat; it also keeps each finished row (cache and store) as it arrives. A store
-    that fails costs one warning; measuring goes on and the rows stay in the cache."""
+    """One measuring call on screen (status box, progress bar, Stop button, heartbeat), for
+    pages and the suite alike. Each finished row is cached and stored as it arrives; a
+    store that fails costs one warning, and measuring goes on."""
 
-    def __init__(self, key, signature, total, label, settings: Settings, dtypes):
+    def __init__(self, key: str, signature: str, tasks, label: str, settings, dtypes) -> None:
         self.note = st.empty()  # outside the status box, which folds away when done
         self.status = st.status(label, expanded=True)
         with self.status:
             self.bar = st.progress(0.0, text="starting…")
-            self.waiting = st.empty()
-            self.stop_slot = st.empty()
-        self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
-        self.total, self.done = max(total, 1), 0
-        self.started = self.beat_at = time.perf_counter()
+            self.waiting, self.stop_slot = st.empty(), st.empty()
+        self.stop_slot.button("Stop", key=f"{key}.stop", on_click=st.session_state.__setitem__,
+                              args=(f"{key}.stopped", signature))  # fmt: skip
+        self.tasks, self.settings, self.done = tasks, settings, 0
+        self.started = self.beat_at = self.drawn_at = time.perf_counter()
+        self.draw_s = 0.0
         self.run_settings = {**settings.sweep_settings().as_dict(), "dtypes": list(dtypes),
                              "backends": settings.labels, "source": "app"}  # fmt: skip
         self.records: dict[str, Callable[[dict], None]] | None = {}
 
-    def row(self, task: sweep.Task, row: dict, run_label: str) -> None:
-        _keep(task, row)
-        self._save(row, run_label)
-        self.done += 1
-        self.waiting.empty()
-        shown = units.seconds(row.get("median_s")) if row["status"] == "ok" else row["status"]
-        self.bar.progress(
-            min(self.done / self.total, 1.0),
-            text=f"{self.done}/{self.total} · {task.group + ' · ' if task.group else ''}"
-            f"{task.label} on {task.backend.label}: {shown}",
-        )
+    def run(self, dtype, run_label, rows=None, redraw=None, budget_s=None) -> sweep.Measured:
+        def on_row(task: sweep.Task, row: dict) -> None:
+            with _cache_lock:
+                _cache[task.key] = row
+                _cache.move_to_end(task.key)
+                while len(_cache) > _CACHE_MAX_ROWS:
+                    _cache.popitem(last=False)
+            if rows is not None:
+                rows[task.key] = row
+            self._save(row, run_label(task))
+            self.done += 1
+            self.waiting.empty()
+            shown = units.seconds(row.get("median_s")) if row["status"] == "ok" else row["status"]
+            group = f"{task.group} · " if task.group else ""
+            self._show(f"{group}{task.label} on {task.backend.label}: {shown}")
+            wait_s = max(REDRAW_EVERY_S, self.draw_s * (1 - REDRAW_SHARE) / REDRAW_SHARE)
+            if redraw is not None and time.perf_counter() - self.drawn_at >= wait_s:
+                begun = time.perf_counter()
+                redraw(measuring=True)
+                self.drawn_at = time.perf_counter()
+                self.draw_s = self.drawn_at - begun
+
+        settings = self.settings.sweep_settings(dtype)
+        return sweep.measure(self.tasks, settings, on_row=on_row, should_stop=self.beat,
+                             on_wait=self.waiting.info, budget_s=budget_s)  # fmt: skip
+
+    def _show(self, text: str) -> None:
+        total = max(len(self.tasks), 1)
+        self.bar.progress(min(self.done / total, 1.0), text=f"{self.done}/{total} · {text}")
 
     def _save(self, row: dict, run_label: str) -> None:
         if self.records is None:  # the store failed earlier in this call
@@ -167,22 +156,14 @@ class _Progress:
         now = time.perf_counter()
         if now - self.beat_at >= HEARTBEAT_S:
             self.beat_at = now
-            self.bar.progress(
-                min(self.done / self.total, 1.0),
-                text=f"{self.done}/{self.total} · measuring… {now - self.started:.0f} s",
-            )
+            self._show(f"measuring… {now - self.started:.0f} s")
         return False
 
     def close(self, label: str) -> None:
         self.stop_slot.empty()
         self.waiting.empty()
-        self.status.update(label=label, state="complete", expanded=False)
-
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self.started
-
-
-# ---------------------------------------------------------------- the public call
+        self.status.update(label=label.format(s=time.perf_counter() - self.started),
+                           state="complete", expanded=False)  # fmt: skip
 
 
 def run_grid(
@@ -196,14 +177,13 @@ def run_grid(
     table: bool = True,
     label: str = "",
 ) -> pd.DataFrame:
-    """Draw ``grid`` on every backend, measuring what is not cached; returns the tidy frame.
+    """Draw ``grid`` (parsed values) on every backend, measuring what is not cached; returns
+    the tidy frame, with a ``speedup`` column against the first CPU backend.
 
-    ``grid`` holds parsed values. ``draw(frame)`` puts the page's charts on screen; it is
-    called again as rows arrive, each time replacing what it drew before. ``key`` names
-    this call's widgets and must be unique on the page. ``dtypes`` runs the grid once
-    per dtype (default: the sidebar's). The frame has a ``speedup`` column against the
-    first CPU backend. What is measured is saved as one run of the store, named
-    ``label``. When the sidebar replays a run, its rows for this workload are drawn.
+    ``draw(frame)`` puts the page's charts on screen, again as rows arrive, each time
+    replacing what it drew. ``key`` names this call's widgets (unique on the page);
+    ``dtypes`` runs the grid once per dtype (default: the sidebar's). What is measured is
+    stored as one run named ``label``. When the sidebar replays a run, its rows are drawn.
     """
     try:
         workload = workloads.get(workload_name)
@@ -215,38 +195,31 @@ def run_grid(
         st.error(str(error))
     except Exception as error:  # the page must keep working; the log keeps the traceback
         _LOG.exception("run_grid(%s) failed", workload_name)
-        st.error(
-            f"{workload_name}: could not measure: {type(error).__name__}: {units.one_line(error)}"
-        )
+        st.error(f"{workload_name}: could not measure: {units.one_line(error, typed=True)}")
     return results.empty_frame()
 
 
 def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.DataFrame:
-    empty = [name for name, values in grid.items() if not list(values)]
-    if empty:
+    if empty := [name for name, values in grid.items() if not list(values)]:
         st.info(f"Choose at least one value of {', '.join(empty)} to measure.")
         return results.empty_frame(workload.param_names)
     # Model costs come from tracing the model on the meta device: a second or two, once.
     with st.spinner("Estimating what these points cost…"):
         tasks = sweep.plan(workload, grid, settings.backends, settings.sweep_settings(), dtypes)
-    rows = _rows(tasks, settings)
+    rows = _known(tasks, settings)
     missing = [t for t in tasks if t.key not in rows]
-
-    def frame() -> pd.DataFrame:
-        return _frame([rows[t.key] for t in tasks if t.key in rows], workload)
-
     controls, slot, below = st.container(), st.empty(), st.container()
 
-    def redraw(measuring: bool = False) -> None:
-        shown = frame()
+    def redraw(measuring: bool = False) -> pd.DataFrame:
+        shown = _frame(tasks, rows, workload)
         if shown.empty and measuring:
             slot.empty()
-            return
-        with slot.container():
-            if shown.empty:
-                st.info("Nothing measured yet for these settings.")
-            else:
+        elif shown.empty:
+            slot.info("Nothing measured yet for these settings.")
+        else:
+            with slot.container():
                 _draw(draw, shown, workload)
+        return shown
 
     signature = _signature(tasks)
     st.session_state[f"{key}.signature"] = signature  # what a Stop pressed now would name
@@ -255,42 +228,17 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.D
             redraw(measuring=True)
             backends = " and ".join(dict.fromkeys(t.backend.label for t in missing))
             what = f"Measuring {len(missing)} points on {backends}…"
-            progress = _Progress(key, signature, len(missing), what, settings, dtypes)
-            drawn = {"at": progress.started, "took_s": 0.0}
-
-            def on_row(task: sweep.Task, row: dict) -> None:
-                rows[task.key] = row
-                progress.row(task, row, label or f"{workload.title} (app)")
-                wait_s = max(REDRAW_EVERY_S, drawn["took_s"] * (1 - REDRAW_SHARE) / REDRAW_SHARE)
-                if time.perf_counter() - drawn["at"] >= wait_s:
-                    begun = time.perf_counter()
-                    redraw(measuring=True)
-                    drawn["at"] = time.perf_counter()
-                    drawn["took_s"] = drawn["at"] - begun
-
-            _measure(missing, settings, dtypes[0], on_row, progress)
-            progress.close(
-                f"Measured {len(missing)} points in {progress.elapsed_s():.1f} s "
-                f"({len(tasks) - len(missing)} from cache)."
-            )
+            progress = _Progress(key, signature, missing, what, settings, dtypes)
+            run_label = label or f"{workload.title} (app)"
+            progress.run(dtypes[0], lambda _: run_label, rows, redraw)
+            progress.close(f"Measured {len(missing)} points in {{s:.1f}} s "
+                           f"({len(tasks) - len(missing)} from cache).")  # fmt: skip
         elif not missing and tasks:
             st.caption(f"All {len(tasks)} points from the cache: measured earlier on this server.")
-    redraw()
-    final = frame()
+    final = redraw()
     with below:
         _report(final, workload, settings, key, table)
     return final
-
-
-def _measure(tasks, settings: Settings, dtype: str, on_row, progress, budget_s=None):
-    return sweep.measure(
-        tasks,
-        settings.sweep_settings(dtype),
-        on_row=on_row,
-        should_stop=progress.beat,
-        on_wait=progress.waiting.info,
-        budget_s=budget_s,
-    )
 
 
 def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -> None:
@@ -298,13 +246,12 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
         draw(frame)
     except Exception as error:  # a drawing bug, or a replayed file without what a chart needs
         _LOG.exception("drawing %s failed", workload.name)
-        st.warning(f"The charts could not be drawn: {type(error).__name__}: {error}")
+        st.warning(f"The charts could not be drawn: {units.one_line(error, typed=True)}")
 
 
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:
     total_s = sum(t.estimate_s for t in missing)
     stopped = st.session_state.get(f"{key}.stopped") == signature
-    cost = f"{len(missing)} of {len(tasks)} points to measure: {units.duration(total_s)}."
     if settings.auto_run and total_s <= AUTO_RUN_LIMIT_S and not stopped:
         return True
     if stopped:
@@ -317,14 +264,12 @@ def _should_run(missing, tasks, settings: Settings, key: str, signature: str) ->
     with offer.container():
         left, right = st.columns([1, 5], vertical_alignment="center")
         clicked = left.button("Run", key=f"{key}.run", type="primary")
-        right.caption(f"{reason} {cost}")
+        right.caption(f"{reason} {len(missing)} of {len(tasks)} points to measure: "
+                      f"{units.duration(total_s)}.")  # fmt: skip
     if clicked:
         offer.empty()
         st.session_state.pop(f"{key}.stopped", None)
     return clicked
-
-
-# ---------------------------------------------------------------- replaying a saved run
 
 
 def _replay(workload, grid, settings: Settings, draw, key, dtypes, table) -> pd.DataFrame:
@@ -354,17 +299,10 @@ def _replay(workload, grid, settings: Settings, draw, key, dtypes, table) -> pd.
     return frame
 
 
-# ---------------------------------------------------------------- a whole suite in a budget
-
-
 def _suite_tasks(parts: Sequence[SuitePart], settings: Settings, dtype: str) -> list[sweep.Task]:
-    tasks = []
-    for part in parts:
-        workload = workloads.get(part.workload)
-        tasks += sweep.plan(
-            workload, part.grid, settings.backends, settings.sweep_settings(dtype), group=part.chart
-        )
-    return tasks
+    return [task for part in parts for task in sweep.plan(
+        workloads.get(part.workload), part.grid, settings.backends,
+        settings.sweep_settings(dtype), group=part.chart)]  # fmt: skip
 
 
 def suite_frame(part: SuitePart, settings: Settings, dtype: str) -> pd.DataFrame:
@@ -376,8 +314,7 @@ def suite_frame(part: SuitePart, settings: Settings, dtype: str) -> pd.DataFrame
         )
         return results.add_speedup(frame)
     tasks = _suite_tasks([part], settings, dtype)
-    rows = _rows(tasks, settings)
-    return _frame([rows[t.key] for t in tasks if t.key in rows], workload)
+    return _frame(tasks, _known(tasks, settings), workload)
 
 
 def run_suite(
@@ -391,41 +328,28 @@ def run_suite(
 ) -> list[dict]:
     """Measure every part's grid within ``budget_s`` seconds; one stored run per part.
 
-    ``core.measure.sweep.measure`` shares the budget out: each part gets an even share of
-    the time left when it starts, its cheapest points first. Cached points are not
-    measured again, so pressing Run after a Stop goes on where it stopped. Returns the
-    points skipped for time, as table rows.
+    ``sweep.measure`` gives each part an even share of the time left when it starts, its
+    cheapest points first. Cached points are not measured again, so Run after a Stop goes
+    on where it stopped. Returns the points skipped for time, as table rows.
     """
     st.session_state.pop(f"{key}.stopped", None)
     with st.spinner("Estimating what the points cost…"):
         tasks = _suite_tasks(parts, settings, dtype)
-    missing = [t for t in tasks if _known(t, settings) is None]
-    signature = _signature(tasks)
+    known = _known(tasks, settings)
+    missing = [t for t in tasks if t.key not in known]
     what = f"Measuring {len(missing)} points for up to {budget_s:.0f} s…"
-    progress = _Progress(key, signature, len(missing), what, settings, [dtype])
-
-    def on_row(task: sweep.Task, row: dict) -> None:
-        progress.row(task, row, f"{label}: {task.group}")
-
-    done = _measure(missing, settings, dtype, on_row, progress, budget_s=budget_s)
+    progress = _Progress(key, _signature(tasks), missing, what, settings, [dtype])
+    done = progress.run(dtype, lambda task: f"{label}: {task.group}", budget_s=budget_s)
     skipped = [
-        {
-            "chart": point[0].group,
-            "point": point[0].label,
-            "backends": ", ".join(t.backend.label for t in point),
-            "estimated": units.duration(sum(t.estimate_s for t in point)),
-        }
+        {"chart": point[0].group, "point": point[0].label,
+         "backends": ", ".join(t.backend.label for t in point),
+         "estimated": units.duration(sum(t.estimate_s for t in point))}
         for point in done.skipped
-    ]
+    ]  # fmt: skip
     also = f"; {len(skipped)} points skipped for time" if skipped else ""
-    progress.close(
-        f"Measured {len(done.rows)} rows in {progress.elapsed_s():.0f} s "
-        f"({len(tasks) - len(missing)} from cache){also}."
-    )
+    progress.close(f"Measured {len(done.rows)} rows in {{s:.0f}} s "
+                   f"({len(tasks) - len(missing)} from cache){also}.")  # fmt: skip
     return skipped
-
-
-# ---------------------------------------------------------------- under the charts
 
 
 def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: bool) -> None:
@@ -438,26 +362,18 @@ def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: 
         st.warning(f"… and {len(problems) - MAX_WARNINGS} more points; see the table.")
     if not table:
         return
-    st.dataframe(
-        tables.result_table(frame),
-        hide_index=True,
-        column_config={"speedup": st.column_config.NumberColumn(format="%.3g×")},
-    )
+    speedup = st.column_config.NumberColumn(format="%.3g×")
+    st.dataframe(tables.result_table(frame), hide_index=True, column_config={"speedup": speedup})
     st.caption(
         "Flags: *noisy*, the median is not known to a few percent; *suspect*, faster than "
         "this device's measured limits allow (often a missing synchronize); *mismatch*, the "
         "output differs from the CPU reference."
     )
+    slug = "".join(c if c.isalnum() else "-" for c in settings.machine.lower()).strip("-")[:40]
     st.download_button(
         "Download CSV",
         # Through core.keep.files: formula-like text is neutralised and the file imports back.
         files.export_bytes(frame.assign(machine=settings.machine), "csv", {}, {}),
-        file_name=f"{workload.name}-{_slug(settings.machine)}.csv",
-        mime="text/csv",
-        key=f"{key}.csv",
-        on_click="ignore",
-    )
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")[:40] or "machine"
+        file_name=f"{workload.name}-{slug or 'machine'}.csv",
+        mime="text/csv", key=f"{key}.csv", on_click="ignore",
+    )  # fmt: skip

@@ -48,14 +48,12 @@ class Settings:
 
     backends: tuple[Backend, ...]
     dtype: str
-    threads: int
     memory_budget_bytes: int | None  # None: each device's safe default
     point_budget_s: float
     auto_run: bool
     cold_cache: bool
     pipelined: bool
     machine: str
-    accelerator: str | None
     replay: Replay | None = field(default=None, compare=False)  # None: measure live
 
     def sweep_settings(self, dtype: str | None = None) -> SweepSettings:
@@ -67,14 +65,10 @@ class Settings:
             memory_budget_bytes=self.memory_budget_bytes,
         )
 
-    def budget_bytes(self, backend: Backend) -> int | None:
-        if self.memory_budget_bytes is not None:
-            return self.memory_budget_bytes
-        return memory.default_budget_bytes(backend.device)
-
-    def smallest_budget_bytes(self) -> int | None:
-        budgets = [b for b in (self.budget_bytes(k) for k in self.backends) if b is not None]
-        return min(budgets) if budgets else None
+    def budgets(self) -> dict[str, int | None]:
+        """Each backend's memory budget by label; None where the device's is not known."""
+        chosen, default = self.memory_budget_bytes, memory.default_budget_bytes
+        return {b.label: default(b.device) if chosen is None else chosen for b in self.backends}
 
     @property
     def labels(self) -> list[str]:
@@ -88,10 +82,7 @@ def default_threads() -> int:
     return max(devices.cpu_threads(), 1)
 
 
-@functools.cache
-def machine() -> str:
-    """Asked once: the name does not change while the server runs."""
-    return devices.machine_label()
+machine = functools.cache(devices.machine_label)  # asked once: it does not change while we run
 
 
 def open_store() -> store.Store:
@@ -119,78 +110,45 @@ def render() -> Settings:
     bar.header("Compare")
     _, logical = devices.cpu_core_counts()
     threads_default = min(default_threads(), logical)
-    threads = query.number(
-        "CPU threads",
-        "threads",
-        1,
-        logical,
-        threads_default,
-        where=bar,
-        help=f"Intra-op threads for the CPU side. PyTorch's default here is {threads_default}.",
-    )
+    threads = query.number("CPU threads", "threads", 1, logical, threads_default, where=bar,
+                           help=f"Intra-op threads for the CPU side. PyTorch's default here is "
+                           f"{threads_default}.")  # fmt: skip
     backends = _backends(bar, threads, accelerator)
-    dtype = query.choice(
-        "dtype",
-        "dtype",
-        DTYPES,
-        "float32",
-        param=Param("dtype", str, "float32", choices=DTYPES),
-        where=bar,
-    )
+    dtype = query.choice("dtype", "dtype", DTYPES, "float32", param=str.lower, where=bar)
 
     bar.header("Budgets")
     budget_bytes = _memory_budget(bar, backends)
     point_budget_s = query.choice(
-        "Time budget per point (s)",
-        "budget_s",
-        POINT_BUDGETS_S,
-        DEFAULT_POINT_BUDGET_S,
+        "Time budget per point (s)", "budget_s", POINT_BUDGETS_S, DEFAULT_POINT_BUDGET_S,
         param=Param("budget_s", float, DEFAULT_POINT_BUDGET_S, low=0.01, high=60),
-        widget="select_slider",
-        where=bar,
+        widget="select_slider", where=bar,
         help="Warm-up and repeats of one point on one backend stop once this is spent "
         "(or sooner, when the median is known to 2%).",
-    )
+    )  # fmt: skip
     auto_run = bar.toggle(
-        "Run on every change",
-        value=True,
-        key="sb.auto_run",
+        "Run on every change", value=True, key="sb.auto_run",
         help="Measure as soon as a widget changes when it should take under about 3 s; "
         "otherwise a Run button appears.",
-    )
+    )  # fmt: skip
     cold_cache = query.flag(
-        "Cold L2 cache between repeats",
-        "cold",
-        False,
-        where=bar,
+        "Cold L2 cache between repeats", "cold", False, where=bar,
         help="Flushes the GPU's L2 cache before every timed repeat. Only meaningful on GPUs: "
         "the CPU side is never flushed.",
-    )
+    )  # fmt: skip
     pipelined = query.flag(
-        "Pipelined GPU timing",
-        "pipelined",
-        False,
-        where=bar,
+        "Pipelined GPU timing", "pipelined", False, where=bar,
         help="Times each GPU call behind an untimed one, like a loop that never waits for the "
         "GPU. Off: every call starts from an idle GPU, as in a loop that reads a result each "
         "step (and as the post timed). Needs device events, so MPS and the CPU ignore it.",
-    )
+    )  # fmt: skip
     if (cold_cache or pipelined) and accelerator is None:
         bar.caption("No GPU here, so the GPU timing options change nothing.")
 
     settings = Settings(
-        backends=tuple(backends),
-        dtype=dtype,
-        threads=threads,
-        memory_budget_bytes=budget_bytes,
-        point_budget_s=float(point_budget_s),
-        auto_run=auto_run,
-        cold_cache=cold_cache,
-        pipelined=pipelined,
-        machine=replay.machine if replay else machine(),
-        accelerator=accelerator,
-        replay=replay,
-    )
+        backends=tuple(backends), dtype=dtype, memory_budget_bytes=budget_bytes,
+        point_budget_s=float(point_budget_s), auto_run=auto_run, cold_cache=cold_cache,
+        pipelined=pipelined, machine=replay.machine if replay else machine(), replay=replay,
+    )  # fmt: skip
     st.session_state[_STATE_KEY] = settings
     return settings
 
@@ -198,13 +156,11 @@ def render() -> Settings:
 def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:
     backends = default_backends(threads)
     with bar.expander("Other backends"):
-        text = query.text(
-            "Backends to compare",
-            "devices",
-            "",
+        text = st.text_input(
+            "Backends to compare", "", key="devices", **query.KEEP,
             help="Comma-separated; empty for the default. E.g. cpu,accel (accel: whatever "
             "accelerator this machine has) or cpu:1,cpu:4.",
-        )
+        )  # fmt: skip
     if text.strip():
         notes: list[str] = []
         try:
@@ -224,29 +180,18 @@ def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:
             "Raise CPU threads to compare 1 thread against several."
         )
     else:
-        names = ", ".join(_device_name(b.device) for b in backends[1:])
+        named = {info.device: info.name for info in devices.describe_all()}
+        names = ", ".join(named.get(b.device, b.device) for b in backends[1:])
         bar.caption(f"Comparing {' against '.join(labels)} ({names}).")
     return backends
 
 
-def _device_name(device: str) -> str:
-    for info in devices.describe_all():
-        if info.device == device:
-            return info.name
-    return device
-
-
 def _memory_budget(bar, backends: list[Backend]) -> int | None:
     choice = query.choice(
-        "Memory budget",
-        "mem",
-        list(MEMORY_CHOICES),
-        "default",
-        fmt=MEMORY_CHOICES.get,
-        param=Param("mem", str, "default", choices=tuple(MEMORY_CHOICES)),
-        where=bar,
+        "Memory budget", "mem", list(MEMORY_CHOICES), "default", fmt=MEMORY_CHOICES.get,
+        param=str.lower, where=bar,
         help="Points whose estimated memory exceeds this are refused before anything is allocated.",
-    )
+    )  # fmt: skip
     if choice == "default":
         shares = [
             f"{b.device}: {memory.format_bytes(memory.default_budget_bytes(b.device))}"
@@ -258,7 +203,7 @@ def _memory_budget(bar, backends: list[Backend]) -> int | None:
         budget = memory.PRESETS_BYTES[MEMORY_CHOICES[choice]]
         bar.caption(f"{memory.format_bytes(budget)}: what such a laptop's GPU may use.")
         return budget
-    text = query.text("Custom budget", "mem_size", "4GB", where=bar)
+    text = bar.text_input("Custom budget", "4GB", key="mem_size", **query.KEEP)
     try:
         budget = memory.parse_bytes(text)
     except BadInput as error:
@@ -289,8 +234,15 @@ def _source(bar) -> Replay | None:
         key="sb.replay_file",
         help="A CSV, JSON or Parquet file exported from this app or its CLI.",
     )
-    if upload is not None:
-        return _replay_file(bar, upload)
+    if upload is not None:  # checked as strictly as an import; parsed once per content
+        imported, problem = _imported(upload.getvalue(), upload.name)
+        if imported is None:
+            bar.error(f"{upload.name} cannot be replayed: {problem}")
+            return Replay(upload.name, "no machine", pd.DataFrame())
+        machine_label = imported.machine.get("machine") or "unknown machine (file)"
+        frame = imported.frame.assign(machine=machine_label, source="imported")
+        bar.caption(f"Replaying {upload.name}: {len(frame)} rows from {machine_label}.")
+        return Replay(upload.name, machine_label, frame, imported.machine, imported.settings)
     try:
         results_store = open_store()
         runs = results_store.runs()
@@ -315,18 +267,6 @@ def _source(bar) -> Replay | None:
         frame = pd.DataFrame()
     machine_label = run["machine"] or "unknown machine"
     return Replay(run_id, machine_label, frame, run["fingerprint"], run["settings"])
-
-
-def _replay_file(bar, upload) -> Replay:
-    """Checked as strictly as an import; parsed once per uploaded file's content."""
-    imported, problem = _imported(upload.getvalue(), upload.name)
-    if imported is None:
-        bar.error(f"{upload.name} cannot be replayed: {problem}")
-        return Replay(upload.name, "no machine", pd.DataFrame())
-    machine_label = imported.machine.get("machine") or "unknown machine (file)"
-    frame = imported.frame.assign(machine=machine_label, source="imported")
-    bar.caption(f"Replaying {upload.name}: {len(frame)} rows from {machine_label}.")
-    return Replay(upload.name, machine_label, frame, imported.machine, imported.settings)
 
 
 @st.cache_data(max_entries=4, show_spinner="Checking the file…")
