@@ -75,11 +75,10 @@ def _title(frame: pd.DataFrame, what: str, machine: str, title: str | None) -> s
 
 
 def _x_title(frame: pd.DataFrame, x: str) -> str:
-    """The registry's axis title for parameter ``x``: the frame's one workload's, or else the
-    title all workloads with such a parameter agree on; else ``x`` itself."""
-    name = _workload(frame)
-    one = name in workloads.REGISTRY
-    entries = [workloads.REGISTRY[name]] if one else workloads.REGISTRY.values()
+    """The registry's axis title for ``x``: the frame's one workload's, else the one all
+    workloads with such a parameter agree on, else ``x``."""
+    name, known = _workload(frame), workloads.REGISTRY
+    entries = [known[name]] if name in known else known.values()
     titles = {w.param(x).axis_title for w in entries if x in w.param_names}
     return titles.pop() if len(titles) == 1 else x
 
@@ -93,15 +92,14 @@ def _params(frame: pd.DataFrame) -> list[str]:
     return [c for c in results.param_columns(frame) if c != "speedup"]
 
 
-def _with_time(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
-    """Median and quartiles in the display unit, as ``time``, ``time_p25``, ``time_p75``."""
+def _timed(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, float, dict[str, str]]:
+    """Median and quartiles in one display unit as ``time``, ``time_p25``, ``time_p75``; the
+    unit, its factor and their tooltip titles."""
+    unit, factor = units.time_unit(frame.get("median_s", []))
     pairs = {"time": "median_s", "time_p25": "p25_s", "time_p75": "p75_s"}
-    return frame.assign(**{t: _floats(frame[s]) * factor for t, s in pairs.items() if s in frame})
-
-
-def _time_titles(unit: str) -> dict[str, str]:
-    quartiles = {"time": "median", "time_p25": "p25", "time_p75": "p75"}
-    return {field: f"{name} ({unit})" for field, name in quartiles.items()} | {"n": "repeats"}
+    timed = frame.assign(**{t: _floats(frame[s]) * factor for t, s in pairs.items() if s in frame})
+    titles = {t: f"{s[:-2]} ({unit})" for t, s in pairs.items()} | {"n": "repeats"}
+    return timed, unit, factor, titles
 
 
 def _positive(frame: pd.DataFrame, *fields: str) -> pd.DataFrame:
@@ -206,31 +204,21 @@ def _line_chart(
     if band:
         lo, hi = "time_p25", "time_p75"
         quartiles = _slim(_positive(data, lo, hi), [x, lo, hi, *keys, "series", *tips])
+        area = alt.Chart(quartiles).mark_area(opacity=0.18).encode(color=colour, detail="series:N")
+        tooltip = _tooltips(quartiles, [*keys, x, lo, hi], tip_titles)
         layers.append(
-            alt.Chart(quartiles)
-            .mark_area(opacity=0.18)
-            .encode(
-                *_axes(x, lo, log, x_base=x_base),
-                y2=alt.Y2(hi),
-                color=colour,
-                detail="series:N",
-                tooltip=_tooltips(quartiles, [*keys, x, lo, hi], tip_titles),
-            )
+            area.encode(*_axes(x, lo, log, x_base=x_base), y2=alt.Y2(hi), tooltip=tooltip)
         )
     lines = _slim(data, [x, y, *keys, "series", *tips])
     titles = (look.x_title or _x_title(frame, x), y_title)
     base = alt.Chart(lines).encode(*_axes(x, y, log, titles, x_base, x_ticks), color=colour)
-    dashed = look.dash and look.dash in data
-    line_style = {"strokeDash": alt.StrokeDash(f"{look.dash}:N", title=look.dash)} if dashed else {}
-    point_style = {"shape": alt.Shape(f"{look.dash}:N", title=look.dash)} if dashed else {}
-    layers += [
-        base.mark_line().encode(
-            detail="series:N", tooltip=_tooltips(lines, keys, tip_titles), **line_style
-        ),
-        base.mark_point(filled=True, size=45).encode(
-            tooltip=_tooltips(lines, [*keys, x, y, *tips], tip_titles), **point_style
-        ),
-    ]
+    line = base.mark_line().encode(detail="series:N", tooltip=_tooltips(lines, keys, tip_titles))
+    point = base.mark_point(filled=True, size=45)
+    point = point.encode(tooltip=_tooltips(lines, [*keys, x, y, *tips], tip_titles))
+    if look.dash and look.dash in data:
+        line = line.encode(strokeDash=alt.StrokeDash(f"{look.dash}:N", title=look.dash))
+        point = point.encode(shape=alt.Shape(f"{look.dash}:N", title=look.dash))
+    layers += [line, point]
     if rings:
         layers += _flag_rings(data, x, y, log, [*keys, *tips], tip_titles, x_base)
     layers += extra
@@ -247,19 +235,26 @@ def _rules(values: Mapping, raw: str, shown: str, factor: float, tip: str, **mar
     return alt.Chart(data).mark_rule(**mark).encode(tooltip=tips)
 
 
-def _bad_marks(frame: pd.DataFrame, x: str, y_field: str, y_values: np.ndarray) -> alt.Chart:
+def _crosses(bad: pd.DataFrame, size: int, tips: Iterable[str], *at: Any, **more: Any) -> alt.Chart:
     """Red crosses for failed/refused rows, carrying status and message in the tooltip."""
-    bad = _slim(frame.assign(**{y_field: y_values}), [x, "backend", y_field, "status", "message"])
-    return (
-        alt.Chart(bad)
-        .mark_point(shape="cross", filled=True, size=140, color=_BAD_COLOR)
-        .encode(
-            alt.X(f"{x}:O"),
-            alt.XOffset("backend:N"),
-            alt.Y(f"{y_field}:Q"),
-            tooltip=_tooltips(bad, ["backend", x, "status", "message"]),
-        )
-    )
+    cross = alt.Chart(bad).mark_point(shape="cross", filled=True, size=size, color=_BAD_COLOR)
+    return cross.encode(*at, tooltip=_tooltips(bad, tips), **more)
+
+
+def _bars(frame: pd.DataFrame, data: pd.DataFrame, x: str, y: str, y_title: str, tips, titles):
+    """Bars per ``x``, side by side per backend and coloured by it."""
+    at = (alt.X(f"{x}:O", title=_x_title(frame, x)), alt.XOffset("backend:N"))
+    bars = alt.Chart(data).mark_bar().encode(*at, alt.Y(f"{y}:Q", title=y_title))
+    return bars.encode(color=_BACKEND_COLOUR, tooltip=_tooltips(data, tips, titles))
+
+
+def _bad_bars(frame: pd.DataFrame, x: str, y: str) -> alt.Chart:
+    """Crosses in a bar chart's place for its failed/refused rows, at their ``y`` or else 0."""
+    bad = _with_status(frame, *_BAD_STATUSES)
+    bad = bad.assign(**{y: np.nan_to_num(_floats(bad[y]), nan=0.0) if y in bad else 0.0})
+    bad = _slim(bad, [x, "backend", y, "status", "message"])
+    at = (alt.X(f"{x}:O"), alt.XOffset("backend:N"), alt.Y(f"{y}:Q"))
+    return _crosses(bad, 140, ["backend", x, "status", "message"], *at)
 
 
 def worst_flag(flags: object) -> str:
@@ -308,10 +303,8 @@ def _flag_rings(
     fields = ["flags", *tips, x, y, "message"]
     rings = _slim(flagged, ["flag", *fields])
     ring = alt.Chart(rings).mark_point(shape="diamond", filled=False, size=320, strokeWidth=2.5)
-    tooltip = _tooltips(rings, fields, tip_titles)
-    return [
-        ring.encode(*_axes(x, y, log, x_base=x_base), stroke=_flag_stroke(rings), tooltip=tooltip)
-    ]
+    ring = ring.encode(*_axes(x, y, log, x_base=x_base), stroke=_flag_stroke(rings))
+    return [ring.encode(tooltip=_tooltips(rings, fields, tip_titles))]
 
 
 # ---------------------------------------------------------------- builders
@@ -334,9 +327,8 @@ def time_vs_x(
     ``options`` are ``_Look``'s: ``log_x``, ``log_y``, ``machine``, ``x_title``, ``title``.
     """
     look = _Look(color, detail, **options)
-    ok = _with_status(frame, "ok")
-    unit, factor = units.time_unit(ok.get("median_s", []))
-    data = _series(_positive(_with_time(ok, factor), "time"), color, detail)
+    data, unit, factor, titles = _timed(_with_status(frame, "ok"))
+    data = _series(_positive(data, "time"), color, detail)
     extra = []
     if floor_s:
         tip = f"dispatch floor ({unit})"
@@ -346,20 +338,11 @@ def time_vs_x(
     # Failed/refused points as red crosses along the bottom edge: they have no time to plot.
     bad = _positive(_with_status(frame, *_BAD_STATUSES), x)
     bad = _slim(bad, ["backend", *_params(frame), "status", "message"])
-    cross = alt.Chart(bad).mark_point(shape="cross", filled=True, size=120, color=_BAD_COLOR)
-    extra.append(
-        cross.encode(
-            _axes(x, x, (look.log_x, False))[0],
-            y=alt.value("height"),
-            yOffset=alt.value(-8),
-            tooltip=_tooltips(bad, bad.columns),
-        )
-    )
+    bottom = {"y": alt.value("height"), "yOffset": alt.value(-8)}
+    extra.append(_crosses(bad, 120, bad.columns, _axes(x, x, (look.log_x, False))[0], **bottom))
     tips = ["backend", *_params(frame), "dtype", "time_p25", "time_p75", "n", "flags"]
-    y_title, titles = f"median time ({unit})", _time_titles(unit)
-    return _line_chart(
-        frame, data, x, "time", y_title, "", look, tips, titles, band=True, rings=True, extra=extra
-    )
+    more, y_title = {"band": True, "rings": True, "extra": extra}, f"median time ({unit})"
+    return _line_chart(frame, data, x, "time", y_title, "", look, tips, titles, **more)
 
 
 def overlay(frame: pd.DataFrame, x: str, by: str | None = None, **options: Any) -> alt.LayerChart:
@@ -436,8 +419,8 @@ def threads_chart(
     if "backend" in ok:
         # GPU rows record the host's thread count too, but only CPU rows sweep it.
         ok = ok[ok["backend"].astype("string").str.startswith("cpu").fillna(False)]
-    unit, factor = units.time_unit(ok.get("median_s", []))
-    data = _positive(_with_time(ok, factor), "time", "threads")
+    data, unit, _, titles = _timed(ok)
+    data = _positive(data, "time", "threads")
     data["point"] = [
         units.point_label(row.get("workload"), {p: row[p] for p in params})
         for row in data.to_dict(orient="records")
@@ -446,7 +429,7 @@ def threads_chart(
     fewest = data.sort_values("threads", kind="stable").groupby("point").first()
     data["ideal"] = data["point"].map(fewest["time"] * fewest["threads"]) / data["threads"]
     data = _series(data, "point", None)
-    titles = _time_titles(unit) | {"ideal": f"ideal scaling ({unit})"}
+    titles |= {"ideal": f"ideal scaling ({unit})"}
     ideal = _slim(data, ["threads", "ideal", "point", "series"])
     ideal_line = alt.Chart(ideal).mark_line(strokeDash=[2, 3], opacity=0.5)
     ideal_line = ideal_line.encode(
@@ -458,21 +441,10 @@ def threads_chart(
     look = _Look("point", None, True, log_y, machine, "threads", title)
     tips = ["backend", "time_p25", "time_p75", "ideal"]
     # A log axis over 1..2 threads would otherwise tick at 1.1, 1.2, ...
-    more = {"extra": [ideal_line], "x_base": 2, "x_ticks": sorted(set(data["threads"])) or None}
-    y_title = f"median time ({unit})"
-    return _line_chart(
-        frame,
-        data,
-        "threads",
-        "time",
-        y_title,
-        "thread scaling",
-        look,
-        tips,
-        titles,
-        band=True,
-        **more,
-    )
+    ticks = sorted(set(data["threads"])) or None
+    more = {"band": True, "extra": [ideal_line], "x_base": 2, "x_ticks": ticks}
+    y_title, what = f"median time ({unit})", "thread scaling"
+    return _line_chart(frame, data, "threads", "time", y_title, what, look, tips, titles, **more)
 
 
 def speedup_heatmap(
@@ -494,15 +466,8 @@ def speedup_heatmap(
         cells = pd.DataFrame(columns=[*keys, "speedup", "median_s", "points", "label"])
     else:
         ok = ok.assign(_log_s=np.log(_floats(ok["speedup"])), median_s=_floats(ok["median_s"]))
-        cells = (
-            ok.groupby(keys, dropna=False, sort=True)
-            .agg(
-                _log_s=("_log_s", "mean"),
-                median_s=("median_s", "median"),
-                points=("_log_s", "size"),
-            )
-            .reset_index()
-        )
+        aggs = {"_log_s": ("_log_s", "mean"), "median_s": ("median_s", "median")}
+        cells = ok.groupby(keys, dropna=False).agg(**aggs, points=("_log_s", "size")).reset_index()
         cells["speedup"] = np.exp(cells.pop("_log_s"))
         cells["label"] = cells["speedup"].map(units.speedup)
     unit, factor = units.time_unit(cells["median_s"])
@@ -551,45 +516,24 @@ def bar_by_batch(
     ok = _with_derived_rates(_with_status(frame, "ok"))
     value, y_title, titles = metric, _METRIC_TITLES.get(metric, metric), {}
     if metric == "median":
-        unit, factor = units.time_unit(ok.get("median_s", []))
-        ok = _with_time(ok, factor)
-        value, y_title, titles = "time", f"median step time ({unit})", _time_titles(unit)
+        ok, unit, _, titles = _timed(ok)
+        value, y_title = "time", f"median step time ({unit})"
     fields = ["backend", *_params(frame), "dtype", value, "time_p25", "time_p75", "flags"]
     bars = _slim(ok, [x, *fields, "median_s"])
     at = (alt.X(f"{x}:O"), alt.XOffset("backend:N"))  # every layer's place: batch, then backend
-    layers = [
-        alt.Chart(bars)
-        .mark_bar()
-        .encode(
-            alt.X(f"{x}:O", title=_x_title(frame, x)),
-            at[1],
-            alt.Y(f"{value}:Q", title=y_title),
-            color=_BACKEND_COLOUR,
-            tooltip=_tooltips(bars, fields, titles),
-        )
-    ]
+    layers = [_bars(frame, bars, x, value, y_title, fields, titles)]
     flagged = _positive(_flagged(_slim(ok, [x, *fields, "median_s", "message"])), value)
     if not flagged.empty:
         # A transparent bar drawn over the real one, so only its outline shows.
         outline = alt.Chart(flagged).mark_bar(fill="transparent", fillOpacity=0, strokeWidth=2.5)
-        layers.append(
-            outline.encode(
-                *at,
-                alt.Y(f"{value}:Q"),
-                stroke=_flag_stroke(flagged),
-                tooltip=_tooltips(flagged, [*fields, "message"], titles),
-            )
-        )
+        outline = outline.encode(*at, alt.Y(f"{value}:Q"), stroke=_flag_stroke(flagged))
+        layers.append(outline.encode(tooltip=_tooltips(flagged, [*fields, "message"], titles)))
     if metric == "median":
         whiskers = _positive(bars, "time_p25", "time_p75")
-        whisker_tips = _tooltips(whiskers, ["backend", x, "time_p25", "time_p75"], titles)
-        layers.append(
-            alt.Chart(whiskers)
-            .mark_rule(color="black", opacity=0.6)
-            .encode(*at, alt.Y("time_p25:Q"), alt.Y2("time_p75"), tooltip=whisker_tips)
-        )
-    bad = _with_status(frame, *_BAD_STATUSES)
-    layers.append(_bad_marks(bad, x, value, np.zeros(len(bad))))
+        tips = _tooltips(whiskers, ["backend", x, "time_p25", "time_p75"], titles)
+        whisker = alt.Chart(whiskers).mark_rule(color="black", opacity=0.6)
+        layers.append(whisker.encode(*at, alt.Y("time_p25:Q"), alt.Y2("time_p75"), tooltip=tips))
+    layers.append(_bad_bars(frame, x, value))
     return alt.layer(*layers).properties(title=_title(frame, what, machine, title))
 
 
@@ -617,21 +561,12 @@ def memory_vs_budget(
     estimates = _slim(_positive(every, "estimate"), columns)
     at = (alt.X(f"{x}:O", title=_x_title(frame, x)), alt.XOffset("backend:N"))
     rules = _rules(budgets, "budget_bytes", "budget", factor, f"budget ({unit})", strokeDash=[6, 3])
-    bad = _with_status(every, *_BAD_STATUSES)
+    ticks = alt.Chart(estimates).mark_tick(color="black", thickness=2)
     return alt.layer(
-        alt.Chart(peaks)
-        .mark_bar()
-        .encode(
-            *at,
-            alt.Y("peak:Q", title=f"memory ({unit})"),
-            color=_BACKEND_COLOUR,
-            tooltip=_tooltips(peaks, columns, titles),
-        ),
-        alt.Chart(estimates)
-        .mark_tick(color="black", thickness=2)
-        .encode(*at, alt.Y("estimate:Q"), tooltip=_tooltips(estimates, columns, titles)),
+        _bars(frame, peaks, x, "peak", f"memory ({unit})", columns, titles),
+        ticks.encode(*at, alt.Y("estimate:Q"), tooltip=_tooltips(estimates, columns, titles)),
         rules.encode(alt.Y("budget:Q"), color=_BACKEND_COLOUR),
-        _bad_marks(bad, x, "estimate", np.nan_to_num(_floats(bad["estimate"]), nan=0.0)),
+        _bad_bars(every, x, "estimate"),
     ).properties(title=_title(frame, "memory", machine, title))
 
 
@@ -680,21 +615,26 @@ def roofline(
     ok["gflops_per_s"] = np.where(np.isfinite(achieved), achieved, computed)
     ok = _positive(ok, "gflops_per_s")
 
-    roofs = {}  # backend: (bandwidth bytes/s, peak FLOP/s), a ceiling not given as inf
-    for backend, ceiling in ceilings.items():
-        given = [ceiling.get("bandwidth_bytes_per_s"), ceiling.get("peak_flops_per_s")]
-        pair = np.array(given, dtype="float64")
-        pair = np.where(np.isfinite(pair) & (pair > 0), pair, np.inf)
-        if np.isfinite(pair).any():
-            roofs[backend] = tuple(pair.tolist())
-    ridges = [peak / bandwidth for bandwidth, peak in roofs.values()]
-    spots = [*ok["intensity"], *(r for r in ridges if math.isfinite(r) and r > 0)]
-    roof = _roof_lines(roofs, *((min(spots) / 4, max(spots) * 4) if spots else (0.01, 100.0)))
-    at_roof = [
-        min(roofs[b][1], roofs[b][0] * i) if b in roofs else math.nan
-        for b, i in zip(ok["backend"], ok["intensity"], strict=True)
+    # Per backend: bandwidth (bytes/s) and peak (FLOP/s), a ceiling not given as inf.
+    given = pd.DataFrame(ceilings, ["bandwidth_bytes_per_s", "peak_flops_per_s"], dtype=float).T
+    roofs = given.where(given > 0, np.inf).set_axis(["bandwidth", "peak"], axis=1)
+    roofs = roofs[np.isfinite(roofs).any(axis=1)]
+    ridges = roofs["peak"] / roofs["bandwidth"]
+    spots = [*ok["intensity"], *ridges[np.isfinite(ridges) & (ridges > 0)]]
+    lo, hi = (min(spots) / 4, max(spots) * 4) if spots else (0.01, 100.0)
+    # Each roof at both ends of the intensity span and at its ridge.
+    rows = [
+        (backend, at, min(peak, bandwidth * at) / 1e9, bandwidth / 1e9, peak / 1e9)
+        for backend, bandwidth, peak in roofs.itertuples()
+        for at in [lo, *([peak / bandwidth] if lo < peak / bandwidth < hi else []), hi]
     ]
-    ok["pct_of_roof"] = 100 * ok["gflops_per_s"].to_numpy() / (np.array(at_roof) / 1e9)
+    columns = ["backend", "intensity", "roof_gflops_per_s", "bandwidth_gb_per_s"]
+    roof = pd.DataFrame(rows, columns=[*columns, "peak_gflops_per_s"])
+    # A ceiling not given is inf in the arithmetic; JSON has no inf, so the tooltip shows blank.
+    roof = roof.replace([math.inf, -math.inf], math.nan)
+    bandwidth, peak = (ok["backend"].map(roofs[c]).to_numpy(dtype=float) for c in roofs)
+    at_roof = np.minimum(peak, bandwidth * ok["intensity"].to_numpy())
+    ok["pct_of_roof"] = 100 * ok["gflops_per_s"].to_numpy() / (at_roof / 1e9)
     fields = ["backend", "intensity", "gflops_per_s", "pct_of_roof", "median_s"]
     points = _slim(ok, [*fields, *_params(frame), "dtype", "flags"])
     titles = {
@@ -706,36 +646,15 @@ def roofline(
     roof_tips = ["backend", "bandwidth_gb_per_s", "peak_gflops_per_s", "roof_gflops_per_s"]
     axis_titles = ("arithmetic intensity (FLOP/byte)", "achieved GFLOP/s")
     ring_tips = [f for f in points.columns if f not in ("intensity", "gflops_per_s")]
+    roof_line = alt.Chart(roof).mark_line(strokeDash=[5, 3]).encode(color=_BACKEND_COLOUR)
+    roof_line = roof_line.encode(*_axes("intensity", "roof_gflops_per_s", (True, True)))
+    dots = alt.Chart(points).mark_point(filled=True, size=55).encode(color=_BACKEND_COLOUR)
+    dots = dots.encode(*_axes("intensity", "gflops_per_s", (True, True), axis_titles))
     return alt.layer(
-        alt.Chart(roof)
-        .mark_line(strokeDash=[5, 3])
-        .encode(
-            *_axes("intensity", "roof_gflops_per_s", (True, True)),
-            color=_BACKEND_COLOUR,
-            tooltip=_tooltips(roof, roof_tips, titles),
-        ),
-        alt.Chart(points)
-        .mark_point(filled=True, size=55)
-        .encode(
-            *_axes("intensity", "gflops_per_s", (True, True), axis_titles),
-            color=_BACKEND_COLOUR,
-            tooltip=_tooltips(points, points.columns, titles),
-        ),
+        roof_line.encode(tooltip=_tooltips(roof, roof_tips, titles)),
+        dots.encode(tooltip=_tooltips(points, points.columns, titles)),
         *_flag_rings(ok, "intensity", "gflops_per_s", (True, True), ring_tips, titles),
     ).properties(title=_title(frame, "roofline", machine, title))
-
-
-def _roof_lines(roofs: Mapping[str, tuple[float, float]], lo: float, hi: float) -> pd.DataFrame:
-    """Each backend's roof at both ends of the intensity span and at its ridge."""
-    rows = [
-        (backend, at, min(peak, bandwidth * at) / 1e9, bandwidth / 1e9, peak / 1e9)
-        for backend, (bandwidth, peak) in roofs.items()
-        for at in [lo, *([peak / bandwidth] if lo < peak / bandwidth < hi else []), hi]
-    ]
-    columns = ["backend", "intensity", "roof_gflops_per_s", "bandwidth_gb_per_s"]
-    roof = pd.DataFrame(rows, columns=[*columns, "peak_gflops_per_s"])
-    # A ceiling not given is inf in the arithmetic; JSON has no inf, so the tooltip shows blank.
-    return roof.replace([math.inf, -math.inf], math.nan)
 
 
 # ---------------------------------------------------------------- speedup views
