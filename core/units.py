@@ -29,8 +29,7 @@ def missing(value: Any) -> bool:
         return False
 
 
-def _number(value: Any) -> float | None:
-    """The value as a finite float, or None."""
+def _number(value: Any) -> float | None:  # a finite float, or None
     if missing(value) or isinstance(value, bool):
         return None
     try:
@@ -67,8 +66,7 @@ def seconds(value_s: Any) -> str:
 
 
 def duration(value_s: Any) -> str:
-    """A time estimate in words: 'under a second', 'about 40 s', 'about 3 min'; '-' when
-    missing."""
+    """A time estimate in words: 'under a second', 'about 40 s', 'about 3 min'; or '-'."""
     number = _number(value_s)
     if number is None:
         return "-"
@@ -83,8 +81,7 @@ def bytes_(n_bytes: Any) -> str:
 
 
 def bytes_si(n_bytes: Any) -> str:
-    """4.2e9 -> '4.2 GB': SI units (what a user types as '8GB'), one decimal; 'unknown'
-    when missing."""
+    """4.2e9 -> '4.2 GB': SI units (what a user types as '8GB'), as ``bytes_`` does."""
     return _bytes(n_bytes, _SI)
 
 
@@ -100,8 +97,7 @@ def _bytes(n_bytes: Any, ladder: tuple[tuple[str, float], ...]) -> str:
 
 
 def rate(per_s: Any, unit: str = "B") -> str:
-    """5.12e11 -> '512 GB/s', rate(1.23e13, 'FLOP') -> '12.3 TFLOP/s': SI prefixes,
-    3 significant digits; '-' when missing."""
+    """5.12e11 -> '512 GB/s', rate(1.23e13, 'FLOP') -> '12.3 TFLOP/s'; '-' when missing."""
     number = _number(per_s)
     if number is None:
         return "-"
@@ -115,8 +111,8 @@ def _median_positive(values: Iterable[Any]) -> float:
 
 
 def time_unit(values_s: Iterable[Any]) -> tuple[str, float]:
-    """(label, factor) for an axis of these times, so that seconds * factor reads well:
-    µs, ms or s by the median of the positive values (s when there are none)."""
+    """(label, factor) so that seconds * factor reads well on an axis: µs, ms or s by the
+    median of the positive values (s when there are none)."""
     median_s = _median_positive(values_s)
     if not math.isfinite(median_s):
         return "s", 1.0
@@ -137,9 +133,8 @@ def bytes_unit(values_bytes: Iterable[Any]) -> tuple[str, float]:
 
 
 def compact(number: Any, *, from_abs: float = 1e4) -> str:
-    """The house style for a size: 30000 -> '3e4', 1000000 -> '1e6', 512 -> '512',
-    2.5 -> '2.5'; '?' when missing. A round number from ``from_abs`` on is written with
-    its exponent (``from_abs=1e3`` for slider stops: 1000 -> '1e3')."""
+    """The house style for a size: 30000 -> '3e4', 512 -> '512', 2.5 -> '2.5'; '?' when
+    missing. Round numbers from ``from_abs`` on (1e3 for slider stops) get an exponent."""
     value = _number(number)
     if value is None:
         return "?"
@@ -185,9 +180,7 @@ def speedup(value: Any) -> str:
     number = _number(value)
     if number is None:
         return ""
-    if number >= 10:
-        return f"{number:.0f}×"
-    return f"{number:.1f}×" if number >= 1 else f"{number:.2g}×"
+    return f"{number:{'.0f' if number >= 10 else '.1f' if number >= 1 else '.2g'}}×"
 
 
 def ratio(value: Any) -> str:
@@ -202,12 +195,8 @@ def ratio(value: Any) -> str:
 def point_label(
     workload_name: str | None, params: Mapping[str, Any], *, all_named: bool = False
 ) -> str:
-    """'train resnet18 batch=64 image_size=64': the point as a person would say it.
-
-    Text values stand bare and numbers as name=compact(value); missing values are left out.
-    With ``all_named`` every value carries its name ('op=add size=1e6'), for tables and
-    panels that show no workload name.
-    """
+    """'train resnet18 batch=64 image_size=64': the point as a person would say it; missing
+    values left out. With ``all_named`` text too carries its name ('op=add size=1e6')."""
     parts = [str(workload_name)] if workload_name else []
     for name, value in params.items():
         if missing(value):
@@ -228,8 +217,7 @@ def echo(value: Any, limit: int = 60) -> str:
 def one_line(error: BaseException, *, typed: bool = False, limit: int = 300) -> str:
     """The first line of an error's text, cut to ``limit`` characters; its class name when
     the text is empty. With ``typed``: 'ValueError: first line'."""
-    lines = str(error).strip().splitlines()
-    name = type(error).__name__
-    if not lines:
+    first, name = (str(error).strip().splitlines() or [""])[0][:limit], type(error).__name__
+    if not first:
         return name
-    return f"{name}: {lines[0][:limit]}" if typed else lines[0][:limit]
+    return f"{name}: {first}" if typed else first

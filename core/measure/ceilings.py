@@ -46,8 +46,7 @@ class Ceilings:
         # float32 convolutions may run on TF32 tensor cores by default, so the
         # float32 roof is whichever of the two was measured faster.
         names = ("float32", "tf32") if dtype == "float32" else (dtype,)
-        measured = (self.peak_flops_per_s.get(name, math.nan) for name in names)
-        return max((rate for rate in measured if math.isfinite(rate)), default=math.inf)
+        return _best([self.peak_flops_per_s.get(name, math.nan) for name in names], math.inf)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -106,17 +105,18 @@ def measure_ceilings(
     return measured
 
 
-def _higher(first: Ceilings, second: Ceilings) -> Ceilings:
-    def best(*rates: float) -> float:
-        return max((rate for rate in rates if math.isfinite(rate)), default=math.nan)
+def _best(rates: list[float], default: float) -> float:
+    return max((rate for rate in rates if math.isfinite(rate)), default=default)
 
+
+def _higher(first: Ceilings, second: Ceilings) -> Ceilings:
     return Ceilings(
         first.device,
         first.threads,
         max(first.bandwidth_bytes_per_s, second.bandwidth_bytes_per_s),
         max(first.cache_bandwidth_bytes_per_s, second.cache_bandwidth_bytes_per_s),
         {
-            name: best(rate, second.peak_flops_per_s.get(name, math.nan))
+            name: _best([rate, second.peak_flops_per_s.get(name, math.nan)], math.nan)
             for name, rate in first.peak_flops_per_s.items()
         },
     )
@@ -156,13 +156,10 @@ def load_cached(path: Path, key: str) -> Ceilings | None:
 
 
 def save_cached(path: Path, key: str, ceilings: Ceilings) -> None:
-    """Add one entry to the cache file without losing any other session's.
-
-    Several app sessions and CLI processes share the file, so the read, change and
-    write happen under a file lock (else two saves at once drop one entry), and the new
-    content goes to a temporary file in the same folder that then replaces the old one
-    (else a reader or a killed writer could leave half a file).
-    """
+    """Add one entry to the cache file without losing any other session's. App sessions and
+    CLI processes share it: the read, change and write happen under a file lock (else two
+    saves at once drop one entry), and the new content replaces the old through a temporary
+    file in the same folder (else a reader or a killed writer could see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S):
         try:
@@ -236,14 +233,9 @@ def apply_cached(frame: pd.DataFrame) -> pd.DataFrame:
     """Judge rows against whatever ceilings this machine has cached (see ``cached``)."""
     if frame.empty:
         return frame
-    by_backend = {}
-    for backend, device, threads in (
-        frame[["backend", "device", "threads"]].drop_duplicates().itertuples(index=False)
-    ):
-        found = cached_only(str(device), None if str(device) != "cpu" else int(threads))
-        if found is not None:
-            by_backend[backend] = found
-    return apply(frame, by_backend)
+    backends = frame[["backend", "device", "threads"]].drop_duplicates().itertuples(index=False)
+    found = {b: cached_only(str(d), int(t) if str(d) == "cpu" else None) for b, d, t in backends}
+    return apply(frame, {backend: roofs for backend, roofs in found.items() if roofs is not None})
 
 
 def judge_row(row: dict) -> dict:

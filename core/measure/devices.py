@@ -21,11 +21,8 @@ from core.measure import mps_adapter
 
 
 def accelerator_type() -> str | None:
-    """The accelerator's device type if one is usable now, else None.
-
-    A CUDA build on a machine with no GPU still names ``cuda`` as its accelerator,
-    so availability is always checked.
-    """
+    """The accelerator's device type if one is usable now, else None (a CUDA build on a
+    machine with no GPU still names ``cuda`` as its accelerator)."""
     acc = torch.accelerator
     try:
         device = acc.current_accelerator(check_available=True)
@@ -37,10 +34,8 @@ def accelerator_type() -> str | None:
 def device_strings() -> list[str]:
     """Every device this process can time: cpu, then each accelerator index."""
     kind = accelerator_type()
-    if kind is None:
-        return ["cpu"]
-    if kind == "mps":
-        return ["cpu", "mps"]
+    if kind in (None, "mps"):  # MPS has one device, named without an index
+        return ["cpu"] if kind is None else ["cpu", "mps"]
     return ["cpu", *[f"{kind}:{i}" for i in range(torch.accelerator.device_count())]]
 
 
@@ -104,10 +99,8 @@ def accelerator_name(device: torch.device) -> str:
 
 def memory_info_bytes(device: torch.device) -> tuple[int | None, int | None]:
     """(free, total) memory this device can use, or None where the backend cannot tell.
-
-    On Apple silicon the memory is unified: the total is what Metal recommends the
-    GPU may use, and the free part is that less what the driver already holds.
-    """
+    On Apple silicon (unified memory) the total is what Metal recommends the GPU may use,
+    and the free part is that less what the driver already holds."""
     if device.type == "cpu":
         memory = psutil.virtual_memory()
         return int(memory.available), int(memory.total)
@@ -220,12 +213,9 @@ def _accelerator_entry(devices_info: object) -> dict:
 
 
 def machine_fingerprint(devices_info: object = None) -> dict:
-    """What a reader needs to judge a run's numbers: OS, CPU, memory, torch, accelerator.
-
-    Describes this machine (``describe_all()``) unless ``devices_info`` says which
-    devices to name. The ``machine`` key is a short label for chart legends. No host
-    or user names are recorded, because fingerprints travel inside exported files.
-    """
+    """What a reader needs to judge a run's numbers: OS, CPU, memory, torch, accelerator,
+    of this machine's devices or those ``devices_info`` names, and a short label for legends
+    (``machine``). No host or user names: fingerprints travel inside exported files."""
     if devices_info is None:
         devices_info = [d.as_dict() for d in describe_all()]
     physical, logical = cpu_core_counts()
@@ -258,11 +248,8 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 def peak_memory_bytes(device: torch.device) -> int | None:
-    """Peak memory of the last point, as well as the backend can tell.
-
-    CUDA-like devices report the allocator's peak since the last reset; MPS reports
-    what its driver holds now; the CPU reports this process's resident set.
-    """
+    """Peak memory of the last point, as well as the backend can tell: the allocator's peak
+    since the last reset, on MPS what its driver holds now, on the CPU the resident set."""
     try:
         if device.type == "cpu":
             return int(psutil.Process().memory_info().rss)

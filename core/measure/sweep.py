@@ -52,10 +52,8 @@ def default_backends(threads: int | None = None) -> list[Backend]:
     found = devices.device_strings()
     if len(found) > 1:
         return [Backend("cpu", threads), *[Backend(d) for d in found[1:]]]
-    all_threads = threads or torch.get_num_threads()
-    if all_threads == 1:
-        return [Backend("cpu", 1)]
-    return [Backend("cpu", 1), Backend("cpu", all_threads)]
+    all_threads = Backend("cpu", threads or torch.get_num_threads())
+    return list(dict.fromkeys([Backend("cpu", 1), all_threads]))
 
 
 def capped_threads(count: int | None) -> tuple[int | None, str]:
@@ -107,13 +105,8 @@ class SweepSettings:
     check_outputs: bool = True
 
     def as_dict(self) -> dict:
-        return {
-            "dtype": self.dtype,
-            "memory_budget_bytes": self.memory_budget_bytes,
-            "sweep_budget_s": self.sweep_budget_s,
-            "check_outputs": self.check_outputs,
-            **self.timing.as_dict(),
-        }
+        own = {name: value for name, value in vars(self).items() if name != "timing"}
+        return {**own, **self.timing.as_dict()}
 
 
 # A grid this large would take days and, built whole, gigabytes before its first point.
@@ -156,26 +149,17 @@ def sizes_that_fit(
     dtype: str,
     size_param: str = "size",
 ) -> list[int]:
-    """The sizes whose every combination with ``others`` fits ``budget_bytes``.
-
-    Keeps at least the smallest size, so that a tiny budget shows a refusal rather
-    than an empty page.
-    """
+    """The sizes whose every combination with ``others`` fits ``budget_bytes``; at least the
+    smallest, so that a tiny budget shows a refusal rather than an empty page."""
     if budget_bytes is None:
         return list(sizes)
     combos = [dict(zip(others, c, strict=True)) for c in itertools.product(*others.values())]
-    fits = [
-        size
-        for size in sizes
-        if all(
-            cost_of(
-                workload, {**workload.defaults(), **combo, size_param: size}, dtype
-            ).memory_bytes
-            <= budget_bytes
-            for combo in combos
-        )
-    ]
-    return fits or list(sizes[:1])
+
+    def fits(size: int) -> bool:
+        points = ({**workload.defaults(), **combo, size_param: size} for combo in combos)
+        return all(cost_of(workload, p, dtype).memory_bytes <= budget_bytes for p in points)
+
+    return [size for size in sizes if fits(size)] or list(sizes[:1])
 
 
 # Building models and checking them against a float64 CPU reference costs more than
@@ -236,29 +220,26 @@ def plan(
             except Exception as error:  # a cost that cannot be computed fails this point only
                 cost, problem = None, f"cost estimate failed: {units.one_line(error)}"
             order = list(backends) if index % 2 == 0 else list(reversed(backends))
-            for backend in order:
-                tasks.append(
-                    _task(workload, params, backend, dtype, cost, problem, settings, group)
-                )
+            tasks += [
+                _task(workload, params, b, dtype, cost, problem, settings, group) for b in order
+            ]
     return tasks
 
 
 def _task(workload, params, backend, dtype, cost, problem, settings, group) -> Task:
     device = torch.device(backend.device)
     torch_dtype = parse_dtype(dtype)
-    verdict = ("", "")
-    reason = skip_reason(device.type, torch_dtype) or workload.unsupported(
+    if reason := skip_reason(device.type, torch_dtype) or workload.unsupported(
         params, device.type, torch_dtype
-    )
-    budget, _ = memory.capped_budget(settings.memory_budget_bytes, device)
-    if budget is None:
-        budget = memory.default_budget_bytes(device)
-    if reason:
+    ):
         verdict = ("skipped", reason)
     elif problem:
         verdict = ("failed", problem)
-    elif refused := memory.refusal(cost.memory_bytes, budget, device):
-        verdict = ("refused", refused)
+    else:
+        budget = memory.capped_budget(settings.memory_budget_bytes, device)[0]
+        budget = memory.default_budget_bytes(device) if budget is None else budget
+        refused = memory.refusal(cost.memory_bytes, budget, device)
+        verdict = ("refused", refused) if refused else ("", "")
     on_gpu = device.type != "cpu"  # the CPU is never flushed nor pipelined
     timing_settings = settings.timing
     key = (
@@ -294,8 +275,7 @@ def new_run_id() -> str:
 
 @dataclass
 class Measured:
-    """What ``measure`` did: the rows, in the order they finished, and the points a time
-    budget left out (each with all its backends)."""
+    """The rows, in the order they finished, and the points a budget left out."""
 
     rows: list[dict] = field(default_factory=list)
     skipped: list[list[Task]] = field(default_factory=list)
@@ -320,8 +300,7 @@ def measure(
     """
     run_ids: dict[str, str] = {}
     done = Measured()
-    started = time.perf_counter()
-    deadline = None if budget_s is None else started + budget_s
+    deadline = None if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
     for index, points in enumerate(groups):
         now = time.perf_counter()
@@ -331,7 +310,7 @@ def measure(
         measured_here = 0
         for point in points:
             now = time.perf_counter()
-            cost_s = sum(t.estimate_s for t in point)
+            cost_s = _estimate_of(point)
             late = share_end is not None and now + cost_s > share_end
             if late and (measured_here or now + cost_s > deadline):
                 done.skipped.append(point)
@@ -348,18 +327,17 @@ def measure(
     return done
 
 
+def _estimate_of(point: list[Task]) -> float:
+    return sum(t.estimate_s for t in point)
+
+
 def _by_group(tasks: Sequence[Task], cheapest_first: bool) -> list[list[list[Task]]]:
     """Tasks as groups of points (a point: one parameter set and dtype, every backend)."""
     groups: dict[str, dict[tuple, list[Task]]] = {}
     for task in tasks:
         groups.setdefault(task.group, {}).setdefault((task.dtype, task.point), []).append(task)
-    ordered = []
-    for points in groups.values():
-        listed = list(points.values())
-        if cheapest_first:
-            listed.sort(key=lambda point: sum(t.estimate_s for t in point))
-        ordered.append(listed)
-    return ordered
+    points = [list(group.values()) for group in groups.values()]
+    return [sorted(p, key=_estimate_of) for p in points] if cheapest_first else points
 
 
 def run_sweep(workload, grid, backends=None, settings=None, **options) -> list[dict]:
@@ -391,8 +369,7 @@ def base_row(task: Task, settings: SweepSettings, run_id: str = "") -> dict:
         "flags": "",
         "message": "",
     }
-    if task.cost is not None:
-        cost = task.cost
+    if (cost := task.cost) is not None:
         row.update(
             flops=cost.flops, bytes=cost.bytes_moved, memory_estimate_bytes=cost.memory_bytes
         )
@@ -400,13 +377,7 @@ def base_row(task: Task, settings: SweepSettings, run_id: str = "") -> dict:
     return {**row, "status": status, "message": message} if status else row
 
 
-def measure_task(
-    task: Task,
-    settings: SweepSettings,
-    run_id: str = "",
-    on_wait: Callable[[str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> dict:
+def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, should_stop=None):
     """One row: measured, or skipped, failed or refused with a message saying why."""
     row = base_row(task, settings, run_id)
     if task.verdict[0]:
@@ -421,6 +392,9 @@ def measure_point(workload, params, backend, settings, run_id="", on_wait=None, 
     """One point on one backend, planned and measured: a row."""
     (task,) = plan(workload, {k: [v] for k, v in params.items()}, [backend], settings)
     return measure_task(task, settings, run_id, on_wait, should_stop)
+
+
+_STATISTICS = ("median_s", "p25_s", "p75_s", "min_s", "max_s", "mean_s", "n", "rel_precision")
 
 
 def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
@@ -449,18 +423,10 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
     finally:
         del prepared
         devices.empty_cache(device)
-    median_s = result.median_s
-    cost = task.cost
+    median_s, cost = result.median_s, task.cost
     flags = (["noisy"] if result.noisy else []) + check.get("flags", [])
     return {
-        "median_s": median_s,
-        "p25_s": result.p25_s,
-        "p75_s": result.p75_s,
-        "min_s": result.min_s,
-        "max_s": result.max_s,
-        "mean_s": result.mean_s,
-        "n": result.n,
-        "rel_precision": result.rel_precision,
+        **{name: getattr(result, name) for name in _STATISTICS},
         "noisy": result.noisy,
         "first_call_s": result.first_call_s,
         "times_s": json.dumps([round(t, 9) for t in result.times_s]),
@@ -485,11 +451,8 @@ def _check(prepared, dtype: torch.dtype) -> dict:
         return {"note": prepared.check_note}
     actual, expected = pair
     error = relative_error(actual, expected)
-    flags = []
-    if not math.isfinite(error):
-        flags.append("nonfinite")
-    elif error > TOLERANCE[dtype]:
-        flags.append("mismatch")
+    too_far = error > TOLERANCE[dtype]
+    flags = ["nonfinite"] if not math.isfinite(error) else ["mismatch"] if too_far else []
     note = prepared.check_note
     if flags:
         note = (
@@ -503,9 +466,8 @@ def _check(prepared, dtype: torch.dtype) -> dict:
 
 def _device_name(device: torch.device) -> str:
     try:
-        if device.type == "cpu":
-            return devices.cpu_model_name()
-        return devices.accelerator_name(device)
+        cpu = device.type == "cpu"
+        return devices.cpu_model_name() if cpu else devices.accelerator_name(device)
     except Exception:  # a name is decoration; never let it fail a point
         return str(device)
 
@@ -514,12 +476,7 @@ def thread_counts(limit: int | None = None) -> list[int]:
     """1, 2, 4, ... up to every logical core, which is always included."""
     _, logical = devices.cpu_core_counts()
     top = min(limit or logical, logical)
-    counts = [1]
-    while counts[-1] * 2 < top:
-        counts.append(counts[-1] * 2)
-    if counts[-1] != top:
-        counts.append(top)
-    return counts
+    return [2**i for i in range(top.bit_length()) if 2**i < top] + [top]
 
 
 def thread_backends(limit: int | None = None) -> list[Backend]:

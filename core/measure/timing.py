@@ -9,6 +9,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -55,6 +56,10 @@ def _statistic(of_times: Callable[[np.ndarray], object]) -> property:
     return property(lambda self: float(of_times(np.asarray(self.times_s, dtype=np.float64))))
 
 
+def _share(part_s: float, whole_s: float) -> float:
+    return part_s / whole_s if whole_s > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Raw repeat times of one closure on one device, with statistics derived from them."""
@@ -81,20 +86,16 @@ class Measurement:
     n = property(lambda self: len(self.times_s))
     rel_precision = property(lambda self: _rel_precision(self.times_s, math.inf))
 
+    # Shares of the point's wall time (first call aside), and of the repeat loop's, spent
+    # inside timed repeats.
+    efficiency = property(lambda self: _share(self.n * self.median_s, self.wall_s))
+    loop_efficiency = property(lambda self: _share(self.n * self.median_s, self.loop_wall_s))
+
     @property
     def noisy(self) -> bool:
         """The median is not to be trusted to a few percent: say so next to it."""
-        iqr_ratio = (self.p75_s - self.p25_s) / self.median_s if self.median_s > 0 else 0.0
+        iqr_ratio = _share(self.p75_s - self.p25_s, self.median_s)
         return self.rel_precision > max(2.5 * self.target_precision, 0.05) or iqr_ratio > 0.25
-
-    @property
-    def efficiency(self) -> float:
-        """Share of the point's wall time (first call aside) spent inside timed repeats."""
-        return self.n * self.median_s / self.wall_s if self.wall_s > 0 else 0.0
-
-    @property
-    def loop_efficiency(self) -> float:
-        return self.n * self.median_s / self.loop_wall_s if self.loop_wall_s > 0 else 0.0
 
 
 @dataclass
@@ -160,11 +161,8 @@ _SLEEP_CYCLES_PER_S: dict[str, float] = {}
 
 
 def _launch_guard(device: torch.device) -> Callable[[float], None] | None:
-    """A way to keep ``device`` busy for a given time without touching memory, or None.
-
-    CUDA has a spin kernel; other backends go without, and their small calls then
-    include the launch latency.
-    """
+    """A way to keep ``device`` busy for a given time without touching memory, or None:
+    CUDA has a spin kernel; elsewhere small calls include the launch latency."""
     sleep = getattr(torch.cuda, "_sleep", None) if device.type == "cuda" else None
     if sleep is None:
         return None
@@ -276,15 +274,13 @@ def measure(
     )
 
 
-_FLOOR_CACHE: dict[tuple[str, int], float] = {}
-
-
 def dispatch_floor_s(device: torch.device | str, threads: int | None = None) -> float:
     """Median time of a trivial op: nothing on this device can be timed faster than this."""
-    device = torch.device(device)
-    key = (str(device), threads or torch.get_num_threads())
-    if key not in _FLOOR_CACHE:
-        tiny = torch.zeros(1, device=device)
-        settings = TimingSettings(budget_s=0.2, target_precision=0.05)
-        _FLOOR_CACHE[key] = measure(lambda: tiny.add_(1.0), device, settings, threads).median_s
-    return _FLOOR_CACHE[key]
+    return _floor_s(str(torch.device(device)), threads or torch.get_num_threads())
+
+
+@functools.cache
+def _floor_s(device: str, threads: int) -> float:
+    tiny = torch.zeros(1, device=device)
+    settings = TimingSettings(budget_s=0.2, target_precision=0.05)
+    return measure(lambda: tiny.add_(1.0), device, settings, threads).median_s
