@@ -53,9 +53,6 @@ def plain(value: Any, *, finite: bool = False) -> Any:
     return value
 
 
-# ---------------------------------------------------------------- time, bytes, rates
-
-
 def seconds(value_s: Any) -> str:
     """0.00042 -> '420 µs': ns, µs, ms or s with 3 significant digits; '-' when missing."""
     number = _number(value_s)
@@ -129,9 +126,6 @@ def bytes_unit(values_bytes: Iterable[Any]) -> tuple[str, float]:
     return ("MiB", 2.0**-20) if median_bytes >= 2**20 else ("KiB", 2.0**-10)
 
 
-# ---------------------------------------------------------------- sizes and ratios
-
-
 def compact(number: Any, *, from_abs: float = 1e4) -> str:
     """The house style for a size: 30000 -> '3e4', 512 -> '512', 2.5 -> '2.5'; '?' when
     missing. Round numbers from ``from_abs`` on (1e3 for slider stops) get an exponent."""
@@ -187,9 +181,6 @@ def ratio(value: Any) -> str:
     """A ratio of times to 3 significant digits: '0.53×', '2×'; '-' when missing."""
     number = _number(value)
     return "-" if number is None else f"{number:.3g}×"
-
-
-# ---------------------------------------------------------------- labels
 
 
 def point_label(

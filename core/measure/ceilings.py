@@ -134,9 +134,7 @@ def _cache_key(device: torch.device | str, threads: int) -> str:
     return f"{devices.machine_label()}|{device}|{threads_part}|torch {torch.__version__}"
 
 
-def cached(
-    device: torch.device | str, threads: int | None = None, refresh: bool = False
-) -> Ceilings:
+def cached(device: torch.device | str, threads: int | None = None, refresh=False) -> Ceilings:
     """This machine's ceilings for ``device``, measured once and then read from a cache file."""
     used = threads or torch.get_num_threads()
     key, path = _cache_key(device, used), cache_path()

@@ -239,9 +239,6 @@ def machine_fingerprint(devices_info: object = None) -> dict:
     }
 
 
-# --- memory counters used by the guard -------------------------------------------------
-
-
 def reset_peak_memory(device: torch.device) -> None:
     if device.type not in ("cpu", "mps"):
         _backend_call(device, "reset_peak_memory_stats", device)

@@ -62,10 +62,8 @@ def capped_threads(count: int | None) -> tuple[int | None, str]:
     _, logical = devices.cpu_core_counts()
     if count is None or count <= logical:
         return count, ""
-    return (
-        logical,
-        f"{count} CPU threads asked for, but this machine has {logical}; using {logical}",
-    )
+    note = f"{count} CPU threads asked for, but this machine has {logical}; using {logical}"
+    return logical, note
 
 
 def parse_backends(
@@ -114,11 +112,8 @@ MAX_POINTS = 10_000
 
 
 def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
-    """Every combination of the given values, defaults for the rest.
-
-    Values arrive already parsed (by the widget, the link, the CLI or the file that
-    brought them), so nothing is parsed here; repeated values are measured once.
-    """
+    """Every combination of the given values, defaults for the rest; repeated values once.
+    Values arrive parsed (by the widget, link, CLI or file that brought them)."""
     for name in grid:
         workload.param(name)
     axes = [list(dict.fromkeys(grid.get(p.name) or [p.default])) for p in workload.params]
@@ -171,12 +166,9 @@ DEFAULT_SETUP_S = 0.02
 @dataclass(frozen=True)
 class Task:
     """One point on one backend, planned: everything known before anything is allocated.
-
-    ``verdict`` is (status, message) for a task that will not be timed: skipped, failed
-    (its cost could not be computed) or refused by the memory guard. ``key`` names the
-    measurement for caches: the memory budget is left out, because it only decides
-    refusals, and those are judged again at every plan.
-    """
+    ``verdict``: (status, message) of a task that will not be timed (skipped, failed to be
+    costed, refused by the memory guard). ``key`` names the measurement for caches, leaving
+    out the memory budget: it only decides refusals, which every plan judges again."""
 
     workload: Workload = field(repr=False)
     point: tuple[tuple[str, Any], ...]
@@ -205,11 +197,9 @@ def plan(
     dtypes: Sequence[str] | None = None,
     group: str = "",
 ) -> list[Task]:
-    """Every point on every backend (and dtype), in measuring order.
-
-    Backends alternate order from point to point, so that drift in clocks or heat falls
-    on both sides alike. Each point is costed once per dtype, shared by its backends.
-    """
+    """Every point on every backend (and dtype), in measuring order: backends alternate
+    from point to point, so that drift in clocks or heat falls on both sides alike. Each
+    point is costed once per dtype, shared by its backends."""
     points = expand_grid(workload, grid)
     tasks = []
     for dtype in dict.fromkeys(dtypes or [settings.dtype]):
@@ -240,27 +230,17 @@ def _task(workload, params, backend, dtype, cost, problem, settings, group) -> T
         budget = memory.default_budget_bytes(device) if budget is None else budget
         refused = memory.refusal(cost.memory_bytes, budget, device)
         verdict = ("refused", refused) if refused else ("", "")
-    on_gpu = device.type != "cpu"  # the CPU is never flushed nor pipelined
-    timing_settings = settings.timing
-    key = (
-        workload.name,
-        tuple(params.items()),
-        backend.label,
-        dtype,
-        timing_settings.budget_s,
-        timing_settings.cold_cache and on_gpu,
-        timing_settings.pipelined and on_gpu,
-        settings.check_outputs,
-    )
-    estimate_s = 0.0 if verdict[0] else _estimate_s(workload, cost, timing_settings)
-    return Task(workload, tuple(params.items()), backend, dtype, cost, verdict, estimate_s, key,
-                group)  # fmt: skip
+    point, how = tuple(params.items()), settings.timing
+    gpu = device.type != "cpu"  # the CPU is never flushed nor pipelined
+    key = (workload.name, point, backend.label, dtype, how.budget_s, how.cold_cache and gpu)
+    key += (how.pipelined and gpu, settings.check_outputs)
+    estimate_s = 0.0 if verdict[0] else _estimate_s(workload, cost, how)
+    return Task(workload, point, backend, dtype, cost, verdict, estimate_s, key, group)
 
 
 def _estimate_s(workload: Workload, cost, timing_settings: timing.TimingSettings) -> float:
-    """Rough seconds to measure one point on one backend, as a laptop CPU would take it:
-    set-up, the first call, the minimum warm-up and repeats, then repeats up to the
-    point budget."""
+    """Rough seconds to measure a point on a backend, as a laptop CPU would: set-up, the
+    first call, the minimum warm-up and repeats, then repeats up to the point budget."""
     call_s = cost.flops / 50e9 + cost.bytes_moved / 10e9
     calls = 1 + timing_settings.min_warmup + timing_settings.min_repeats
     if timing_settings.pipelined:
@@ -290,14 +270,11 @@ def measure(
     on_wait: Callable[[str], None] | None = None,
     budget_s: float | None = None,
 ) -> Measured:
-    """Measure ``tasks`` in order; ``on_row(task, row)`` gets each row as it finishes.
-
-    ``should_stop`` is asked between tasks and during long ones (the app also uses it as
-    a heartbeat). With ``budget_s``, each group gets an even share of the time left when
-    it starts, its cheapest points go first, and a point whose estimate does not fit is
-    skipped (the first point of a group may use what is left of the whole budget).
-    The rows of each group make one run, with a run id of its own.
-    """
+    """Measure ``tasks`` in order; ``on_row(task, row)`` gets each row as it finishes, and
+    the rows of each group make one run. ``should_stop`` is asked between tasks and during
+    long ones (the app's heartbeat). With ``budget_s``, each group gets an even share of the
+    time left when it starts, its cheapest points go first, and a point whose estimate does
+    not fit is skipped (a group's first point may use what is left of the whole budget)."""
     run_ids: dict[str, str] = {}
     done = Measured()
     deadline = None if budget_s is None else time.perf_counter() + budget_s
