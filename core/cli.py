@@ -171,11 +171,12 @@ def _write(path: str, data: bytes) -> None:
         Path(handle.name).unlink(missing_ok=True)
 
 
-def _open_store(args):
+def _open_store(args, write: bool = True):
+    """Opening for writing proves the store can be written; a reader creates nothing."""
     from core.keep.store import Store, StoreError
 
     try:
-        return Store(args.store)
+        return Store(args.store, write=write)
     except StoreError as error:
         raise BadInput(f"--store: {error}") from None
 
@@ -250,7 +251,7 @@ def _ceilings(args) -> None:
 
 
 def _runs(args) -> None:
-    listing = _open_store(args).runs(workload=args.workload)
+    listing = _open_store(args, write=False).runs(workload=args.workload)
     if listing.empty:
         print("no runs stored yet")
         return
@@ -261,7 +262,7 @@ def _runs(args) -> None:
 
 
 def _export(args) -> None:
-    results_store = _open_store(args)
+    results_store = _open_store(args, write=False)
     _checked_out(args.out, args.format, force=args.force, store=results_store)
     listing = results_store.runs(workload=args.workload)
     run_ids = args.run or list(listing["run_id"])

@@ -20,8 +20,12 @@ def recorder(
     def record(row: dict) -> None:
         run_id = row["run_id"]
         if run_id not in started:
-            results_store.start_run(run_id, row["workload"], machine, settings, label=label)
+            run = dict(workload=row["workload"], machine=machine, settings=settings, label=label)
+            try:
+                results_store.start_run(run_id, **run)
+            except store.StoreError as error:  # the measured row is kept all the same
+                raise results_store.rescued(error, row, {"run_id": run_id, **run}) from None
             started.add(run_id)
-        results_store.add_row(row)
+        results_store.add_row(row)  # a row it cannot store goes to the recovery file
 
     return record

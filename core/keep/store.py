@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -34,6 +36,11 @@ SCHEMA_VERSION = 1
 STORE_ENV_VAR = "SPEEDUP_EXPLORER_STORE"
 APP_NAME = "speedup-explorer"
 SOURCES = ("measured", "imported", "reference")
+# How long a write waits for another writer (SQLite allows one at a time) before giving up;
+# a measured row that still cannot be stored then goes to the recovery file.
+WRITE_WAIT_S = 30.0
+# Rows converted and inserted at a time: a million-row import never becomes one list of dicts.
+INSERT_CHUNK_ROWS = 20_000
 _NO_RUN = "run '{}' does not exist; start_run() comes first"
 
 
@@ -122,17 +129,59 @@ def _first_line(error: BaseException) -> str:
     return units.one_line(getattr(error, "orig", None) or error)
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" hook own transactions: pysqlite's own handling does not
-    # put DDL inside them, and a migration must be all or nothing.
-    dbapi_connection.isolation_level = None
-    # WAL keeps readers (the app) and the writer (a sweep) out of each other's way; NORMAL
-    # sync in WAL mode loses nothing committed when a process is killed.
-    for p in ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"]:
-        dbapi_connection.execute(f"PRAGMA {p}")
+def _sqlite_pragmas(write: bool) -> Callable[[Any, Any], None]:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook own transactions: pysqlite's own handling does not
+        # put DDL inside them, and a migration must be all or nothing.
+        dbapi_connection.isolation_level = None
+        # The busy wait comes first: switching a new file to WAL takes a lock too. Each
+        # attempt waits a second at most; Store._write retries up to WRITE_WAIT_S.
+        # WAL keeps readers (the app) and the writer (a sweep) out of each other's way;
+        # NORMAL sync in WAL mode loses nothing committed when a process is killed. A
+        # reader changes nothing, not even the journal mode of another program's file.
+        pragmas = ["busy_timeout=1000", "foreign_keys=ON"]
+        pragmas += ["synchronous=NORMAL"] if write else ["query_only=ON"]
+        for p in pragmas:
+            dbapi_connection.execute(f"PRAGMA {p}")
+        if write and _ours_or_new(dbapi_connection):  # never another program's file
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    return set_pragmas
 
 
-def _make_engine(url: str) -> tuple[Engine, str]:
+def _ours_or_new(dbapi_connection: Any) -> bool:
+    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    tables = {row[0] for row in dbapi_connection.execute(query)}
+    return not tables or "meta" in tables or {"runs", "results"} <= tables
+
+
+def _begin(conn: Connection) -> None:
+    # A writer takes the write lock up front: a deferred transaction that reads first
+    # fails at once ("database is locked") under WAL when another writer got in between.
+    immediate = conn.get_execution_options().get("write_lock")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _is_busy(error: BaseException) -> bool:
+    orig = getattr(error, "orig", error)
+    text = str(orig).lower()
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (also a file: URI); None for memory and other engines."""
+    parsed = sa.make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database[5:].split("?")[0]
+        if not database or database == ":memory:" or "mode=memory" in url:
+            return None
+    return Path(database)
+
+
+def _make_engine(url: str, write: bool = True) -> tuple[Engine, str]:
     """The engine and a printable URL (no password). Nothing is connected yet."""
     try:
         parsed = sa.make_url(url)
@@ -153,8 +202,8 @@ def _make_engine(url: str) -> tuple[Engine, str]:
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
         raise StoreError(f"cannot use store {shown}: {_first_line(error)}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _set_sqlite_pragmas)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "connect", _sqlite_pragmas(write))
+        event.listen(engine, "begin", _begin)
     return engine, shown
 
 
@@ -191,14 +240,47 @@ def _run_exists(conn: Connection, run_id: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-class Store:
-    """A results database. ``Store(url)`` creates or upgrades its tables."""
+def _recovery_path(url: str) -> Path:
+    if (path := _sqlite_file(url)) is not None:
+        return path.with_name(path.name + ".recovery.jsonl")
+    import platformdirs
 
-    def __init__(self, url: str | None = None) -> None:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "recovery.jsonl"
+
+
+_DAMAGED = (
+    "store {} is damaged ({}); nothing was written to it. To recover, export what can still "
+    "be read (python -m core export --store <this store> --format csv --out old.csv), then "
+    "start a new store (another file, or move this one away)"
+)
+
+
+class Store:
+    """A results database.
+
+    ``Store(url)`` opens it for writing: it creates or upgrades the tables, checks that a
+    SQLite file is not damaged and proves that it can write, all before anything is
+    measured. ``Store(url, write=False)`` only reads: it creates, migrates and changes
+    nothing, and a database that does not exist yet reads as an empty store. Either way a
+    database that holds other tables and none of this program's is refused.
+    """
+
+    def __init__(self, url: str | None = None, *, write: bool = True) -> None:
         self.url = url or default_store_url()
-        self.engine, self.shown_url = _make_engine(self.url)
+        self.write = write
+        self.engine, self.shown_url = _make_engine(self.url, write)
+        # Writes take SQLite's write lock up front (BEGIN IMMEDIATE).
+        self._writer = self.engine.execution_options(write_lock=True)
+        self._empty = False  # a read-only view of a store that has no tables yet
+        if not write and (path := _sqlite_file(self.url)) is not None and not path.exists():
+            self._empty = True  # connecting would create the file
+            return
         with self._errors("cannot open store"):
-            self._prepare()
+            if write:
+                self._write("cannot open store", self._prepare)
+            else:
+                with self.engine.connect() as conn:
+                    self._empty = self._version(conn) is None
 
     # -- plumbing
 
@@ -209,27 +291,97 @@ class Store:
         except StoreError:
             raise
         except (sa.exc.SQLAlchemyError, OSError) as error:
-            raise StoreError(f"{action} {self.shown_url}: {_first_line(error)}") from None
+            why = _first_line(error)
+            if any(word in why.lower() for word in ("readonly", "read-only", "permission")):
+                raise StoreError(f"store {self.shown_url} cannot be written: {why}") from None
+            raise StoreError(f"{action} {self.shown_url}: {why}") from None
 
-    def _prepare(self) -> None:
-        with self.engine.begin() as conn:
-            tables = set(sa.inspect(conn).get_table_names())
-            version = 0 if tables & {"runs", "results"} else None  # None: a new store
-            if "meta" in tables:
-                newest = sa.select(sa.func.max(meta_table.c.schema_version))
-                version = conn.execute(newest).scalar() or 0
-            if (version or 0) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"store schema version {version} is newer than this program's "
-                    f"{SCHEMA_VERSION}; upgrade speedup-explorer"
-                )
-            for migrate in [] if version is None else MIGRATIONS[version:]:
-                migrate(conn)
-            metadata.create_all(conn)
-            self._add_missing_result_columns(conn)
-            if version != SCHEMA_VERSION:
-                conn.execute(meta_table.delete())
-                conn.execute(meta_table.insert().values(schema_version=SCHEMA_VERSION))
+    def _write(self, action: str, work: Callable[[Connection], Any]) -> Any:
+        """``work(conn)`` in one write transaction, retried while another writer holds
+        SQLite's lock, for WRITE_WAIT_S at most; StoreError after that."""
+        deadline, pause = time.monotonic() + WRITE_WAIT_S, 0.02
+        with self._errors(action):
+            while True:
+                try:
+                    with self._writer.begin() as conn:
+                        return work(conn)
+                except sa.exc.OperationalError as error:
+                    if not _is_busy(error) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def _version(self, conn: Connection) -> int | None:
+        """The schema version; None for a database with no tables at all. A database of
+        another program's tables, or of a newer schema, is refused."""
+        tables = set(sa.inspect(conn).get_table_names())
+        if not tables:
+            return None
+        if "meta" not in tables and not {"runs", "results"} <= tables:
+            shown = ", ".join(sorted(units.echo(t, 30) for t in tables)[:3])
+            raise StoreError(
+                f"{self.shown_url} is not a speedup-explorer store: it holds other tables "
+                f"({shown}) and none of this program's; name another store"
+            )
+        version = 0
+        if "meta" in tables:
+            newest = sa.select(sa.func.max(meta_table.c.schema_version))
+            version = conn.execute(newest).scalar() or 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store schema version {version} is newer than this program's "
+                f"{SCHEMA_VERSION}; upgrade speedup-explorer"
+            )
+        if version < SCHEMA_VERSION and not self.write:
+            raise StoreError(
+                f"store schema version {version} is older than this program's "
+                f"{SCHEMA_VERSION}; run or import once to upgrade it"
+            )
+        return version
+
+    def _check_intact(self, conn: Connection) -> None:
+        """SQLite's quick check, once per opening for writing: a damaged file is refused
+        before a result is measured, instead of taking rows it may not give back."""
+        if conn.dialect.name != "sqlite":
+            return
+        try:
+            found = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+        except sa.exc.DatabaseError as error:
+            if _is_busy(error):
+                raise
+            found = [_first_line(error)]
+        if found != ["ok"]:
+            raise StoreError(_DAMAGED.format(self.shown_url, units.echo(found[0], 80)))
+
+    def _prepare(self, conn: Connection) -> None:
+        self._check_intact(conn)
+        version = self._version(conn)  # None: a new store
+        for migrate in [] if version is None else MIGRATIONS[version:]:
+            migrate(conn)
+        metadata.create_all(conn)
+        self._add_missing_result_columns(conn)
+        # Written on every opening: a store that cannot be written says so now, before
+        # anything is measured, not after the first point.
+        conn.execute(meta_table.delete())
+        conn.execute(meta_table.insert().values(schema_version=SCHEMA_VERSION))
+
+    def rescued(self, error: StoreError, row: dict, run: dict | None = None) -> StoreError:
+        """Keep a measured row that could not be stored in the recovery file beside the
+        store (JSON lines); the error to raise names the file."""
+        path = _recovery_path(self.url)
+        line = {
+            "saved_at": datetime.now(timezone.utc).isoformat(),
+            "store": self.shown_url,
+            "run": run,
+            "row": {name: units.plain(value, finite=True) for name, value in row.items()},
+        }
+        try:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(line, default=str) + "\n")
+        except OSError as problem:
+            why = problem.strerror or problem
+            return StoreError(f"{error}; the row could not be kept in {path} either: {why}")
+        return StoreError(f"{error}; the row was kept in {path}")
 
     @staticmethod
     def _add_missing_result_columns(conn: Connection) -> None:
@@ -259,8 +411,10 @@ class Store:
     def start_run(
         self, run_id: str, workload: str, machine: dict, settings: dict, label="", source="measured"
     ) -> str:
-        with self._errors("cannot start run in"), self.engine.begin() as conn:
-            self._insert_run(conn, run_id, workload, machine, settings, label, source)
+        self._write(
+            "cannot start run in",
+            lambda conn: self._insert_run(conn, run_id, workload, machine, settings, label, source),
+        )
         return run_id
 
     @staticmethod
@@ -277,17 +431,20 @@ class Store:
         conn.execute(runs_table.insert().values(**row, machine=machine, settings=settings))
 
     def add_row(self, row: dict) -> None:
-        """Write one finished point now, in its own transaction."""
+        """Write one finished point now, in its own transaction. A row that cannot be
+        stored is kept in the recovery file, which the StoreError names."""
         record = _record(row)
-        # A lone INSERT, with the foreign key checking the run: a read before it would
-        # make SQLite fail at once ("database is locked") when another writer commits
-        # in between, instead of waiting out busy_timeout.
-        with self._errors("cannot save a result to"):
+        # A lone INSERT, with the foreign key checking the run.
+        def insert(conn: Connection) -> None:
             try:
-                with self.engine.begin() as conn:
-                    conn.execute(results_table.insert(), [record])
+                conn.execute(results_table.insert(), [record])
             except sa.exc.IntegrityError:
                 raise StoreError(_NO_RUN.format(record["run_id"])) from None
+
+        try:
+            self._write("cannot save a result to", insert)
+        except StoreError as error:
+            raise self.rescued(error, row) from None
 
     @staticmethod
     def _check_run(conn: Connection, run_id: str) -> None:
@@ -310,16 +467,23 @@ class Store:
         and ``settings``, if it does not exist yet); without it, each row's own
         ``run_id`` must name a started run.
         """
-        records = [_record(row, run_id) for row in frame.to_dict(orient="records")]
-        with self._errors("cannot save results to"), self.engine.begin() as conn:
-            if run_id is not None and not _run_exists(conn, run_id):
-                workloads = ",".join(dict.fromkeys(r["workload"] for r in records))
-                self._insert_run(conn, run_id, workloads, machine, settings, label, source)
-            for wanted in dict.fromkeys(r["run_id"] for r in records):
-                self._check_run(conn, wanted)
-            if records:
+
+        def write(conn: Connection) -> None:
+            for start in range(0, len(frame), INSERT_CHUNK_ROWS):
+                part = frame.iloc[start : start + INSERT_CHUNK_ROWS].to_dict(orient="records")
+                records = [_record(row, run_id) for row in part]
+                if start == 0 and run_id is not None and not _run_exists(conn, run_id):
+                    names = frame.get("workload", [])
+                    workloads = ",".join(dict.fromkeys(str(w) for w in names))
+                    self._insert_run(conn, run_id, workloads, machine, settings, label, source)
+                for wanted in dict.fromkeys(r["run_id"] for r in records):
+                    self._check_run(conn, wanted)
                 conn.execute(results_table.insert(), records)
-        return len(records)
+            if not len(frame) and run_id is not None and not _run_exists(conn, run_id):
+                self._insert_run(conn, run_id, "", machine, settings, label, source)
+
+        self._write("cannot save results to", write)
+        return len(frame)
 
     def import_run(self, imported: ImportedRun, label: str | None = None) -> str:
         """Store an imported file as a new run; all of it or, on any problem, none of it.
@@ -337,10 +501,13 @@ class Store:
 
     def delete_run(self, run_id: str) -> int:
         """Remove a run and its rows; returns how many result rows went with it."""
-        with self._errors("cannot delete from"), self.engine.begin() as conn:
+
+        def delete(conn: Connection) -> int:
             gone = conn.execute(results_table.delete().where(results_table.c.run_id == run_id))
             conn.execute(runs_table.delete().where(runs_table.c.run_id == run_id))
-        return int(gone.rowcount or 0)
+            return int(gone.rowcount or 0)
+
+        return self._write("cannot delete from", delete)
 
     # -- reading
 
@@ -369,8 +536,13 @@ class Store:
             query = query.where(sa.or_(r.c.workload == workload, r.c.run_id.in_(has_rows)))
         if since is not None:
             query = query.where(r.c.created_at >= _utc_naive(since))
-        with self._errors("cannot read runs from"), self.engine.connect() as conn:
-            frame = pd.read_sql(query, conn)
+        if self._empty:  # read-only, and nothing stored yet
+            frame = pd.DataFrame(
+                {c: pd.Series(dtype=object) for c in [*columns, "rows", "ok_rows"]}
+            )
+        else:
+            with self._errors("cannot read runs from"), self.engine.connect() as conn:
+                frame = pd.read_sql(query, conn)
         frame["fingerprint"] = frame.pop("machine").map(json.loads)
         frame["settings"] = frame["settings"].map(json.loads)
         frame["machine"] = frame["fingerprint"].map(lambda found: found.get("machine", ""))
@@ -382,9 +554,11 @@ class Store:
 
     def run_info(self, run_id: str) -> dict:
         """A run's machine fingerprint, settings, label and source."""
-        with self._errors("cannot read runs from"), self.engine.connect() as conn:
-            query = sa.select(runs_table).where(runs_table.c.run_id == run_id)
-            item = conn.execute(query).mappings().first()
+        item = None
+        if not self._empty:
+            with self._errors("cannot read runs from"), self.engine.connect() as conn:
+                query = sa.select(runs_table).where(runs_table.c.run_id == run_id)
+                item = conn.execute(query).mappings().first()
         if item is None:
             raise StoreError(f"run '{run_id}' is not in the store")
         return {**item, **{key: json.loads(item[key]) for key in ("machine", "settings")}}
@@ -399,6 +573,8 @@ class Store:
             .where(res.c.run_id.in_(run_ids))
             .order_by(res.c.id)
         )
+        if self._empty:
+            return results.empty_frame().assign(machine=None, source=None)
         with self._errors("cannot read results from"), self.engine.connect() as conn:
             table = pd.read_sql(query, conn)
         if table.empty:
@@ -416,5 +592,7 @@ class Store:
         query = sa.select(sa.func.count()).select_from(results_table)
         if run_id is not None:
             query = query.where(results_table.c.run_id == run_id)
+        if self._empty:
+            return 0
         with self._errors("cannot read results from"), self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
