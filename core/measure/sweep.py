@@ -317,13 +317,6 @@ def _by_group(tasks: Sequence[Task], cheapest_first: bool) -> list[list[list[Tas
     return [sorted(p, key=_estimate_of) for p in points] if cheapest_first else points
 
 
-def run_sweep(workload, grid, backends=None, settings=None, **options) -> list[dict]:
-    """``plan`` then ``measure``, for one grid: the rows (the budget comes from settings)."""
-    settings = settings or SweepSettings()
-    tasks = plan(workload, grid, backends or default_backends(), settings)
-    return measure(tasks, settings, budget_s=settings.sweep_budget_s, **options).rows
-
-
 # torch.OutOfMemoryError is newer than some torch versions this supports.
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 _SKIP_MARKERS = ("not implemented for", "not supported", "unsupported", "does not support")
@@ -363,12 +356,6 @@ def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, s
     with locks.device_lock(str(device), on_wait):
         measured = _measure(task, device, settings, should_stop)
     return ceilings.judge_row({**row, **measured})
-
-
-def measure_point(workload, params, backend, settings, run_id="", on_wait=None, should_stop=None):
-    """One point on one backend, planned and measured: a row."""
-    (task,) = plan(workload, {k: [v] for k, v in params.items()}, [backend], settings)
-    return measure_task(task, settings, run_id, on_wait, should_stop)
 
 
 _STATISTICS = ("median_s", "p25_s", "p75_s", "min_s", "max_s", "mean_s", "n", "rel_precision")

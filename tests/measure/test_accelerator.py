@@ -5,6 +5,7 @@ import torch
 
 from core.keep import results
 from core.measure import ceilings, devices, sweep, timing, workloads
+from tests.helpers import measure_point, run_sweep
 
 ACCELERATOR = devices.device_strings()[1] if len(devices.device_strings()) > 1 else None
 pytestmark = pytest.mark.skipif(ACCELERATOR is None, reason="no accelerator on this machine")
@@ -23,9 +24,7 @@ def test_every_workload_matches_the_cpu_on_the_accelerator():
     for name, grid in grids.items():
         for dtype in ("float32", "bfloat16"):
             settings = sweep.SweepSettings(dtype=dtype, timing=QUICK.timing)
-            rows = sweep.run_sweep(
-                workloads.get(name), grid, [sweep.Backend(ACCELERATOR)], settings
-            )
+            rows = run_sweep(workloads.get(name), grid, [sweep.Backend(ACCELERATOR)], settings)
             frame = results.to_frame(rows, workloads.get(name).param_names)
             bad = frame[(frame["status"] != "ok") | frame["flags"].str.contains("mismatch|nonf")]
             assert bad.empty, bad[["backend", "status", "flags", "message"]].to_string()
@@ -57,9 +56,7 @@ def test_the_memory_estimate_covers_the_measured_peak():
         ("matmul", {"size": 4096}),
     ):
         workload = workloads.get(name)
-        row = sweep.measure_point(
-            workload, workload.validate(values), sweep.Backend(ACCELERATOR), QUICK
-        )
+        row = measure_point(workload, workload.validate(values), sweep.Backend(ACCELERATOR), QUICK)
         assert row["status"] == "ok", row["message"]
         assert row["peak_memory_bytes"] <= row["memory_estimate_bytes"], (name, row)
 
@@ -67,7 +64,7 @@ def test_the_memory_estimate_covers_the_measured_peak():
 def test_a_refused_point_allocates_nothing_on_the_device():
     before = torch.accelerator.memory_allocated(ACCELERATOR)
     workload = workloads.get("matmul")
-    row = sweep.measure_point(
+    row = measure_point(
         workload,
         workload.validate({"size": 32768}),
         sweep.Backend(ACCELERATOR),
@@ -79,9 +76,7 @@ def test_a_refused_point_allocates_nothing_on_the_device():
 
 def test_real_rows_are_not_suspect_and_an_unsynced_one_is():
     roofs = ceilings.measure_ceilings(ACCELERATOR, budget_s=0.3)
-    rows = sweep.run_sweep(
-        workloads.get("matmul"), {"size": [4096]}, [sweep.Backend(ACCELERATOR)], QUICK
-    )
+    rows = run_sweep(workloads.get("matmul"), {"size": [4096]}, [sweep.Backend(ACCELERATOR)], QUICK)
     frame = results.to_frame(rows, ["size"])
     judged = ceilings.apply(frame, {ACCELERATOR: roofs})
     assert "suspect" not in judged["flags"].iloc[0]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from core.measure import devices, memory, mps_adapter, sweep
+from tests.helpers import measure_point
 
 
 def test_cpu_is_always_there_and_described():
@@ -92,7 +93,7 @@ def test_mps_is_timed_with_perf_counter_not_events():
 def test_float64_on_mps_is_a_skipped_row(fake_mac):
     from core.measure import workloads
 
-    row = sweep.measure_point(
+    row = measure_point(
         workloads.get("elementwise"),
         workloads.get("elementwise").validate({"size": 1000}),
         sweep.Backend("mps"),

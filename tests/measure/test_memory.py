@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import BadInput
 from core.measure import memory, sweep, workloads
+from tests.helpers import measure_point
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def test_a_4gb_point_under_a_1mb_budget_is_refused_without_allocating():
 
     workload = dataclasses.replace(workloads.get("elementwise"), build=build)
     params = workload.validate({"op": "exp", "size": 250_000_000})  # 4 GB in float32
-    row = sweep.measure_point(
+    row = measure_point(
         workload, params, sweep.Backend("cpu"), sweep.SweepSettings(memory_budget_bytes=10**6)
     )
     assert row["status"] == "refused"

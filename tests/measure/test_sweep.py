@@ -9,6 +9,7 @@ from core.errors import BadInput
 from core.keep import results
 from core.measure import sweep, workloads
 from core.measure.workloads.base import Prepared
+from tests.helpers import run_sweep
 
 REQUIRED = [
     "run_id",
@@ -38,7 +39,7 @@ REQUIRED = [
 
 def run(workload, grid, backends, settings, **options):
     """``plan`` and ``measure`` into the tidy table, as the CLI does."""
-    rows = sweep.run_sweep(workload, grid, backends, settings, **options)
+    rows = run_sweep(workload, grid, backends, settings, **options)
     return results.to_frame(rows, workload.param_names)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from core.errors import BadInput
 from core.measure import sweep, workloads
+from tests.helpers import measure_point
 
 TINY = {
     "elementwise": {"size": 2000},
@@ -29,7 +30,7 @@ def test_the_registry_has_the_posts_workloads():
 def test_each_workload_runs_tiny_and_matches_the_float64_reference(name):
     workload = workloads.get(name)
     params = workload.validate(TINY[name])
-    row = sweep.measure_point(
+    row = measure_point(
         workload,
         params,
         sweep.Backend("cpu", 1),
