@@ -46,11 +46,8 @@ def _key(value: object) -> object:
 def rows_in_grid(frame: pd.DataFrame, grid: Mapping[str, Iterable]) -> pd.DataFrame:
     """The rows whose every grid parameter (that the frame has) takes one of the grid's values."""
     keep = pd.Series(True, index=frame.index)
-    for name, values in grid.items():
-        if name not in frame:
-            continue
-        wanted = {_key(v) for v in values}
-        keep &= frame[name].map(_key).isin(wanted)
+    for name, values in ((n, v) for n, v in grid.items() if n in frame):
+        keep &= frame[name].map(_key).isin({_key(v) for v in values})
     return frame[keep]
 
 
@@ -98,7 +95,7 @@ def post_reference(part: SuitePart, machines: Sequence[str] | None = None) -> pd
 def with_machine(frame: pd.DataFrame, machine: str) -> pd.DataFrame:
     """Label rows that have no machine yet (this machine's fresh measurements)."""
     known = frame["machine"].astype("object") if "machine" in frame else None
-    return frame.assign(machine=machine if known is None else known.where(known.notna(), machine))
+    return frame.assign(machine=machine if known is None else known.fillna(machine))
 
 
 def combine(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -153,22 +150,15 @@ def overlay_chart(
 ) -> alt.TopLevelMixin:
     """``charts.overlay`` (colour by machine, dash by backend), one panel per value of the
     other varying parameters so that no line joins points of different shapes."""
-    panels = [p for p in panels if p in frame]
+    panels, look = [p for p in panels if p in frame], {"by": "machine", "x_title": x_title}
     if not panels:
-        return charts.overlay(frame, x, by="machine", x_title=x_title, title=title)
-    labels = frame.apply(lambda row: _point(row, panels), axis=1) if len(frame) else []
-    frame = frame.assign(_panel=labels)
-    order = sorted(frame["_panel"].unique(), key=lambda s: [_sort_key(v) for v in s.split(" ")])
-    views = [
-        charts.overlay(
-            frame[frame["_panel"] == label].drop(columns="_panel"),
-            x,
-            by="machine",
-            x_title=x_title,
-            title=label,
-        ).properties(width=220, height=180)
-        for label in order[:MAX_PANELS]
-    ]
+        return charts.overlay(frame, x, title=title, **look)
+    parts = {}
+    if len(frame):
+        parts = dict(list(frame.groupby(frame.apply(lambda row: _point(row, panels), axis=1))))
+    order = sorted(parts, key=lambda s: [_sort_key(v) for v in s.split(" ")])
+    views = [charts.overlay(parts[label], x, title=label, **look) for label in order[:MAX_PANELS]]
+    views = [view.properties(width=220, height=180) for view in views]
     what = title or "across machines"
     if len(order) > MAX_PANELS:
         what += f" (first {MAX_PANELS} of {len(order)} panels)"
@@ -185,7 +175,7 @@ def _sort_key(text: str) -> tuple:
 
 def part_chart(part: SuitePart, frame: pd.DataFrame) -> alt.TopLevelMixin:
     """One of the post's charts: this machine's rows and the post's, on the explorer's builder."""
-    x, panels = view_of(pd.DataFrame({k: list(v) for k, v in _grid_columns(part).items()}))
+    x, panels = view_of(pd.DataFrame(_grid_columns(part)))
     return overlay_chart(frame, x, panels, title=part.chart)
 
 
@@ -217,12 +207,12 @@ def ratio_table(mine: pd.DataFrame, against: pd.DataFrame, params: Sequence[str]
     if ok.empty or ref.empty:
         return pd.DataFrame(columns=columns)
     keys = [p for p in params if p in ok and p in ref]
-    left = ok.assign(side=ok["device"].map(side_of))
-    right = ref.assign(side=ref["device"].map(side_of))
-    for name in [*keys, "dtype"]:
-        left[f"_k_{name}"] = left[name].map(_key)
-        right[f"_k_{name}"] = right[name].map(_key)
-    joins = [*(f"_k_{k}" for k in keys), "_k_dtype", "side"]
+    on = [*keys, "dtype"]
+    left, right = (
+        f.assign(side=f["device"].map(side_of), **{f"_k_{k}": f[k].map(_key) for k in on})
+        for f in (ok, ref)
+    )
+    joins = [*(f"_k_{k}" for k in on), "side"]
     right = right[[*joins, "machine", "backend", "median_s"]].rename(
         columns={"machine": "reference", "backend": "reference backend", "median_s": "reference_s"}
     )
@@ -291,16 +281,13 @@ class PostView:
     combined: pd.DataFrame
     ratios: pd.DataFrame
 
-    @property
-    def params(self) -> list[str]:
-        return list(workloads.param_names(self.part.workload))
-
     def chart(self) -> alt.TopLevelMixin:
         return part_chart(self.part, self.combined)
 
     def ratio_rows(self) -> pd.DataFrame:
         """The ratios as read on screen: the point in words, formatted times."""
-        return readable(self.ratios, drop=[*self.params, "chart", "machine", "dtype"])
+        params = workloads.param_names(self.part.workload)
+        return readable(self.ratios, drop=[*params, "chart", "machine", "dtype"])
 
 
 def post_views(
@@ -351,10 +338,7 @@ def post_method(
 
 
 def all_ratios(views: Sequence[PostView]) -> pd.DataFrame:
-    tables = [v.ratios for v in views if len(v.ratios)]
-    if not tables:
-        return views[0].ratios.iloc[0:0] if views else pd.DataFrame(columns=["chart"])
-    return pd.concat(tables, ignore_index=True)
+    return combine(*(v.ratios for v in views)) if views else pd.DataFrame(columns=["chart"])
 
 
 def post_summary(views: Sequence[PostView]) -> pd.DataFrame:
@@ -364,10 +348,7 @@ def post_summary(views: Sequence[PostView]) -> pd.DataFrame:
 
 def measured_rows(views: Sequence[PostView]) -> pd.DataFrame:
     """Every row measured here for the post's grid, one table (for the CSV)."""
-    frames = [v.mine for v in views if len(v.mine)]
-    if not frames:
-        return results.empty_frame()
-    return pd.concat(frames, ignore_index=True).drop(columns=["speedup"], errors="ignore")
+    return combine(*(v.mine for v in views if len(v.mine)))
 
 
 def post_report(
@@ -385,39 +366,17 @@ def post_report(
         if isinstance(chart, alt.LayerChart):  # a page stretches it; a file needs a size
             chart = chart.properties(width=560, height=340)
         sections.append(ReportSection(view.part.chart, chart, view.ratio_rows(), note))
-    appendix = []
-    if skipped:
-        appendix.append(("Skipped for time", pd.DataFrame(list(skipped))))
-    measured = measured_rows(views)
-    if len(measured):
-        appendix.append(("Every row measured here", _compact_rows(measured)))
-    return html_report(
-        Report(
-            title="Reproducing “" + reference.POST_TITLE + "”",
-            machine=dict(machine),
-            method=list(method),
-            summary=post_summary(views),
-            sections=sections,
-            appendix=appendix,
-        )
-    )
-
-
-def _compact_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    params = [p for p in workloads.param_names() if p in frame]
-    rows = frame.to_dict(orient="records")
-    return pd.DataFrame(
-        {
-            "workload": [row["workload"] for row in rows],
-            "point": [_point(row, params) for row in rows],
-            "backend": [row["backend"] for row in rows],
-            "median": [units.seconds(row.get("median_s")) for row in rows],
-            "n": [row.get("n") for row in rows],
-            "status": [row["status"] for row in rows],
-            "flags": [row.get("flags") or "" for row in rows],
-            "message": [row.get("message") or "" for row in rows],
-        }
-    )
+    appendix = [("Skipped for time", pd.DataFrame(list(skipped)))] if skipped else []
+    rows = measured_rows(views)
+    if len(rows):
+        params = [p for p in workloads.param_names() if p in rows]
+        point = [_point(row, params) for row in rows.to_dict(orient="records")]
+        rows = rows.assign(point=point, median=rows["median_s"].map(units.seconds))
+        rows = rows.assign(**{c: rows[c].fillna("") for c in ("flags", "message")})
+        columns = ["workload", "point", "backend", "median", "n", "status", "flags", "message"]
+        appendix.append(("Every row measured here", rows[columns]))
+    title, summary = "Reproducing “" + reference.POST_TITLE + "”", post_summary(views)
+    return html_report(Report(title, dict(machine), list(method), summary, sections, appendix))
 
 
 # ---------------------------------------------------------------- the runs listing
