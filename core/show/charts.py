@@ -220,7 +220,8 @@ def _line_chart(
         point = point.encode(shape=alt.Shape(f"{look.dash}:N", title=look.dash))
     layers += [line, point]
     if rings:
-        layers += _flag_rings(data, x, y, log, [*keys, *tips], tip_titles, x_base)
+        at = _axes(x, y, log, x_base=x_base)  # untitled: the line's titles win
+        layers += _flag_rings(data, x, y, at, [*keys, *tips], tip_titles)
     layers += extra
     return alt.layer(*layers).properties(title=_title(frame, what, look.machine, look.title))
 
@@ -287,24 +288,17 @@ def _flag_stroke(flagged: pd.DataFrame) -> alt.Stroke:
 
 
 def _flag_rings(
-    data: pd.DataFrame,
-    x: str,
-    y: str,
-    log: tuple[bool, bool],
-    tips: Iterable[str],
-    tip_titles: Mapping[str, str] | None = None,
-    x_base: float | None = None,
+    data: pd.DataFrame, x: str, y: str, at: tuple, tips: Iterable[str], titles: Mapping | None
 ) -> list[alt.Chart]:
-    """Hollow diamonds around flagged points; none when nothing is flagged, so an
-    unflagged chart has no empty 'flagged' legend."""
+    """Hollow diamonds around flagged points, placed by ``at`` (x and y encodings); none when
+    nothing is flagged, so an unflagged chart has no empty 'flagged' legend."""
     flagged = _positive(_flagged(data), x, y)
     if flagged.empty:
         return []
     fields = ["flags", *tips, x, y, "message"]
     rings = _slim(flagged, ["flag", *fields])
     ring = alt.Chart(rings).mark_point(shape="diamond", filled=False, size=320, strokeWidth=2.5)
-    ring = ring.encode(*_axes(x, y, log, x_base=x_base), stroke=_flag_stroke(rings))
-    return [ring.encode(tooltip=_tooltips(rings, fields, tip_titles))]
+    return [ring.encode(*at, stroke=_flag_stroke(rings), tooltip=_tooltips(rings, fields, titles))]
 
 
 # ---------------------------------------------------------------- builders
@@ -431,13 +425,10 @@ def threads_chart(
     data = _series(data, "point", None)
     titles |= {"ideal": f"ideal scaling ({unit})"}
     ideal = _slim(data, ["threads", "ideal", "point", "series"])
-    ideal_line = alt.Chart(ideal).mark_line(strokeDash=[2, 3], opacity=0.5)
-    ideal_line = ideal_line.encode(
-        *_axes("threads", "ideal", (True, log_y), x_base=2),
-        color=alt.Color("point:N", scale=_CATEGORIES),
-        detail="series:N",
-        tooltip=_tooltips(ideal, ["point", "threads", "ideal"], titles),
-    )
+    at = _axes("threads", "ideal", (True, log_y), x_base=2)
+    tip = _tooltips(ideal, ["point", "threads", "ideal"], titles)
+    ideal_line = alt.Chart(ideal).mark_line(strokeDash=[2, 3], opacity=0.5).encode(*at, tooltip=tip)
+    ideal_line = ideal_line.encode(color=alt.Color("point:N", scale=_CATEGORIES), detail="series:N")
     look = _Look("point", None, True, log_y, machine, "threads", title)
     tips = ["backend", "time_p25", "time_p75", "ideal"]
     # A log axis over 1..2 threads would otherwise tick at 1.1, 1.2, ...
@@ -485,10 +476,8 @@ def speedup_heatmap(
         scale=alt.Scale(type="log", scheme="redyellowgreen", domainMid=1),
         legend=alt.Legend(title=f"speedup vs {baseline}"),
     )
-    chart = alt.layer(
-        base.mark_rect().encode(color=colour),
-        base.mark_text(fontSize=11, color="black").encode(text="label:N"),
-    )
+    text = base.mark_text(fontSize=11, color="black").encode(text="label:N")
+    chart = alt.layer(base.mark_rect().encode(color=colour), text)
     if cells["backend"].nunique() > 1:
         chart = chart.facet(column=alt.Column("backend:N", title=None))
     what = f"speedup over {baseline}" if baseline else "speedup"
@@ -588,12 +577,9 @@ def crossover_rules(
     tips = _tooltips(data, [*group, *shown], {x: "crossover"})
     style = {"color": alt.Color(f"{color}:N", scale=_CATEGORIES)} if color in data else {}
     base = alt.Chart(data).encode(_axes(x, x, (log_x, False))[0], tooltip=tips, **style)
-    return alt.layer(
-        base.mark_rule(strokeDash=[6, 3], strokeWidth=1.5),
-        base.mark_text(align="left", baseline="top", dx=3, fontSize=10).encode(
-            y=alt.value(4), text="label:N"
-        ),
-    )
+    rule = base.mark_rule(strokeDash=[6, 3], strokeWidth=1.5)
+    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10)
+    return alt.layer(rule, text.encode(y=alt.value(4), text="label:N"))
 
 
 def roofline(
@@ -650,10 +636,11 @@ def roofline(
     roof_line = roof_line.encode(*_axes("intensity", "roof_gflops_per_s", (True, True)))
     dots = alt.Chart(points).mark_point(filled=True, size=55).encode(color=_BACKEND_COLOUR)
     dots = dots.encode(*_axes("intensity", "gflops_per_s", (True, True), axis_titles))
+    plain = _axes("intensity", "gflops_per_s", (True, True))  # rings keep the dots' titles
     return alt.layer(
         roof_line.encode(tooltip=_tooltips(roof, roof_tips, titles)),
         dots.encode(tooltip=_tooltips(points, points.columns, titles)),
-        *_flag_rings(ok, "intensity", "gflops_per_s", (True, True), ring_tips, titles),
+        *_flag_rings(ok, "intensity", "gflops_per_s", plain, ring_tips, titles),
     ).properties(title=_title(frame, "roofline", machine, title))
 
 
@@ -680,19 +667,12 @@ def speedup_vs_x(
     data = data[list(dict.fromkeys([x, "speedup", "label", "series", *colours[::-1]]))]
     tips = [alt.Tooltip(f"{f}:N") for f in colours]
     tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
-    base = alt.Chart(data.reset_index(drop=True)).encode(
-        alt.X(f"{x}:Q", scale=alt.Scale(type="log"), title=x_title or _x_title(frame, x)),
-        alt.Y("speedup:Q", scale=alt.Scale(type="log"), title=f"speedup over {baseline}"),
-        color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES),
-        tooltip=tips,
-    )
-    layers = [
-        base.mark_line().encode(detail="series:N"),
-        base.mark_point(filled=True, size=45),
-        alt.Chart(pd.DataFrame({"even": [1.0]}))
-        .mark_rule(color="gray", strokeDash=[2, 2])
-        .encode(y=alt.Y("even:Q", scale=alt.Scale(type="log"))),
-    ]
+    titles = (x_title or _x_title(frame, x), f"speedup over {baseline}")
+    base = alt.Chart(data.reset_index(drop=True)).encode(*_axes(x, "speedup", (True, True), titles))
+    base = base.encode(color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES), tooltip=tips)
+    even = alt.Chart(pd.DataFrame({"even": [1.0]})).mark_rule(color="gray", strokeDash=[2, 2])
+    layers = [base.mark_line().encode(detail="series:N"), base.mark_point(filled=True, size=45)]
+    layers.append(even.encode(y=alt.Y("even:Q", scale=_scale(True))))
     if crossovers is not None and not crossovers.empty:
         layers.append(crossover_rules(crossovers, x, color=color))
     what = title or f"Speedup over {baseline}"
