@@ -112,7 +112,7 @@ def combine(*frames: pd.DataFrame) -> pd.DataFrame:
 def _params(frame: pd.DataFrame, workload: str | None) -> list[str]:
     if workload in workloads.REGISTRY:
         return [p for p in workloads.param_names(workload) if p in frame]
-    return [c for c in results.param_columns(frame) if c not in ("machine", "source", "speedup")]
+    return results.param_columns(frame, derived=False)
 
 
 def view_of(
