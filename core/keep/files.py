@@ -13,6 +13,8 @@ import json
 import math
 import os
 import re
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +29,8 @@ FILE_SCHEMA_VERSION = 1
 FORMATS = ("csv", "json", "parquet")
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 1_000_000
+# Rows parsed and checked at a time: a million-row file never becomes one list of cells.
+CHUNK_ROWS = 50_000
 MAX_COLUMNS = 200
 MAX_TEXT_CHARS = 1_000_000
 # One day: no single timed call of this program takes longer.
@@ -46,6 +50,8 @@ _TIME_COLUMNS = {
     c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s") and not c.endswith("_per_s")
 }
 _INTEGER_RANGES = {"n": (0, 1_000_000_000), "threads": (1, 100_000)}
+# Control characters (a terminal's escape sequences start with one), tab and newline kept.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class FileRejected(BadInput):
@@ -163,8 +169,13 @@ def _read_limited(source: Any, max_bytes: int) -> tuple[bytes, str]:
         path = Path(source)
         name = path.name
         try:
-            _refuse_over(path.stat().st_size, max_bytes)
-            with path.open("rb") as handle:
+            # Non-blocking, so that opening a FIFO returns at once; only a regular file is read.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise FileRejected(f"{units.echo(path.name)} is not a regular file")
+                _refuse_over(info.st_size, max_bytes)
                 data = handle.read(max_bytes + 1)
         except OSError as error:
             raise FileRejected(f"cannot read {path.name}: {error.strerror or error}") from None
@@ -219,7 +230,10 @@ def _text_of(data: bytes, fmt: str) -> str:
 
 def _check_row_count(count: int) -> None:
     if count > MAX_ROWS:
-        raise FileRejected(f"the file has more than {MAX_ROWS} rows")
+        raise FileRejected(
+            f"the file has more than {MAX_ROWS} rows; split it into files of at most "
+            f"{MAX_ROWS} rows each"
+        )
 
 
 # --- parsing each format into raw columns ----------------------------------------------
@@ -227,11 +241,27 @@ def _check_row_count(count: int) -> None:
 
 @dataclass
 class _Raw:
-    columns: dict[str, list]
+    chunks: Iterable[dict[str, list]]  # the columns, CHUNK_ROWS rows at a time
     machine: dict
     settings: dict
-    version: Any
+    version: Any  # None: each chunk's schema_version column, if any, says
     origin: str  # "csv" cells are all text; "typed" cells carry their own types
+
+
+def _chunks_of(columns: dict[str, list]) -> Iterator[dict[str, list]]:
+    count = len(next(iter(columns.values()), []))
+    for start in range(0, max(count, 1), CHUNK_ROWS):  # an empty table is one empty chunk
+        yield {name: values[start : start + CHUNK_ROWS] for name, values in columns.items()}
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines with their endings, without a copy of the whole text."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
 
 
 def _parse_csv(data: bytes) -> _Raw:
@@ -240,24 +270,42 @@ def _parse_csv(data: bytes) -> _Raw:
         # Every writer ends the last row with a line break; a file cut short does not.
         raise FileRejected("the file is truncated: its last line is cut off")
     csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_CHARS))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_lines(text), strict=True)
     try:
-        header, rows = next(reader), []
+        header = next(reader)
+    except csv.Error as error:
+        raise FileRejected(f"not a valid CSV file at line 1: {error}") from None
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        raise FileRejected(
+            f"the header is one column ({_show(header[0])}); is this comma-separated? "
+            "Only commas separate columns here"
+        )
+    names = _check_names(header)
+    return _Raw(_csv_chunks(reader, names), {}, {}, None, "csv")
+
+
+def _csv_chunks(reader: Any, names: list[str]) -> Iterator[dict[str, list]]:
+    rows: list[list[str]] = []
+    count = 0
+    try:
         for fields in filter(None, reader):  # blank lines are skipped
-            if len(fields) != len(header):
+            if len(fields) != len(names):
                 raise FileRejected(
-                    f"row {len(rows) + 1} has {len(fields)} fields where the header has "
-                    f"{len(header)} (line {reader.line_num}); the file may be truncated"
+                    f"row {count + 1} has {len(fields)} fields where the header has "
+                    f"{len(names)} (line {reader.line_num}); the file may be truncated"
                 )
             rows.append(fields)
-            _check_row_count(len(rows))
+            count += 1
+            _check_row_count(count)
+            if len(rows) == CHUNK_ROWS:
+                yield {name: [fields[i] for fields in rows] for i, name in enumerate(names)}
+                rows = []
     except csv.Error as error:
         raise FileRejected(
             f"not a valid CSV file at line {reader.line_num}: {error}; the file may be truncated"
         ) from None
-    names = _check_names(header)
-    columns = {name: [fields[i] for fields in rows] for i, name in enumerate(names)}
-    return _Raw(columns, {}, {}, _column_version(columns), "csv")
+    if rows or not count:
+        yield {name: [fields[i] for fields in rows] for i, name in enumerate(names)}
 
 
 def _column_version(columns: dict[str, list]) -> Any:
@@ -265,12 +313,15 @@ def _column_version(columns: dict[str, list]) -> Any:
     if "schema_version" not in columns:
         return None
     found = {str(v).strip() for v in columns["schema_version"]}
+    if not found:
+        return None  # no rows: the row count says what is wrong
     return found.pop() if len(found) == 1 else sorted(found)
 
 
 def _parse_json(data: bytes) -> _Raw:
+    text = _text_of(data, "json")
     try:
-        document = json.loads(_text_of(data, "json"))
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise FileRejected(
             f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}; "
@@ -278,6 +329,8 @@ def _parse_json(data: bytes) -> _Raw:
         ) from None
     except RecursionError:
         raise FileRejected("the JSON is nested too deeply") from None
+    except ValueError:  # Python reads integers of at most 4300 digits
+        raise FileRejected("a number in the JSON has thousands of digits") from None
     if not isinstance(document, dict):
         raise FileRejected(
             "the JSON must be an object with schema_version, machine, settings, rows"
@@ -301,7 +354,8 @@ def _parse_json(data: bytes) -> _Raw:
             if isinstance(value, (dict, list)):
                 raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
     columns = {name: [row.get(name) for row in rows] for name in names}
-    return _Raw(columns, machine or {}, settings or {}, document["schema_version"], "typed")
+    chunks = _chunks_of(columns)
+    return _Raw(chunks, machine or {}, settings or {}, document["schema_version"], "typed")
 
 
 def _parse_parquet(data: bytes) -> _Raw:
@@ -342,16 +396,21 @@ def _parse_parquet(data: bytes) -> _Raw:
     except (pa.ArrowException, OSError, ValueError) as error:
         raise FileRejected(f"not a readable Parquet file: {units.one_line(error)}") from None
     names = _check_names(table.column_names)
-    # to_pylist decodes dictionary columns; plain writes dates and times as ISO text.
-    columns = {
-        name: [units.plain(value) for value in column.to_pylist()]
-        for name, column in zip(names, table.columns, strict=True)
-    }
+
+    def chunks() -> Iterator[dict[str, list]]:
+        for start in range(0, max(table.num_rows, 1), CHUNK_ROWS):
+            part = table.slice(start, CHUNK_ROWS)
+            # to_pylist decodes dictionary columns; plain writes dates and times as ISO text.
+            yield {
+                name: [units.plain(value) for value in column.to_pylist()]
+                for name, column in zip(names, part.columns, strict=True)
+            }
+
     meta = {k.decode("utf-8", "replace"): v for k, v in (schema.metadata or {}).items()}
     machine, settings = _json_metadata(meta, "machine"), _json_metadata(meta, "settings")
     version = meta.get(f"{PARQUET_META_PREFIX}schema_version")
-    version = _column_version(columns) if version is None else version.decode("utf-8", "replace")
-    return _Raw(columns, machine, settings, version, "typed")
+    version = None if version is None else version.decode("utf-8", "replace")
+    return _Raw(chunks(), machine, settings, version, "typed")
 
 
 def _json_metadata(meta: dict, key: str) -> dict:
@@ -413,6 +472,7 @@ def _text_column(name: str, values: list, origin: str) -> list:
             continue
         if not isinstance(value, str):
             raise _reject(index, name, "is not text", value)
+        value = _CONTROL.sub("", value)  # no terminal escapes reach the store or a screen
         if len(value) > MAX_TEXT_CHARS:
             raise _reject(index, name, f"is longer than {MAX_TEXT_CHARS} characters", value)
         if origin == "csv":
@@ -427,7 +487,10 @@ def _text_column(name: str, values: list, origin: str) -> list:
 def _number(value: Any, origin: str) -> float | None:
     """The cell as a float, or None where it is not a number at all."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            return math.inf if value > 0 else -math.inf
     if origin == "csv" and isinstance(value, str):
         text = value.strip()
         if _PLAIN_NUMBER.match(text) or text.lower().lstrip("+-") in ("inf", "infinity"):
@@ -447,7 +510,8 @@ def _numeric_column(
         if number is None:
             raise _reject(index, name, f"is not a{' whole' if integer else ''} number", value)
         if not math.isfinite(number):
-            raise _reject(index, name, "is not finite", value)
+            problem = "is too large" if isinstance(value, int) else "is not finite"
+            raise _reject(index, name, problem, value)
         if integer and number != int(number):
             raise _reject(index, name, "is not a whole number", value)
         if low is not None and number < low:
@@ -522,10 +586,37 @@ def _check_version(version: Any) -> None:
         )
 
 
-def _validate(raw: _Raw) -> pd.DataFrame:
-    """Every cell checked and typed, or FileRejected for the first one that is wrong."""
-    _check_version(raw.version)
-    columns, origin = raw.columns, raw.origin
+def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
+    """Every cell checked and typed, chunk by chunk, or FileRejected for the first one that
+    is wrong (its row counted from the file's start); also the machine labels of the rows."""
+    frames, labels, versions, offset = [], set(), set(), 0
+    for columns in raw.chunks:
+        version = raw.version if raw.version is not None else _column_version(columns)
+        if version is not None:
+            versions.update(map(str, version) if isinstance(version, list) else [str(version)])
+            version = sorted(versions) if len(versions) > 1 else version
+        try:
+            frames.append(_validate_columns(columns, raw.origin, version))
+            if "machine" in columns:
+                labels.update(
+                    v for v in _text_column("machine", columns["machine"], raw.origin) if v
+                )
+        except FileRejected as error:
+            if not offset:
+                raise
+            first = (
+                int(re.match(r"^row (\d+)", str(error))[1]) if str(error).startswith("row ") else 0
+            )
+            text = re.sub(r"^row \d+", f"row {first + offset}", str(error)) if first else str(error)
+            raise FileRejected(text) from None
+        offset += len(frames[-1])
+        del columns
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, labels
+
+
+def _validate_columns(columns: dict[str, list], origin: str, version: Any) -> pd.DataFrame:
+    _check_version(version)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         comma = origin == "csv" and len(columns) == 1
@@ -583,7 +674,7 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
         name: [units.plain(v) for v in frame[column].astype(object).tolist()]
         for name, column in zip(names, frame.columns, strict=True)
     }
-    return _validate(_Raw(columns, {}, {}, None, "typed"))
+    return _validate(_Raw(_chunks_of(columns), {}, {}, None, "typed"))[0]
 
 
 def import_file(
@@ -606,13 +697,23 @@ def import_file(
     else:
         fmt = "json" if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" else "csv"
     raw = {"csv": _parse_csv, "json": _parse_json, "parquet": _parse_parquet}[fmt](data)
-    frame = _validate(raw)
-    machine = dict(raw.machine)
-    if "machine" in raw.columns and "machine" not in machine:
-        labels = {v for v in _text_column("machine", raw.columns["machine"], raw.origin) if v}
+    frame, labels = _validate(raw)
+    machine, settings = _clean(raw.machine), _clean(raw.settings)
+    if labels and "machine" not in machine:
         if len(labels) == 1:
             machine["machine"] = labels.pop()
         elif labels:
             # One imported run holds them all; its label must not credit one machine.
             machine["machine"] = "several machines: " + ", ".join(sorted(labels))
-    return ImportedRun(frame, machine, dict(raw.settings), name, checked=True)
+    return ImportedRun(frame, machine, settings, name, checked=True)
+
+
+def _clean(value: Any) -> Any:
+    """A file's machine or settings object with control characters taken out of its text."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
