@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import sqlalchemy as sa
@@ -20,8 +21,13 @@ from tqdm import tqdm
 from core import units
 from core.errors import BadInput
 from core.keep import files, recorder, results
-from core.measure import devices, memory, suites, sweep, timing, workloads
+from core.measure import suites, workloads  # the registry reads without torch
 from core.show import tables
+
+# torch (a second and 0.7 GB to import) comes only with the commands that measure, through
+# local imports of core.measure's other modules: runs, export and import stay light.
+if TYPE_CHECKING:
+    from core.measure import sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +113,8 @@ def parse_grid(workload: workloads.Workload, values: list[str]) -> dict[str, lis
 
 
 def _settings(args) -> sweep.SweepSettings:
+    from core.measure import memory, sweep, timing
+
     workloads.parse_dtype(args.dtype)
     budget = memory.parse_bytes(args.memory_budget) if args.memory_budget else None
     return sweep.SweepSettings(
@@ -121,6 +129,8 @@ def _settings(args) -> sweep.SweepSettings:
 
 
 def _backends(args) -> list[sweep.Backend]:
+    from core.measure import memory, sweep
+
     threads, note = sweep.capped_threads(args.threads)
     notes = [note]
     if args.devices:
@@ -182,6 +192,8 @@ def _open_store(args, write: bool = True):
 
 
 def _run_parts(parts, args) -> pd.DataFrame:
+    from core.measure import devices, sweep
+
     if args.out:
         out_format = _checked_out(args.out, force=args.force)
     settings = _settings(args)
@@ -288,6 +300,8 @@ def _import(args) -> None:
 
 
 def _info(args) -> None:
+    from core.measure import devices
+
     for info in devices.describe_all():
         print(f"{info.device}: {info.name}")
         print(

@@ -109,6 +109,16 @@ def test_importing_core_loads_no_streamlit():
     assert done.returncode == 0, done.stderr
 
 
+def test_the_cli_imports_torch_only_for_commands_that_measure(tmp_path):
+    code = (
+        "import sys; from core.cli import main; "
+        f"assert main(['runs', '--store', 'sqlite:///{tmp_path}/s.sqlite']) == 0; "
+        "assert 'torch' not in sys.modules, 'torch loaded'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_out_is_checked_before_anything_is_measured(tmp_path, capsys, monkeypatch):
     from core.measure import sweep
 
