@@ -79,6 +79,10 @@ def _frame(tasks: Sequence[sweep.Task], rows: dict[tuple, dict], workload) -> pd
     return results.add_speedup(results.to_frame(shown, workload.param_names))
 
 
+def _stop(key: str, signature: str) -> None:
+    st.session_state[f"{key}.stopped"] = signature  # names the grid that Stop stopped
+
+
 def _signature(tasks: Sequence[sweep.Task]) -> str:
     digest = hashlib.sha1(repr([t.key for t in tasks]).encode(), usedforsecurity=False)
     return digest.hexdigest()[:16]
@@ -95,8 +99,7 @@ class _Progress:
         with self.status:
             self.bar = st.progress(0.0, text="starting…")
             self.waiting, self.stop_slot = st.empty(), st.empty()
-        self.stop_slot.button("Stop", key=f"{key}.stop", on_click=st.session_state.__setitem__,
-                              args=(f"{key}.stopped", signature))  # fmt: skip
+        self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
         self.tasks, self.settings, self.done = tasks, settings, 0
         self.started = self.beat_at = self.drawn_at = time.perf_counter()
         self.draw_s = 0.0
@@ -159,11 +162,12 @@ class _Progress:
             self._show(f"measuring… {now - self.started:.0f} s")
         return False
 
-    def close(self, label: str) -> None:
+    def close(self, measured: int, cached: int, also: str = "") -> None:
         self.stop_slot.empty()
         self.waiting.empty()
-        self.status.update(label=label.format(s=time.perf_counter() - self.started),
-                           state="complete", expanded=False)  # fmt: skip
+        took_s = time.perf_counter() - self.started
+        label = f"Measured {measured} points in {took_s:.1f} s ({cached} from cache){also}."
+        self.status.update(label=label, state="complete", expanded=False)
 
 
 def run_grid(
@@ -231,8 +235,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.D
             progress = _Progress(key, signature, missing, what, settings, dtypes)
             run_label = label or f"{workload.title} (app)"
             progress.run(dtypes[0], lambda _: run_label, rows, redraw)
-            progress.close(f"Measured {len(missing)} points in {{s:.1f}} s "
-                           f"({len(tasks) - len(missing)} from cache).")  # fmt: skip
+            progress.close(len(missing), len(tasks) - len(missing))
         elif not missing and tasks:
             st.caption(f"All {len(tasks)} points from the cache: measured earlier on this server.")
     final = redraw()
@@ -347,8 +350,7 @@ def run_suite(
         for point in done.skipped
     ]  # fmt: skip
     also = f"; {len(skipped)} points skipped for time" if skipped else ""
-    progress.close(f"Measured {len(done.rows)} rows in {{s:.0f}} s "
-                   f"({len(tasks) - len(missing)} from cache){also}.")  # fmt: skip
+    progress.close(len(done.rows), len(tasks) - len(missing), also)
     return skipped
 
 
