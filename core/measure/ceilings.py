@@ -65,13 +65,6 @@ def _matmul_rate(device: torch.device, dtype: torch.dtype, n: int, settings) -> 
     return 2 * n**3 / timing.measure(lambda: a @ b, device, settings).median_s
 
 
-def _rate_or_nan(device, dtype, n, settings) -> float:
-    try:
-        return _matmul_rate(device, dtype, n, settings)
-    except (RuntimeError, NotImplementedError):  # a dtype this device lacks has no roof
-        return math.nan
-
-
 def measure_ceilings(
     device: torch.device | str, threads: int | None = None, budget_s: float = 1.0
 ) -> Ceilings:
@@ -86,10 +79,12 @@ def measure_ceilings(
         cache_bandwidth = _copy_rate(device, 4 * 1024**2, settings)
         # CPUs without native half-precision units emulate it hundreds of times slower.
         half_n = n // 4 if on_cpu else n
-        peaks = {
-            name: _rate_or_nan(device, getattr(torch, name), size, settings)
-            for name, size in (("float32", n), ("float16", half_n), ("bfloat16", half_n))
-        }
+        peaks = {}
+        for name, size in (("float32", n), ("float16", half_n), ("bfloat16", half_n)):
+            try:
+                peaks[name] = _matmul_rate(device, getattr(torch, name), size, settings)
+            except (RuntimeError, NotImplementedError):  # a dtype this device lacks has no roof
+                peaks[name] = math.nan
         if device.type == "cuda":
             previous = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -97,29 +92,21 @@ def measure_ceilings(
                 peaks["tf32"] = _matmul_rate(device, torch.float32, n, settings)
             finally:
                 torch.backends.cuda.matmul.allow_tf32 = previous
-    measured = Ceilings(str(device), used, bandwidth, max(bandwidth, cache_bandwidth), peaks)
     if on_cpu and used > 1:
         # More threads can always fall back to fewer, so a roof measured below the
         # one-thread roof only shows a busy machine; keep the higher of the two.
-        return _higher(measured, measure_ceilings(device, 1, budget_s))
-    return measured
+        one_thread = measure_ceilings(device, 1, budget_s)
+        bandwidth = max(bandwidth, one_thread.bandwidth_bytes_per_s)
+        cache_bandwidth = max(cache_bandwidth, one_thread.cache_bandwidth_bytes_per_s)
+        peaks = {
+            name: _best([rate, one_thread.peak_flops_per_s.get(name, math.nan)], math.nan)
+            for name, rate in peaks.items()
+        }
+    return Ceilings(str(device), used, bandwidth, max(bandwidth, cache_bandwidth), peaks)
 
 
 def _best(rates: list[float], default: float) -> float:
     return max((rate for rate in rates if math.isfinite(rate)), default=default)
-
-
-def _higher(first: Ceilings, second: Ceilings) -> Ceilings:
-    return Ceilings(
-        first.device,
-        first.threads,
-        max(first.bandwidth_bytes_per_s, second.bandwidth_bytes_per_s),
-        max(first.cache_bandwidth_bytes_per_s, second.cache_bandwidth_bytes_per_s),
-        {
-            name: _best([rate, second.peak_flops_per_s.get(name, math.nan)], math.nan)
-            for name, rate in first.peak_flops_per_s.items()
-        },
-    )
 
 
 def cache_path() -> Path:

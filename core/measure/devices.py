@@ -1,9 +1,6 @@
-"""Which devices this machine has, what they are called, and how to wait for them.
-
-Generic over ``torch.accelerator`` (PyTorch 2.6+): CUDA, MPS, XPU and whatever
-else it reports go through the same calls. The Apple-only figures live in
-``core.measure.mps_adapter``.
-"""
+"""Which devices this machine has, what they are called, and how to wait for them: generic
+over ``torch.accelerator`` (PyTorch 2.6+), so CUDA, MPS, XPU and whatever else it reports go
+through the same calls. The Apple-only figures live in ``core.measure.mps_adapter``."""
 
 from __future__ import annotations
 
@@ -90,10 +87,9 @@ def cpu_model_name() -> str:
 def accelerator_name(device: torch.device) -> str:
     if device.type == "mps":
         return f"{mps_adapter.chip_name()} GPU"
-    get_name = getattr(getattr(torch, device.type, None), "get_device_name", None)
     try:
-        return str(get_name(device.index or 0)) if get_name is not None else str(device)
-    except (RuntimeError, AssertionError):
+        return str(getattr(torch, device.type).get_device_name(device.index or 0))
+    except (AttributeError, RuntimeError, AssertionError):  # no name to be had
         return str(device)
 
 
@@ -138,9 +134,6 @@ class DeviceInfo:
     system_memory_bytes: int
     note: str = ""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def describe(device: torch.device | str) -> DeviceInfo:
     device = torch.device(device)
@@ -152,12 +145,11 @@ def describe(device: torch.device | str) -> DeviceInfo:
         split = mps_adapter.core_split() if platform.system() == "Darwin" else None
         if split is not None:
             note += f"; {split[0]} performance + {split[1]} efficiency cores"
-    name = cpu_model_name() if device.type == "cpu" else accelerator_name(device)
     return DeviceInfo(
         device=str(device),
         kind=device.type,
         index=device.index,
-        name=name,
+        name=cpu_model_name() if device.type == "cpu" else accelerator_name(device),
         total_memory_bytes=total,
         free_memory_bytes=free,
         unified_memory=device.type == "mps",
@@ -196,7 +188,7 @@ def machine_label() -> str:
 
 
 def _accelerator_entry(devices_info: object) -> dict:
-    """The first non-CPU device in one ``DeviceInfo.as_dict()``, a list of them, or a
+    """The first non-CPU device in one ``DeviceInfo`` as a dict, a list of them, or a
     mapping from device string to one (or to its name); {} where there is none."""
     if isinstance(devices_info, dict) and ("name" in devices_info or "kind" in devices_info):
         devices_info = [devices_info]
@@ -217,7 +209,7 @@ def machine_fingerprint(devices_info: object = None) -> dict:
     of this machine's devices or those ``devices_info`` names, and a short label for legends
     (``machine``). No host or user names: fingerprints travel inside exported files."""
     if devices_info is None:
-        devices_info = [d.as_dict() for d in describe_all()]
+        devices_info = [asdict(info) for info in describe_all()]
     physical, logical = cpu_core_counts()
     cpu_model = cpu_model_name()
     accelerator = _accelerator_entry(devices_info)

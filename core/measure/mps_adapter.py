@@ -1,9 +1,5 @@
-"""The few Apple-only calls, kept in one place.
-
-Everything else runs MPS through the same generic code as CUDA. These functions
-are covered by tests that substitute ``torch.mps`` and ``_sysctl``, because no Mac
-is available to the project's CI.
-"""
+"""The few Apple-only calls; everything else runs MPS through the same code as CUDA. Tests
+substitute ``torch.mps`` and ``_sysctl`` here, because the project's CI has no Mac."""
 
 from __future__ import annotations
 

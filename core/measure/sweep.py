@@ -1,10 +1,5 @@
-"""Plan, then measure: a grid times a list of backends, as rows.
-
-``plan`` turns a grid into ``Task`` values (every point on every backend, in measuring
-order, each with its cost, time estimate and cache key, costed once). ``measure`` runs
-tasks and hands each finished row to a callback. The CLI and the app both use these
-two; ``core.keep.results.to_frame`` turns the rows into the tidy table.
-"""
+"""Plan, then measure: a grid times a list of backends, as rows, for the CLI and the app
+alike; ``core.keep.results.to_frame`` turns the rows into the tidy table."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -104,7 +99,7 @@ class SweepSettings:
 
     def as_dict(self) -> dict:
         own = {name: value for name, value in vars(self).items() if name != "timing"}
-        return {**own, **self.timing.as_dict()}
+        return {**own, **asdict(self.timing)}
 
 
 # A grid this large would take days and, built whole, gigabytes before its first point.
@@ -125,14 +120,11 @@ def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
     ]
 
 
-def cost_of(workload: Workload, params: dict, dtype: str):
-    """A point's ``Cost``, computed once per process: a page asks which sizes fit, then
-    plans the ones chosen (model costs come from tracing on the meta device)."""
-    return _cost(workload, tuple(params.items()), dtype)
-
-
 @functools.lru_cache(maxsize=4096)
-def _cost(workload: Workload, point: tuple, dtype: str):
+def cost_of(workload: Workload, point: tuple[tuple[str, Any], ...], dtype: str):
+    """The ``Cost`` of a point (its parameters as pairs), computed once per process: a page
+    asks which sizes fit, then plans the ones chosen (model costs come from tracing on the
+    meta device)."""
     return workload.cost(dict(point), dtype)
 
 
@@ -151,8 +143,8 @@ def sizes_that_fit(
     combos = [dict(zip(others, c, strict=True)) for c in itertools.product(*others.values())]
 
     def fits(size: int) -> bool:
-        points = ({**workload.defaults(), **combo, size_param: size} for combo in combos)
-        return all(cost_of(workload, p, dtype).memory_bytes <= budget_bytes for p in points)
+        points = ({**workload.defaults(), **combo, size_param: size}.items() for combo in combos)
+        return all(cost_of(workload, tuple(p), dtype).memory_bytes <= budget_bytes for p in points)
 
     return [size for size in sizes if fits(size)] or list(sizes[:1])
 
@@ -198,15 +190,14 @@ def plan(
     group: str = "",
 ) -> list[Task]:
     """Every point on every backend (and dtype), in measuring order: backends alternate
-    from point to point, so that drift in clocks or heat falls on both sides alike. Each
-    point is costed once per dtype, shared by its backends."""
+    from point to point, so that drift in clocks or heat falls on both sides alike."""
     points = expand_grid(workload, grid)
     tasks = []
     for dtype in dict.fromkeys(dtypes or [settings.dtype]):
         parse_dtype(dtype)  # an unknown dtype is bad input, before anything is costed
         for index, params in enumerate(points):
-            try:
-                cost, problem = cost_of(workload, params, dtype), ""
+            try:  # once per point and dtype, shared by its backends
+                cost, problem = cost_of(workload, tuple(params.items()), dtype), ""
             except Exception as error:  # a cost that cannot be computed fails this point only
                 cost, problem = None, f"cost estimate failed: {units.one_line(error)}"
             order = list(backends) if index % 2 == 0 else list(reversed(backends))
@@ -249,10 +240,6 @@ def _estimate_s(workload: Workload, cost, timing_settings: timing.TimingSettings
     return setup_s + calls * call_s + min(timing_settings.budget_s, 40 * call_s)
 
 
-def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
 @dataclass
 class Measured:
     """The rows, in the order they finished, and the points a budget left out."""
@@ -275,27 +262,23 @@ def measure(
     long ones (the app's heartbeat). With ``budget_s``, each group gets an even share of the
     time left when it starts, its cheapest points go first, and a point whose estimate does
     not fit is skipped (a group's first point may use what is left of the whole budget)."""
-    run_ids: dict[str, str] = {}
     done = Measured()
-    deadline = None if budget_s is None else time.perf_counter() + budget_s
+    deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
     for index, points in enumerate(groups):
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
         now = time.perf_counter()
-        share_end = None
-        if deadline is not None:
-            share_end = now + max(deadline - now, 0.0) / (len(groups) - index)
+        share_end = now + max(deadline - now, 0.0) / (len(groups) - index)
         measured_here = 0
         for point in points:
             now = time.perf_counter()
             cost_s = _estimate_of(point)
-            late = share_end is not None and now + cost_s > share_end
-            if late and (measured_here or now + cost_s > deadline):
+            if now + cost_s > share_end and (measured_here or now + cost_s > deadline):
                 done.skipped.append(point)
                 continue
             for task in point:
                 if should_stop is not None and should_stop():
                     return done
-                run_id = run_ids.setdefault(task.group, new_run_id())
                 row = measure_task(task, settings, run_id, on_wait, should_stop)
                 done.rows.append(row)
                 if on_row is not None:
@@ -383,16 +366,14 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
         status = "skipped" if any(m in text.lower() for m in _SKIP_MARKERS) else "failed"
         return {"status": status, "message": text}
     except Exception as error:  # any other failure belongs to this point, not the sweep
-        return {"status": "failed", "message": f"{type(error).__name__}: {units.one_line(error)}"}
+        return {"status": "failed", "message": units.one_line(error, typed=True)}
     finally:
         del prepared
         devices.empty_cache(device)
     median_s, cost = result.median_s, task.cost
     flags = (["noisy"] if result.noisy else []) + check.get("flags", [])
     return {
-        **{name: getattr(result, name) for name in _STATISTICS},
-        "noisy": result.noisy,
-        "first_call_s": result.first_call_s,
+        **{name: getattr(result, name) for name in (*_STATISTICS, "noisy", "first_call_s")},
         "times_s": json.dumps([round(t, 9) for t in result.times_s]),
         "threads": result.threads,
         "dispatch_floor_s": floor_s,
@@ -413,8 +394,7 @@ def _check(prepared, dtype: torch.dtype) -> dict:
     pair = prepared.check()
     if pair is None:
         return {"note": prepared.check_note}
-    actual, expected = pair
-    error = relative_error(actual, expected)
+    error = relative_error(*pair)  # (actual, expected)
     too_far = error > TOLERANCE[dtype]
     flags = ["nonfinite"] if not math.isfinite(error) else ["mismatch"] if too_far else []
     note = prepared.check_note

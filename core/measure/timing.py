@@ -1,6 +1,4 @@
-"""Timing one closure on one device, truthfully.
-
-Rules this module keeps:
+"""Timing one closure on one device, truthfully, by these rules:
 - every timed repeat ends with a synchronize, so queued device work is counted;
 - warm-up runs until the time settles; the very first call is kept apart;
 - repeats stop when the median is known to the target precision or the budget is spent;
@@ -115,9 +113,6 @@ class TimingSettings:
     # repeat, so it is opt-in; only event-timed devices can do it.
     pipelined: bool = False
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 @contextmanager
 def cpu_threads(threads: int | None):
@@ -157,22 +152,17 @@ def _settled(warmup_s: list[float]) -> bool:
     return len(warmup_s) >= 2 and warmup_s[-1] >= 0.95 * min(warmup_s[:-1])
 
 
-_SLEEP_CYCLES_PER_S: dict[str, float] = {}
-
-
+@functools.cache
 def _launch_guard(device: torch.device) -> Callable[[float], None] | None:
     """A way to keep ``device`` busy for a given time without touching memory, or None:
-    CUDA has a spin kernel; elsewhere small calls include the launch latency."""
+    CUDA has a spin kernel; elsewhere small calls include the launch latency. Calibrated
+    once per device and process."""
     sleep = getattr(torch.cuda, "_sleep", None) if device.type == "cuda" else None
     if sleep is None:
         return None
-    key = str(device)
-    if key not in _SLEEP_CYCLES_PER_S:
-        cycles = 1_000_000
-        sleep(cycles)  # the first launch loads the kernel
-        seconds = _events_s(device, devices.synchronize, lambda: sleep(cycles))
-        _SLEEP_CYCLES_PER_S[key] = cycles / seconds
-    rate = _SLEEP_CYCLES_PER_S[key]
+    cycles = 1_000_000
+    sleep(cycles)  # the first launch loads the kernel
+    rate = cycles / _events_s(device, devices.synchronize, lambda: sleep(cycles))
     return lambda seconds: sleep(int(seconds * rate))
 
 
@@ -226,12 +216,11 @@ def measure(
 
         warmup_s: list[float] = []
         warmup_budget_s = settings.budget_s * settings.warmup_budget_share
-        while len(warmup_s) < settings.min_warmup or (
-            not _settled(warmup_s) and time.perf_counter() - point_start < warmup_budget_s
+        while len(warmup_s) < 50 and (
+            len(warmup_s) < settings.min_warmup
+            or (not _settled(warmup_s) and time.perf_counter() - point_start < warmup_budget_s)
         ):
             warmup_s.append(timed_call())
-            if len(warmup_s) >= 50:
-                break
         if guard is not None and min(warmup_s) < GUARD_MAX_CALL_S:
             start = time.perf_counter()
             fn()
