@@ -205,13 +205,12 @@ def _what_binary_is(data: bytes) -> str:
 
 def format_of_path(path: str) -> str:
     """csv, json or parquet, from a file name's extension; FileRejected otherwise."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in _EXTENSIONS:
+    if (fmt := _EXTENSIONS.get(Path(path).suffix.lower())) is None:
         raise FileRejected(
             f"'{path}' is not a CSV, JSON or Parquet file: its name must end in one of "
             + ", ".join(_EXTENSIONS)
         )
-    return _EXTENSIONS[suffix]
+    return fmt
 
 
 def _text_of(data: bytes, fmt: str) -> str:
@@ -308,16 +307,6 @@ def _csv_chunks(reader: Any, names: list[str]) -> Iterator[dict[str, list]]:
         yield {name: [fields[i] for fields in rows] for i, name in enumerate(names)}
 
 
-def _column_version(columns: dict[str, list]) -> Any:
-    """The schema version a table carries as a column (CSV has no header for it), if any."""
-    if "schema_version" not in columns:
-        return None
-    found = {str(v).strip() for v in columns["schema_version"]}
-    if not found:
-        return None  # no rows: the row count says what is wrong
-    return found.pop() if len(found) == 1 else sorted(found)
-
-
 def _parse_json(data: bytes) -> _Raw:
     text = _text_of(data, "json")
     try:
@@ -354,8 +343,9 @@ def _parse_json(data: bytes) -> _Raw:
             if isinstance(value, (dict, list)):
                 raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
     columns = {name: [row.get(name) for row in rows] for name in names}
-    chunks = _chunks_of(columns)
-    return _Raw(chunks, machine or {}, settings or {}, document["schema_version"], "typed")
+    return _Raw(
+        _chunks_of(columns), machine or {}, settings or {}, document["schema_version"], "typed"
+    )
 
 
 def _parse_parquet(data: bytes) -> _Raw:
@@ -591,10 +581,11 @@ def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
     is wrong (its row counted from the file's start); also the machine labels of the rows."""
     frames, labels, versions, offset = [], set(), set(), 0
     for columns in raw.chunks:
-        version = raw.version if raw.version is not None else _column_version(columns)
-        if version is not None:
-            versions.update(map(str, version) if isinstance(version, list) else [str(version)])
-            version = sorted(versions) if len(versions) > 1 else version
+        # CSV has no header for the schema version: it comes as a column, if at all.
+        versions.update(str(v).strip() for v in columns.get("schema_version", ()))
+        version = raw.version
+        if version is None and versions:
+            version = sorted(versions) if len(versions) > 1 else next(iter(versions))
         try:
             frames.append(_validate_columns(columns, raw.origin, version))
             if "machine" in columns:
@@ -602,15 +593,12 @@ def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
                     v for v in _text_column("machine", columns["machine"], raw.origin) if v
                 )
         except FileRejected as error:
-            if not offset:
+            found = re.match(r"row (\d+)(.*)", str(error), re.DOTALL)
+            if not offset or not found:
                 raise
-            first = (
-                int(re.match(r"^row (\d+)", str(error))[1]) if str(error).startswith("row ") else 0
-            )
-            text = re.sub(r"^row \d+", f"row {first + offset}", str(error)) if first else str(error)
-            raise FileRejected(text) from None
+            raise FileRejected(f"row {int(found[1]) + offset}{found[2]}") from None
         offset += len(frames[-1])
-        del columns
+        del columns  # not held while the next chunk is read
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame, labels
 
@@ -700,11 +688,9 @@ def import_file(
     frame, labels = _validate(raw)
     machine, settings = _clean(raw.machine), _clean(raw.settings)
     if labels and "machine" not in machine:
-        if len(labels) == 1:
-            machine["machine"] = labels.pop()
-        elif labels:
-            # One imported run holds them all; its label must not credit one machine.
-            machine["machine"] = "several machines: " + ", ".join(sorted(labels))
+        # One imported run holds rows of several machines; its label must not credit one.
+        several = "several machines: " + ", ".join(sorted(labels))
+        machine["machine"] = several if len(labels) > 1 else labels.pop()
     return ImportedRun(frame, machine, settings, name, checked=True)
 
 

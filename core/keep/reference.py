@@ -76,11 +76,6 @@ _MACHINES = {
     },
 }
 
-_MEAN_ONLY = (
-    "published mean of {runs} timed runs after {warmup} warm-up; the post printed only the "
-    "mean, so median_s and mean_s both hold it"
-)
-
 
 def _note(machine: str, device: str, family: str, params: dict) -> str:
     """Where the post's prose or a second measurement tells a different story."""
@@ -119,7 +114,10 @@ def _tidy_row(item: dict) -> dict:
     machine = _IN_FILE[item["machine"]]
     device, backend, device_name, threads = _BACKENDS[(machine, item["device"])]
     mean_s = float(item["mean_ms"]) / 1000.0
-    message = _MEAN_ONLY.format(runs=_int(item["runs"]), warmup=_int(item["warmup"]))
+    message = (
+        f"published mean of {_int(item['runs'])} timed runs after {_int(item['warmup'])} "
+        "warm-up; the post printed only the mean, so median_s and mean_s both hold it"
+    )
     if note := _note(machine, device, family, params):
         message += f"; {note}"
     return {

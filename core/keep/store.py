@@ -1,12 +1,7 @@
-"""Where runs are kept: one SQL database, SQLite by default, PostgreSQL by URL.
-
-Everything goes through SQLAlchemy Core so that both engines share one code path.
-A run is one sweep on one machine; its rows are the tidy result rows of
-``core.keep.results``. Each finished point is committed on its own, so a crash or a
-killed process loses only the point being measured.
-
-Workload parameters differ per workload, so they are kept as one JSON object per
-row; every fixed result column has its own SQL column.
+"""Where runs are kept: one SQL database, SQLite by default, PostgreSQL by URL, both
+through SQLAlchemy Core. A run is one sweep on one machine; its rows are the tidy rows of
+``core.keep.results``, each fixed column an SQL column and the workload's parameters,
+which differ per workload, one JSON object.
 """
 
 from __future__ import annotations
@@ -117,11 +112,16 @@ def default_store_url() -> str:
     """The SQLite file in this user's data folder, unless SPEEDUP_EXPLORER_STORE names a URL."""
     if override := os.environ.get(STORE_ENV_VAR, "").strip():
         return override
-    import platformdirs  # only needed for the default location
-
-    folder = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    folder = _data_folder()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / 'results.sqlite').as_posix()}"
+
+
+def _data_folder() -> Path:
+    """This user's data folder: the default store's, and the recovery file of a server's."""
+    import platformdirs  # only needed for the default locations
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def _first_line(error: BaseException) -> str:
@@ -143,16 +143,15 @@ def _sqlite_pragmas(write: bool) -> Callable[[Any, Any], None]:
         pragmas += ["synchronous=NORMAL"] if write else ["query_only=ON"]
         for p in pragmas:
             dbapi_connection.execute(f"PRAGMA {p}")
-        if write and _ours_or_new(dbapi_connection):  # never another program's file
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        if write:
+            query = (
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+            tables = {row[0] for row in dbapi_connection.execute(query)}
+            if not tables or "meta" in tables or {"runs", "results"} <= tables:
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")  # never another program's
 
     return set_pragmas
-
-
-def _ours_or_new(dbapi_connection: Any) -> bool:
-    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    tables = {row[0] for row in dbapi_connection.execute(query)}
-    return not tables or "meta" in tables or {"runs", "results"} <= tables
 
 
 def _begin(conn: Connection) -> None:
@@ -207,17 +206,6 @@ def _make_engine(url: str, write: bool = True) -> tuple[Engine, str]:
     return engine, shown
 
 
-def _utc_naive(moment: datetime | str) -> datetime:
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            raise StoreError(f"'{moment}' is not an ISO date or time") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
-
-
 def _record(row: dict, run_id: str | None = None) -> dict:
     """One result row as the ``results`` table holds it."""
     # JSON and the drivers want built-in types, and None for every missing or infinite value.
@@ -238,14 +226,6 @@ def _record(row: dict, run_id: str | None = None) -> dict:
 def _run_exists(conn: Connection, run_id: str) -> bool:
     query = sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
     return conn.execute(query).first() is not None
-
-
-def _recovery_path(url: str) -> Path:
-    if (path := _sqlite_file(url)) is not None:
-        return path.with_name(path.name + ".recovery.jsonl")
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "recovery.jsonl"
 
 
 _DAMAGED = (
@@ -368,7 +348,10 @@ class Store:
     def rescued(self, error: StoreError, row: dict, run: dict | None = None) -> StoreError:
         """Keep a measured row that could not be stored in the recovery file beside the
         store (JSON lines); the error to raise names the file."""
-        path = _recovery_path(self.url)
+        if (path := _sqlite_file(self.url)) is not None:
+            path = path.with_name(path.name + ".recovery.jsonl")
+        else:
+            path = _data_folder() / "recovery.jsonl"
         line = {
             "saved_at": datetime.now(timezone.utc).isoformat(),
             "store": self.shown_url,
@@ -434,6 +417,7 @@ class Store:
         """Write one finished point now, in its own transaction. A row that cannot be
         stored is kept in the recovery file, which the StoreError names."""
         record = _record(row)
+
         # A lone INSERT, with the foreign key checking the run.
         def insert(conn: Connection) -> None:
             try:
@@ -469,18 +453,15 @@ class Store:
         """
 
         def write(conn: Connection) -> None:
+            if run_id is not None and not _run_exists(conn, run_id):
+                workloads = ",".join(dict.fromkeys(str(w) for w in frame.get("workload", [])))
+                self._insert_run(conn, run_id, workloads, machine, settings, label, source)
             for start in range(0, len(frame), INSERT_CHUNK_ROWS):
                 part = frame.iloc[start : start + INSERT_CHUNK_ROWS].to_dict(orient="records")
                 records = [_record(row, run_id) for row in part]
-                if start == 0 and run_id is not None and not _run_exists(conn, run_id):
-                    names = frame.get("workload", [])
-                    workloads = ",".join(dict.fromkeys(str(w) for w in names))
-                    self._insert_run(conn, run_id, workloads, machine, settings, label, source)
                 for wanted in dict.fromkeys(r["run_id"] for r in records):
                     self._check_run(conn, wanted)
                 conn.execute(results_table.insert(), records)
-            if not len(frame) and run_id is not None and not _run_exists(conn, run_id):
-                self._insert_run(conn, run_id, "", machine, settings, label, source)
 
         self._write("cannot save results to", write)
         return len(frame)
@@ -534,8 +515,15 @@ class Store:
         if workload is not None:
             has_rows = sa.select(res.c.run_id).where(res.c.workload == workload)
             query = query.where(sa.or_(r.c.workload == workload, r.c.run_id.in_(has_rows)))
+        if isinstance(since, str):
+            try:
+                since = datetime.fromisoformat(since)
+            except ValueError:
+                raise StoreError(f"'{units.echo(since)}' is not an ISO date or time") from None
         if since is not None:
-            query = query.where(r.c.created_at >= _utc_naive(since))
+            if since.tzinfo is not None:  # stored as naive UTC
+                since = since.astimezone(timezone.utc).replace(tzinfo=None)
+            query = query.where(r.c.created_at >= since)
         if self._empty:  # read-only, and nothing stored yet
             frame = pd.DataFrame(
                 {c: pd.Series(dtype=object) for c in [*columns, "rows", "ok_rows"]}
