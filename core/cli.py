@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import sqlalchemy as sa
 from tqdm import tqdm
 
 from core import units
 from core.errors import BadInput
 from core.keep import files, recorder, results
+from core.keep.store import sqlite_file
 from core.measure import suites, workloads  # the registry reads without torch
 from core.show import tables
 
@@ -160,10 +160,9 @@ def _checked_out(path: str, fmt: str | None = None, *, force: bool = False, stor
         raise BadInput(f"--out: the folder '{folder}' does not exist")
     if not os.access(folder, os.W_OK):
         raise BadInput(f"--out: the folder '{folder}' cannot be written")
-    if store is not None and target.exists():
-        url = sa.engine.make_url(store.url)
-        if url.get_backend_name() == "sqlite" and url.database and target.samefile(url.database):
-            raise BadInput(f"--out: '{path}' is the results store itself; name another file")
+    store_file = store and sqlite_file(store.url)
+    if store_file and target.exists() and store_file.exists() and target.samefile(store_file):
+        raise BadInput(f"--out: '{path}' is the results store itself; name another file")
     if target.exists() and not force:
         raise BadInput(f"--out: '{path}' exists; add --force to replace it")
     return found

@@ -167,7 +167,7 @@ def _is_busy(error: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (also a file: URI); None for memory and other engines."""
     parsed = sa.make_url(url)
     database = parsed.database or ""
@@ -252,7 +252,7 @@ class Store:
         # Writes take SQLite's write lock up front (BEGIN IMMEDIATE).
         self._writer = self.engine.execution_options(write_lock=True)
         self._empty = False  # a read-only view of a store that has no tables yet
-        if not write and (path := _sqlite_file(self.url)) is not None and not path.exists():
+        if not write and (path := sqlite_file(self.url)) is not None and not path.exists():
             self._empty = True  # connecting would create the file
             return
         with self._errors("cannot open store"):
@@ -348,7 +348,7 @@ class Store:
     def rescued(self, error: StoreError, row: dict, run: dict | None = None) -> StoreError:
         """Keep a measured row that could not be stored in the recovery file beside the
         store (JSON lines); the error to raise names the file."""
-        if (path := _sqlite_file(self.url)) is not None:
+        if (path := sqlite_file(self.url)) is not None:
             path = path.with_name(path.name + ".recovery.jsonl")
         else:
             path = _data_folder() / "recovery.jsonl"
