@@ -53,9 +53,6 @@ FLAGS = tuple(_FLAG_STYLE)
 FLAG_MEANINGS = {flag: meaning for flag, (meaning, _, _) in _FLAG_STYLE.items()}
 
 
-# ---------------------------------------------------------------- titles and rows
-
-
 def _floats(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
@@ -115,9 +112,6 @@ def _slim(frame: pd.DataFrame, fields: Iterable[str]) -> pd.DataFrame:
     return frame[[f for f in dict.fromkeys(fields) if f in frame]].reset_index(drop=True)
 
 
-# ---------------------------------------------------------------- shared encodings
-
-
 def _scale(log: bool, base: float | None = None) -> alt.Scale:
     return alt.Scale(type="log", base=base or alt.Undefined) if log else alt.Scale(zero=False)
 
@@ -167,8 +161,7 @@ def _axes(
 
 
 class _Look(NamedTuple):
-    """A line chart's colour and dash fields, and the options every line builder takes by
-    keyword: log or linear axes, the machine named in the title, the x title, the title."""
+    """A line chart's colour and dash fields, and the options every line builder takes."""
 
     color: str
     dash: str | None
@@ -301,9 +294,6 @@ def _flag_rings(
     return [ring.encode(*at, stroke=_flag_stroke(rings), tooltip=_tooltips(rings, fields, titles))]
 
 
-# ---------------------------------------------------------------- builders
-
-
 def time_vs_x(
     frame: pd.DataFrame,
     x: str,
@@ -317,8 +307,8 @@ def time_vs_x(
 
     ``detail`` (e.g. "op") is drawn as the dash pattern. ``floor_s`` maps a backend to
     its dispatch floor in seconds, drawn as a dashed horizontal rule: points near it
-    are measuring launch overhead, not work. Flagged points are outlined by flag.
-    ``options`` are ``_Look``'s: ``log_x``, ``log_y``, ``machine``, ``x_title``, ``title``.
+    are measuring launch overhead, not work. ``options`` are ``_Look``'s: ``log_x``,
+    ``log_y``, ``machine``, ``x_title``, ``title``.
     """
     look = _Look(color, detail, **options)
     data, unit, factor, titles = _timed(_with_status(frame, "ok"))
@@ -491,12 +481,8 @@ def bar_by_batch(
     machine: str = "",
     title: str | None = None,
 ) -> alt.LayerChart | alt.HConcatChart:
-    """Step time (``metric="median"``, with p25–p75 whiskers) or images/s per batch.
-
-    Bars are grouped by backend; failed and refused points show as red crosses on the
-    axis, and flagged bars get a coloured outline. Several models in one table become
-    side-by-side panels.
-    """
+    """Step time (``metric="median"``, with p25–p75 whiskers) or images/s per batch, bars
+    grouped by backend; several models in one table become side-by-side panels."""
     what = "step time" if metric == "median" else "images per second"
     if "model" in frame and frame["model"].nunique() > 1:
         groups = frame.groupby("model", sort=False)
@@ -565,10 +551,7 @@ def crossover_rules(
     log_x: bool = True,
     color: str = "backend",
 ) -> alt.LayerChart:
-    """Vertical dashed rules at each crossover, for layering on a chart with ``x`` on X.
-
-    The x title is left implicit so the host chart's explicit title wins when layered.
-    """
+    """Vertical dashed rules at each crossover, for layering on a chart with ``x`` on X."""
     data = crossover_df.assign(**{x: _floats(crossover_df.get("crossover_x", np.nan))})
     data = _positive(data, x).assign(label=lambda d: [units.about(v) for v in _floats(d[x])])
     shown = ["backend", x, "direction", "sentence"]
@@ -644,9 +627,6 @@ def roofline(
     ).properties(title=_title(frame, "roofline", machine, title))
 
 
-# ---------------------------------------------------------------- speedup views
-
-
 def speedup_vs_x(
     frame: pd.DataFrame,
     x: str,
@@ -664,11 +644,11 @@ def speedup_vs_x(
     data["label"] = data["speedup"].map(units.speedup)
     data["series"] = data[color].astype(str) + " · " + data["backend"].astype(str)
     colours = list(dict.fromkeys([color, "backend"]))
-    data = data[list(dict.fromkeys([x, "speedup", "label", "series", *colours[::-1]]))]
+    data = _slim(data, [x, "speedup", "label", "series", *colours[::-1]])
     tips = [alt.Tooltip(f"{f}:N") for f in colours]
     tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
     titles = (x_title or _x_title(frame, x), f"speedup over {baseline}")
-    base = alt.Chart(data.reset_index(drop=True)).encode(*_axes(x, "speedup", (True, True), titles))
+    base = alt.Chart(data).encode(*_axes(x, "speedup", (True, True), titles))
     base = base.encode(color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES), tooltip=tips)
     even = alt.Chart(pd.DataFrame({"even": [1.0]})).mark_rule(color="gray", strokeDash=[2, 2])
     layers = [base.mark_line().encode(detail="series:N"), base.mark_point(filled=True, size=45)]
@@ -687,12 +667,10 @@ def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> a
     data["time"] = _floats(data["median_s"]) * factor
     data = data[np.isfinite(data["speedup"]) & (data["time"] > 0)]
     data = data.assign(label=data["speedup"].map(units.speedup), **{x: _floats(data[x])})
-    text = (
-        alt.Chart(data[[x, "time", "label", "backend"]].reset_index(drop=True))
-        .mark_text(dy=-12, fontSize=11, fontWeight="bold")
-        .encode(*_axes(x, "time", (True, True)), text="label:N", color=_BACKEND_COLOUR)
-    )
-    return chart.add_layers(text)
+    text = alt.Chart(_slim(data, [x, "time", "label", "backend"]))
+    text = text.mark_text(dy=-12, fontSize=11, fontWeight="bold")
+    axes = _axes(x, "time", (True, True))
+    return chart.add_layers(text.encode(*axes, text="label:N", color=_BACKEND_COLOUR))
 
 
 def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:

@@ -29,9 +29,6 @@ MAX_PANELS = 12
 RATIO_COLUMN = "time ratio (here / reference)"
 
 
-# ---------------------------------------------------------------- matching points
-
-
 def _key(value: object) -> object:
     """A cell as points are matched: 1e6, 1000000 and '1000000' are the same size."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -92,21 +89,12 @@ def post_reference(part: SuitePart, machines: Sequence[str] | None = None) -> pd
     return rows_in_grid(frame, part.grid).reset_index(drop=True)
 
 
-def with_machine(frame: pd.DataFrame, machine: str) -> pd.DataFrame:
-    """Label rows that have no machine yet (this machine's fresh measurements)."""
-    known = frame["machine"].astype("object") if "machine" in frame else None
-    return frame.assign(machine=machine if known is None else known.fillna(machine))
-
-
 def combine(*frames: pd.DataFrame) -> pd.DataFrame:
     """Stack result tables of different origins; a derived speedup would mix baselines."""
     parts = [f.drop(columns=["speedup"], errors="ignore") for f in frames if len(f)]
     if not parts:
         return frames[0].iloc[0:0] if frames else results.empty_frame()
     return pd.concat(parts, ignore_index=True)
-
-
-# ---------------------------------------------------------------- overlay charts
 
 
 def _params(frame: pd.DataFrame, workload: str | None) -> list[str]:
@@ -189,9 +177,6 @@ def _grid_columns(part: SuitePart) -> dict[str, list]:
     return {k: [*v, *[v[-1]] * (longest - len(v))] for k, v in part.grid.items()}
 
 
-# ---------------------------------------------------------------- ratios
-
-
 def side_of(device: object) -> str:
     return "CPU" if str(device).lower().startswith("cpu") else "accelerator"
 
@@ -199,10 +184,9 @@ def side_of(device: object) -> str:
 def ratio_table(mine: pd.DataFrame, against: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
     """Per matching point and side (CPU with CPU, accelerator with accelerator): this
     median time over the reference's. Below 1 means less time here."""
-    columns = [
-        "machine", "point", *params, "dtype", "side", "backend", "reference",
-        "reference backend", "median_s", "reference_s", RATIO_COLUMN,
-    ]  # fmt: skip
+    theirs = {"machine": "reference", "backend": "reference backend", "median_s": "reference_s"}
+    columns = ["machine", "point", *params, "dtype", "side", "backend", "reference"]
+    columns += ["reference backend", "median_s", "reference_s", RATIO_COLUMN]
     ok, ref = _measured(mine), _measured(against)
     if ok.empty or ref.empty:
         return pd.DataFrame(columns=columns)
@@ -213,9 +197,7 @@ def ratio_table(mine: pd.DataFrame, against: pd.DataFrame, params: Sequence[str]
         for f in (ok, ref)
     )
     joins = [*(f"_k_{k}" for k in on), "side"]
-    right = right[[*joins, "machine", "backend", "median_s"]].rename(
-        columns={"machine": "reference", "backend": "reference backend", "median_s": "reference_s"}
-    )
+    right = right[[*joins, *theirs]].rename(columns=theirs)
     if "machine" not in left:
         left["machine"] = ""
     merged = left.merge(right, on=joins, how="inner")
@@ -235,17 +217,12 @@ def ratio_summary(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """One line per (``by``..., machine, backend, reference backend): the median ratio
     over its points."""
     keys = [*by, "machine", "side", "backend", "reference", "reference backend"]
-    columns = [*keys, "points", "median ratio", "lowest", "highest", "reading"]
+    stats = {"points": "size", "median ratio": "median", "lowest": "min", "highest": "max"}
+    columns = [*keys, *stats, "reading"]
     if table.empty:
         return pd.DataFrame(columns=columns)
-    ratio = table[RATIO_COLUMN].astype(float)
-    summary = (
-        table.assign(_r=ratio)
-        .groupby(keys, sort=False)["_r"]
-        .agg(points="size", median="median", lowest="min", highest="max")
-        .reset_index()
-        .rename(columns={"median": "median ratio"})
-    )
+    ratios = table.assign(_r=table[RATIO_COLUMN].astype(float)).groupby(keys, sort=False)["_r"]
+    summary = ratios.agg(**stats).reset_index()
     summary["reading"] = [_reading(row) for row in summary.to_dict(orient="records")]
     return summary[columns]
 
@@ -267,9 +244,6 @@ def readable(table: pd.DataFrame, drop: Sequence[str] = ()) -> pd.DataFrame:
     shown = {"median_s": units.seconds, "reference_s": units.seconds} | ratios
     out = out.assign(**{name: out[name].map(how) for name, how in shown.items() if name in out})
     return out.rename(columns={"median_s": "median here", "reference_s": "reference median"})
-
-
-# ---------------------------------------------------------------- the post, part by part
 
 
 @dataclass
@@ -296,7 +270,9 @@ def post_views(
     """Each part's rows from here with the post's figures, and ratios against ``against``."""
     views = []
     for part, frame in zip(parts, frames, strict=True):
-        mine = with_machine(frame, machine)
+        # Rows with no machine yet are this machine's fresh measurements.
+        known = frame["machine"].astype("object") if "machine" in frame else None
+        mine = frame.assign(machine=machine if known is None else known.fillna(machine))
         post = post_reference(part)
         params = list(workloads.param_names(part.workload))
         ratios = ratio_table(mine, post[post["machine"] == against], params)
@@ -337,13 +313,10 @@ def post_method(
     ]
 
 
-def all_ratios(views: Sequence[PostView]) -> pd.DataFrame:
-    return combine(*(v.ratios for v in views)) if views else pd.DataFrame(columns=["chart"])
-
-
 def post_summary(views: Sequence[PostView]) -> pd.DataFrame:
     """Per chart and backend pair, the median ratio: the report's first table."""
-    return readable(ratio_summary(all_ratios(views), by=["chart"]), drop=["machine"])
+    summary = ratio_summary(combine(*(v.ratios for v in views)), by=["chart"])
+    return readable(summary, drop=["machine"])
 
 
 def measured_rows(views: Sequence[PostView]) -> pd.DataFrame:
@@ -371,15 +344,12 @@ def post_report(
     if len(rows):
         params = [p for p in workloads.param_names() if p in rows]
         point = [_point(row, params) for row in rows.to_dict(orient="records")]
+        rows = rows.fillna({"flags": "", "message": ""})
         rows = rows.assign(point=point, median=rows["median_s"].map(units.seconds))
-        rows = rows.assign(**{c: rows[c].fillna("") for c in ("flags", "message")})
         columns = ["workload", "point", "backend", "median", "n", "status", "flags", "message"]
         appendix.append(("Every row measured here", rows[columns]))
     title, summary = "Reproducing “" + reference.POST_TITLE + "”", post_summary(views)
     return html_report(Report(title, dict(machine), list(method), summary, sections, appendix))
-
-
-# ---------------------------------------------------------------- the runs listing
 
 
 def filter_runs(
@@ -407,9 +377,6 @@ def describe_run(run: Mapping) -> str:
     created = pd.Timestamp(run["created_at"]).strftime("%Y-%m-%d %H:%M")
     label = run.get("label") or run.get("source") or ""
     return f"{created} · {run['workload']} · {run['machine']} · {run['rows']} rows · {label}"
-
-
-# ---------------------------------------------------------------- the HTML report
 
 
 @dataclass
@@ -513,12 +480,9 @@ section{border-top:1px solid #eee;margin-top:1.5rem}
 
 
 def html_report(report: Report) -> str:
-    """A single HTML file: machine card, method, every chart as inline SVG, the tables.
-
-    Nothing in it loads from a network: no script or style sources, charts drawn ahead
-    of time. Each chart's Vega-Lite spec rides along as inert JSON for anyone who wants
-    to redraw it; where SVG could not be drawn, the spec is all there is, with a note.
-    """
+    """A single HTML file: machine card, method, every chart as inline SVG, the tables. No
+    script or style sources; each chart's Vega-Lite spec rides along as inert JSON, all there
+    is (with a note) where the SVG could not be drawn."""
     esc = html.escape
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [

@@ -41,7 +41,6 @@ def problems(frame: pd.DataFrame) -> list[str]:
     for row in frame[not_measured | wrong].to_dict("records"):
         point = units.point_label(row.get("workload"), {n: row[n] for n in names})
         status = row["status"] if row["status"] != "ok" else "output check failed"
-        lines.append(
-            f"{point} on {row['backend']}: {status} — {row['message'] or 'no reason given'}"
-        )
+        reason = row["message"] or "no reason given"
+        lines.append(f"{point} on {row['backend']}: {status} — {reason}")
     return lines

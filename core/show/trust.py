@@ -33,34 +33,24 @@ FIDELITY_COLUMNS = {
 }
 
 
-def _where(backend: Backend) -> tuple[str, str, int | None]:
-    """(label, device, threads): only the CPU's ceilings depend on its thread count."""
-    cpu = backend.device == "cpu"
-    return backend.label, backend.device, backend.resolved_threads if cpu else None
-
-
-def _frame_backends(frame: pd.DataFrame) -> list[tuple[str, str, int | None]]:
-    if frame.empty or "backend" not in frame:
-        return []
-    seen = frame[["backend", "device", "threads"]].drop_duplicates()
-    found = []
-    for label, device, threads in seen.itertuples(index=False):
-        cpu = str(device) == "cpu" and pd.notna(threads)
-        found.append((str(label), str(device), int(threads) if cpu else None))
-    return found
-
-
 def cached_ceilings(
     frame: pd.DataFrame | None = None, backends: Sequence[Backend] = ()
 ) -> dict[str, Ceilings | None]:
     """Each backend's ceilings as measured earlier on this machine, None where never measured;
-    the backends of ``frame``'s rows first, then ``backends``."""
-    wanted = _frame_backends(frame if frame is not None else pd.DataFrame())
-    wanted += [_where(b) for b in backends]
+    the backends of ``frame``'s rows first, then ``backends``. Only the CPU's ceilings depend
+    on its thread count."""
+    wanted = []
+    if frame is not None and not frame.empty and "backend" in frame:
+        seen = frame[["backend", "device", "threads"]].drop_duplicates()
+        wanted = list(seen.itertuples(index=False, name=None))
+    for backend in backends:
+        cpu = backend.device == "cpu"
+        wanted.append((backend.label, backend.device, backend.resolved_threads if cpu else None))
     found: dict[str, Ceilings | None] = {}
     for label, device, threads in wanted:
-        if label not in found:
-            found[label] = ceilings.cached_only(device, threads)
+        if str(label) not in found:
+            cpu = str(device) == "cpu" and pd.notna(threads)
+            found[str(label)] = ceilings.cached_only(str(device), int(threads) if cpu else None)
     return found
 
 
