@@ -90,7 +90,12 @@ def _neutralise(value: Any) -> Any:
 
 
 def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -> bytes:
-    """The file's content, for a download button."""
+    """A result table as a file's content, with the machine it ran on and the settings.
+
+    JSON holds all three; Parquet keeps machine and settings in its key-value metadata;
+    CSV holds the rows only, with text cells that a spreadsheet would run as formulas
+    prefixed by an apostrophe. Writing it is the caller's (the CLI writes atomically).
+    """
     fmt, out = _check_format(fmt), frame.copy()
     if fmt == "csv":
         for name in out.columns:
@@ -123,30 +128,6 @@ def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -
     sink = io.BytesIO()
     pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **ours}), sink)
     return sink.getvalue()
-
-
-def export_frame(
-    frame: pd.DataFrame,
-    path_or_buffer: str | os.PathLike | IO,
-    fmt: str,
-    machine: dict,
-    settings: dict,
-) -> None:
-    """Write a result table with the machine it ran on and the engine settings.
-
-    JSON holds all three; Parquet keeps machine and settings in its key-value
-    metadata; CSV holds the rows only, with text cells that a spreadsheet would run
-    as formulas prefixed by an apostrophe.
-    """
-    data = export_bytes(frame, fmt, machine, settings)
-    if isinstance(path_or_buffer, (str, os.PathLike)):
-        Path(path_or_buffer).write_bytes(data)
-    elif isinstance(path_or_buffer, io.TextIOBase):
-        if fmt == "parquet":
-            raise FileRejected("Parquet is binary; give a binary buffer or a path")
-        path_or_buffer.write(data.decode("utf-8"))
-    else:
-        path_or_buffer.write(data)
 
 
 # --- reading the bytes ---------------------------------------------------------------

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.keep import files, results
-from core.keep.files import FileRejected, export_bytes, export_frame, import_file
+from core.keep.files import FileRejected, export_bytes, import_file
 
 MACHINE = {"machine": "Test GPU + Test CPU", "cpu_model": "Test CPU", "ram_bytes": 8 * 1024**3}
 SETTINGS = {"repeats": 7, "warmup": 2, "dtype": "float32"}
@@ -110,7 +110,7 @@ def mixed_frame() -> pd.DataFrame:
 
 def round_trip(frame: pd.DataFrame, fmt: str, tmp_path) -> files.ImportedRun:
     path = tmp_path / f"results.{fmt}"
-    export_frame(frame, path, fmt, MACHINE, SETTINGS)
+    path.write_bytes(export_bytes(frame, fmt, MACHINE, SETTINGS))
     return import_file(path)
 
 
@@ -173,14 +173,10 @@ def test_csv_neutralises_formula_cells_and_import_restores_them():
     assert imported.frame.loc[1, "message"].startswith("=HYPERLINK")
 
 
-def test_export_to_buffers():
+def test_export_bytes_are_a_files_content():
     frame = sample_frame()
-    binary = io.BytesIO()
-    export_frame(frame, binary, "parquet", MACHINE, SETTINGS)
-    assert binary.getvalue()[:4] == b"PAR1"
-    text = io.StringIO()
-    export_frame(frame, text, "csv", MACHINE, SETTINGS)
-    assert text.getvalue().startswith("run_id,")
+    assert export_bytes(frame, "parquet", MACHINE, SETTINGS)[:4] == b"PAR1"
+    assert export_bytes(frame, "csv", MACHINE, SETTINGS).decode().startswith("run_id,")
 
 
 def test_import_from_bytes_and_file_objects_sniffs_the_format():
@@ -484,6 +480,6 @@ def test_a_fast_gpus_rates_are_not_taken_for_times(tmp_path):
         "gb_per_s": 3_500.0,
     }
     path = tmp_path / "fast.csv"
-    files.export_frame(results.to_frame([row], ["size"]), path, "csv", {}, {})
+    path.write_bytes(files.export_bytes(results.to_frame([row], ["size"]), "csv", {}, {}))
     imported = files.import_file(path)
     assert imported.frame["gflops_per_s"].iloc[0] == 104_639.6

@@ -89,7 +89,7 @@ def test_reference_frame_passes_import_checks(tmp_path):
     frame = reference.reference_frame()
     files.validate_frame(frame)
     path = tmp_path / "post.json"
-    files.export_frame(frame, path, "json", reference.reference_fingerprints()[NEO], {})
+    path.write_bytes(files.export_bytes(frame, "json", reference.reference_fingerprints()[NEO], {}))
     imported = files.import_file(path)
     assert len(imported.frame) == 138
     assert imported.frame["provenance"].str.startswith("cicorias/pytorch-metal-mps").all()

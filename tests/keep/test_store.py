@@ -346,7 +346,8 @@ def test_delete_run_removes_its_rows_only(open_store):
 
 def exported(tmp_path, fmt: str = "json") -> str:
     path = tmp_path / f"results.{fmt}"
-    files.export_frame(results.to_frame(conv_rows("their-run"), CONV), path, fmt, MACHINE, SETTINGS)
+    frame = results.to_frame(conv_rows("their-run"), CONV)
+    path.write_bytes(files.export_bytes(frame, fmt, MACHINE, SETTINGS))
     return path
 
 
