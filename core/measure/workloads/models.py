@@ -137,22 +137,21 @@ _MODEL_PARAMS = (
     Param("image_size", int, 224, low=32, high=512, unit="pixels", axis="image size (px)"),
 )
 
-INFERENCE = Workload(
+# Inference and training share the model, batch and image-size parameters.
+_model_workload = functools.partial(Workload, params=_MODEL_PARAMS, x_param="batch")
+
+INFERENCE = _model_workload(
     name="inference",
     title="Inference",
     question="How many images per second does each device push through a CNN, by batch size?",
-    params=_MODEL_PARAMS,
     cost=_cost(train=False),
     build=_build_inference,
-    x_param="batch",
 )
 
-TRAIN = Workload(
+TRAIN = _model_workload(
     name="train",
     title="Training step",
     question="Does a training step at my batch size fit, and how much faster is it?",
-    params=_MODEL_PARAMS,
     cost=_cost(train=True),
     build=_build_train,
-    x_param="batch",
 )
