@@ -14,7 +14,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -228,10 +228,10 @@ class _Raw:
     origin: str  # "csv" cells are all text; "typed" cells carry their own types
 
 
-def _chunks_of(columns: dict[str, list]) -> Iterator[dict[str, list]]:
-    count = len(next(iter(columns.values()), []))
+def _chunked(count: int, take: Callable[[int, int], dict[str, list]]) -> Iterator[dict[str, list]]:
+    """``take(start, stop)``, the columns of those rows, for each CHUNK_ROWS of ``count``."""
     for start in range(0, max(count, 1), CHUNK_ROWS):  # an empty table is one empty chunk
-        yield {name: values[start : start + CHUNK_ROWS] for name, values in columns.items()}
+        yield take(start, min(start + CHUNK_ROWS, count))
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -323,10 +323,12 @@ def _parse_json(data: bytes) -> _Raw:
         for name, value in row.items():
             if isinstance(value, (dict, list)):
                 raise FileRejected(f"row {number}: {name} is a nested {type(value).__name__}")
-    columns = {name: [row.get(name) for row in rows] for name in names}
-    return _Raw(
-        _chunks_of(columns), machine or {}, settings or {}, document["schema_version"], "typed"
-    )
+
+    def take(start: int, stop: int) -> dict[str, list]:
+        return {name: [row.get(name) for row in rows[start:stop]] for name in names}
+
+    chunks = _chunked(len(rows), take)
+    return _Raw(chunks, machine or {}, settings or {}, document["schema_version"], "typed")
 
 
 def _parse_parquet(data: bytes) -> _Raw:
@@ -368,20 +370,19 @@ def _parse_parquet(data: bytes) -> _Raw:
         raise FileRejected(f"not a readable Parquet file: {units.one_line(error)}") from None
     names = _check_names(table.column_names)
 
-    def chunks() -> Iterator[dict[str, list]]:
-        for start in range(0, max(table.num_rows, 1), CHUNK_ROWS):
-            part = table.slice(start, CHUNK_ROWS)
-            # to_pylist decodes dictionary columns; plain writes dates and times as ISO text.
-            yield {
-                name: [units.plain(value) for value in column.to_pylist()]
-                for name, column in zip(names, part.columns, strict=True)
-            }
+    def take(start: int, stop: int) -> dict[str, list]:
+        part = table.slice(start, stop - start)
+        # to_pylist decodes dictionary columns; plain writes dates and times as ISO text.
+        return {
+            name: [units.plain(value) for value in column.to_pylist()]
+            for name, column in zip(names, part.columns, strict=True)
+        }
 
     meta = {k.decode("utf-8", "replace"): v for k, v in (schema.metadata or {}).items()}
     machine, settings = _json_metadata(meta, "machine"), _json_metadata(meta, "settings")
     version = meta.get(f"{PARQUET_META_PREFIX}schema_version")
     version = None if version is None else version.decode("utf-8", "replace")
-    return _Raw(chunks(), machine, settings, version, "typed")
+    return _Raw(_chunked(table.num_rows, take), machine, settings, version, "typed")
 
 
 def _json_metadata(meta: dict, key: str) -> dict:
@@ -638,12 +639,16 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame) > MAX_ROWS:
         raise FileRejected(f"the table has more than {MAX_ROWS} rows")
     names = _check_names([str(c) for c in frame.columns])
-    # Infinities are kept (finite=False), so that the cell checks refuse them as in a file.
-    columns = {
-        name: [units.plain(v) for v in frame[column].astype(object).tolist()]
-        for name, column in zip(names, frame.columns, strict=True)
-    }
-    return _validate(_Raw(_chunks_of(columns), {}, {}, None, "typed"))[0]
+
+    def take(start: int, stop: int) -> dict[str, list]:
+        part = frame.iloc[start:stop]
+        # Infinities are kept (finite=False), so that the cell checks refuse them as in a file.
+        return {
+            name: [units.plain(v) for v in part[column].astype(object).tolist()]
+            for name, column in zip(names, frame.columns, strict=True)
+        }
+
+    return _validate(_Raw(_chunked(len(frame), take), {}, {}, None, "typed"))[0]
 
 
 def import_file(

@@ -319,6 +319,14 @@ class Store:
             )
         return version
 
+    def _read(self, action: str, query: sa.Select) -> pd.DataFrame:
+        """The query's rows; a read-only view of a store with no tables yet has none."""
+        if self._empty:
+            names = [column.name for column in query.selected_columns]
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+        with self._errors(action), self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
     def _check_intact(self, conn: Connection) -> None:
         """SQLite's quick check, once per opening for writing: a damaged file is refused
         before a result is measured, instead of taking rows it may not give back."""
@@ -524,13 +532,7 @@ class Store:
             if since.tzinfo is not None:  # stored as naive UTC
                 since = since.astimezone(timezone.utc).replace(tzinfo=None)
             query = query.where(r.c.created_at >= since)
-        if self._empty:  # read-only, and nothing stored yet
-            frame = pd.DataFrame(
-                {c: pd.Series(dtype=object) for c in [*columns, "rows", "ok_rows"]}
-            )
-        else:
-            with self._errors("cannot read runs from"), self.engine.connect() as conn:
-                frame = pd.read_sql(query, conn)
+        frame = self._read("cannot read runs from", query)
         frame["fingerprint"] = frame.pop("machine").map(json.loads)
         frame["settings"] = frame["settings"].map(json.loads)
         frame["machine"] = frame["fingerprint"].map(lambda found: found.get("machine", ""))
@@ -561,10 +563,7 @@ class Store:
             .where(res.c.run_id.in_(run_ids))
             .order_by(res.c.id)
         )
-        if self._empty:
-            return results.empty_frame().assign(machine=None, source=None)
-        with self._errors("cannot read results from"), self.engine.connect() as conn:
-            table = pd.read_sql(query, conn)
+        table = self._read("cannot read results from", query)
         if table.empty:
             return results.empty_frame().assign(machine=None, source=None)
         params = pd.DataFrame([json.loads(p) for p in table.pop("params")], index=table.index)
