@@ -36,7 +36,10 @@ chosen = left.multiselect("Runs", list(by_id), format_func=lambda r: report.desc
                           key="res.runs")  # fmt: skip
 refs = right.multiselect("The post's machines", reference.reference_machines(),
                          default=[reference.NEO], key="res.refs")  # fmt: skip
-frame = saved.load(chosen)
+frame = saved.load(chosen, limit=sidebar.MAX_SHOWN_ROWS)
+total_rows = sum(by_id[r]["rows"] for r in chosen)
+if total_rows > len(frame):
+    st.caption(f"Drawing the first {len(frame):,} of the {total_rows:,} rows of these runs.")
 names = list(dict.fromkeys(frame["workload"].dropna())) or [workload or "matmul"]
 name = names[0]
 if len(names) > 1:
@@ -74,9 +77,11 @@ picked = [by_id[r] for r in chosen]
 one = len({r["machine"] for r in picked}) == 1
 about = picked[0]["fingerprint"] if one else {"machine": "several machines"}
 data = files.export_bytes(frame, FORMATS[fmt], about, {"runs": chosen})
+too_big = total_rows > len(frame)  # the CLI exports any size without holding it twice
 e.download_button(
     f"Export {len(chosen)} runs as {fmt}", data, file_name=f"speedup-runs.{FORMATS[fmt]}",
-    disabled=not chosen, key="res.export", on_click="ignore",
+    disabled=not chosen or too_big, key="res.export", on_click="ignore",
+    help="Runs this large: python -m core export --run RUN_ID" if too_big else None,
 )  # fmt: skip
 
 

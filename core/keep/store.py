@@ -553,8 +553,9 @@ class Store:
             raise StoreError(f"run '{run_id}' is not in the store")
         return {**item, **{key: json.loads(item[key]) for key in ("machine", "settings")}}
 
-    def load(self, run_ids: str | Iterable[str]) -> pd.DataFrame:
-        """The tidy result table of these runs, with ``machine`` and ``source`` added."""
+    def load(self, run_ids: str | Iterable[str], limit: int | None = None) -> pd.DataFrame:
+        """The tidy result table of these runs, with ``machine`` and ``source`` added; with
+        ``limit``, their first rows only (the app draws at most that many)."""
         run_ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
         res, r = results_table, runs_table
         query = (
@@ -562,6 +563,7 @@ class Store:
             .select_from(res.join(r, r.c.run_id == res.c.run_id))
             .where(res.c.run_id.in_(run_ids))
             .order_by(res.c.id)
+            .limit(limit)
         )
         table = self._read("cannot read results from", query)
         if table.empty:

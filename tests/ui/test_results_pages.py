@@ -278,3 +278,13 @@ def test_a_bad_replay_file_is_an_error_and_nothing_is_measured(store_url, nothin
     assert_clean(at)
     assert "x.csv cannot be replayed" in texts(at.sidebar.error)
     assert not at.dataframe
+
+
+def test_a_large_run_is_drawn_in_part_and_exported_by_the_cli(seeded, monkeypatch):
+    monkeypatch.setattr(ui_sidebar, "MAX_SHOWN_ROWS", 1)  # stands for a million-row run
+    at = open_page("pages/results.py")
+    at.multiselect(key="res.runs").set_value([seeded]).run()
+    assert_clean(at)
+    assert "Drawing the first 1 of the" in texts(at.caption)
+    export = next(b for b in at.get("download_button") if "Export" in b.proto.label)
+    assert export.proto.disabled and "python -m core export" in export.proto.help
