@@ -45,10 +45,6 @@ _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _MISSING_TEXT = {"", "nan", "na", "<na>", "null", "none"}
 _CSV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-# Seconds, not rates: gflops_per_s and gb_per_s also end in _s.
-_TIME_COLUMNS = {
-    c for c in results.MEASUREMENT_COLUMNS if c.endswith("_s") and not c.endswith("_per_s")
-}
 _INTEGER_RANGES = {"n": (0, 1_000_000_000), "threads": (1, 100_000)}
 # Control characters (a terminal's escape sequences start with one), tab and newline kept.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -545,19 +541,6 @@ def _is_times_list(text: str) -> bool:
     )
 
 
-def _check_version(version: Any) -> None:
-    if version is None:
-        return  # plain CSV or Parquet rows from another tool: the current layout
-    if isinstance(version, list):
-        raise FileRejected(f"the file mixes schema versions {', '.join(map(str, version))}")
-    supported = (str(FILE_SCHEMA_VERSION), f"{FILE_SCHEMA_VERSION}.0")
-    if isinstance(version, bool) or str(version).strip() not in supported:
-        raise FileRejected(
-            f"schema_version {_show(version)} is not supported; this program reads version "
-            f"{FILE_SCHEMA_VERSION}"
-        )
-
-
 def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
     """Every cell checked and typed, chunk by chunk, or FileRejected for the first one that
     is wrong (its row counted from the file's start); also the machine labels of the rows."""
@@ -566,10 +549,20 @@ def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
         # CSV has no header for the schema version: it comes as a column, if at all.
         versions.update(str(v).strip() for v in columns.get("schema_version", ()))
         version = raw.version
+        if version is None and len(versions) > 1:
+            raise FileRejected(f"the file mixes schema versions {', '.join(sorted(versions))}")
         if version is None and versions:
-            version = sorted(versions) if len(versions) > 1 else next(iter(versions))
+            version = next(iter(versions))
+        # None: plain CSV or Parquet rows from another tool, in the current layout.
+        supported = (str(FILE_SCHEMA_VERSION), f"{FILE_SCHEMA_VERSION}.0")
+        wrong = isinstance(version, bool) or str(version).strip() not in supported
+        if version is not None and wrong:
+            raise FileRejected(
+                f"schema_version {_show(version)} is not supported; this program reads version "
+                f"{FILE_SCHEMA_VERSION}"
+            )
         try:
-            frames.append(_validate_columns(columns, raw.origin, version))
+            frames.append(_validate_columns(columns, raw.origin))
             if "machine" in columns:
                 labels.update(
                     v for v in _text_column("machine", columns["machine"], raw.origin) if v
@@ -585,8 +578,7 @@ def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
     return frame, labels
 
 
-def _validate_columns(columns: dict[str, list], origin: str, version: Any) -> pd.DataFrame:
-    _check_version(version)
+def _validate_columns(columns: dict[str, list], origin: str) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         comma = origin == "csv" and len(columns) == 1
@@ -614,7 +606,9 @@ def _validate_columns(columns: dict[str, list], origin: str, version: Any) -> pd
             check = _text_column if dtype == "string" else _bool_column
             checked[name] = check(name, values, origin)
         else:
-            high = MAX_TIME_S if name in _TIME_COLUMNS else None
+            # Seconds, not rates: gflops_per_s and gb_per_s also end in _s.
+            seconds = name.endswith("_s") and not name.endswith("_per_s")
+            high = MAX_TIME_S if seconds else None
             low, high = _INTEGER_RANGES.get(name, (0, high))
             checked[name] = _numeric_column(name, values, origin, dtype == "Int64", low, high)
     for name in ("backend", "device"):
