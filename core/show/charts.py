@@ -30,7 +30,6 @@ _METRIC_TITLES = {
     "images_per_s": "images per second",
 }
 _BAD_STATUSES = ("failed", "refused")
-_BAD_COLOR = "firebrick"
 # Distinct hues for backends and series: Streamlit's own theme shades one blue, which
 # makes a CPU line and a GPU line hard to tell apart on a projector.
 _CATEGORIES = alt.Scale(scheme="tableau10")
@@ -231,7 +230,7 @@ def _rules(values: Mapping, raw: str, shown: str, factor: float, tip: str, **mar
 
 def _crosses(bad: pd.DataFrame, size: int, tips: Iterable[str], *at: Any, **more: Any) -> alt.Chart:
     """Red crosses for failed/refused rows, carrying status and message in the tooltip."""
-    cross = alt.Chart(bad).mark_point(shape="cross", filled=True, size=size, color=_BAD_COLOR)
+    cross = alt.Chart(bad).mark_point(shape="cross", filled=True, size=size, color="firebrick")
     return cross.encode(*at, tooltip=_tooltips(bad, tips), **more)
 
 
@@ -307,8 +306,7 @@ def time_vs_x(
 
     ``detail`` (e.g. "op") is drawn as the dash pattern. ``floor_s`` maps a backend to
     its dispatch floor in seconds, drawn as a dashed horizontal rule: points near it
-    are measuring launch overhead, not work. ``options`` are ``_Look``'s: ``log_x``,
-    ``log_y``, ``machine``, ``x_title``, ``title``.
+    are measuring launch overhead, not work. ``options`` are ``_Look``'s.
     """
     look = _Look(color, detail, **options)
     data, unit, factor, titles = _timed(_with_status(frame, "ok"))
@@ -386,12 +384,7 @@ def _with_derived_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def threads_chart(
-    frame: pd.DataFrame,
-    machine: str = "",
-    log_y: bool = True,
-    title: str | None = None,
-) -> alt.LayerChart:
+def threads_chart(frame: pd.DataFrame, machine: str = "") -> alt.LayerChart:
     """Median time against CPU thread count, one line per workload point.
 
     The faint dashed lines are ideal scaling from each point's fewest-thread time, so
@@ -415,11 +408,11 @@ def threads_chart(
     data = _series(data, "point", None)
     titles |= {"ideal": f"ideal scaling ({unit})"}
     ideal = _slim(data, ["threads", "ideal", "point", "series"])
-    at = _axes("threads", "ideal", (True, log_y), x_base=2)
+    at = _axes("threads", "ideal", (True, True), x_base=2)
     tip = _tooltips(ideal, ["point", "threads", "ideal"], titles)
     ideal_line = alt.Chart(ideal).mark_line(strokeDash=[2, 3], opacity=0.5).encode(*at, tooltip=tip)
     ideal_line = ideal_line.encode(color=alt.Color("point:N", scale=_CATEGORIES), detail="series:N")
-    look = _Look("point", None, True, log_y, machine, "threads", title)
+    look = _Look("point", None, machine=machine, x_title="threads")
     tips = ["backend", "time_p25", "time_p75", "ideal"]
     # A log axis over 1..2 threads would otherwise tick at 1.1, 1.2, ...
     ticks = sorted(set(data["threads"])) or None
@@ -429,11 +422,7 @@ def threads_chart(
 
 
 def speedup_heatmap(
-    frame: pd.DataFrame,
-    x: str,
-    y: str,
-    machine: str = "",
-    title: str | None = None,
+    frame: pd.DataFrame, x: str, y: str, machine: str = ""
 ) -> alt.LayerChart | alt.FacetChart:
     """Speedup over the baseline for each (x, y) cell, green where the accelerator wins.
 
@@ -471,7 +460,7 @@ def speedup_heatmap(
     if cells["backend"].nunique() > 1:
         chart = chart.facet(column=alt.Column("backend:N", title=None))
     what = f"speedup over {baseline}" if baseline else "speedup"
-    return chart.properties(title=_title(frame, what, machine, title))
+    return chart.properties(title=_title(frame, what, machine, None))
 
 
 def bar_by_batch(
@@ -545,12 +534,7 @@ def memory_vs_budget(
     ).properties(title=_title(frame, "memory", machine, title))
 
 
-def crossover_rules(
-    crossover_df: pd.DataFrame,
-    x: str,
-    log_x: bool = True,
-    color: str = "backend",
-) -> alt.LayerChart:
+def crossover_rules(crossover_df: pd.DataFrame, x: str, color: str = "backend") -> alt.LayerChart:
     """Vertical dashed rules at each crossover, for layering on a chart with ``x`` on X."""
     data = crossover_df.assign(**{x: _floats(crossover_df.get("crossover_x", np.nan))})
     data = _positive(data, x).assign(label=lambda d: [units.about(v) for v in _floats(d[x])])
@@ -559,17 +543,14 @@ def crossover_rules(
     data = _slim(data, [*group, *shown[:2], "label", *shown[2:]])
     tips = _tooltips(data, [*group, *shown], {x: "crossover"})
     style = {"color": alt.Color(f"{color}:N", scale=_CATEGORIES)} if color in data else {}
-    base = alt.Chart(data).encode(_axes(x, x, (log_x, False))[0], tooltip=tips, **style)
+    base = alt.Chart(data).encode(_axes(x, x, (True, False))[0], tooltip=tips, **style)
     rule = base.mark_rule(strokeDash=[6, 3], strokeWidth=1.5)
     text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10)
     return alt.layer(rule, text.encode(y=alt.value(4), text="label:N"))
 
 
 def roofline(
-    frame: pd.DataFrame,
-    ceilings: Mapping[str, Mapping[str, float]],
-    machine: str = "",
-    title: str | None = None,
+    frame: pd.DataFrame, ceilings: Mapping[str, Mapping[str, float]], machine: str = ""
 ) -> alt.LayerChart:
     """Achieved GFLOP/s against arithmetic intensity under each backend's roof.
 
@@ -591,7 +572,6 @@ def roofline(
     ridges = roofs["peak"] / roofs["bandwidth"]
     spots = [*ok["intensity"], *ridges[np.isfinite(ridges) & (ridges > 0)]]
     lo, hi = (min(spots) / 4, max(spots) * 4) if spots else (0.01, 100.0)
-    # Each roof at both ends of the intensity span and at its ridge.
     rows = [
         (backend, at, min(peak, bandwidth * at) / 1e9, bandwidth / 1e9, peak / 1e9)
         for backend, bandwidth, peak in roofs.itertuples()
@@ -624,7 +604,7 @@ def roofline(
         roof_line.encode(tooltip=_tooltips(roof, roof_tips, titles)),
         dots.encode(tooltip=_tooltips(points, points.columns, titles)),
         *_flag_rings(ok, "intensity", "gflops_per_s", plain, ring_tips, titles),
-    ).properties(title=_title(frame, "roofline", machine, title))
+    ).properties(title=_title(frame, "roofline", machine, None))
 
 
 def speedup_vs_x(
@@ -633,8 +613,6 @@ def speedup_vs_x(
     crossovers: pd.DataFrame | None = None,
     color: str = "op",
     machine: str = "",
-    x_title: str | None = None,
-    title: str | None = None,
 ) -> alt.LayerChart:
     """Speedup over the baseline against ``x`` (log-log), with 1× drawn as the even line and
     each crossover from ``core.show.crossover`` as a dashed rule."""
@@ -647,7 +625,7 @@ def speedup_vs_x(
     data = _slim(data, [x, "speedup", "label", "series", *colours[::-1]])
     tips = [alt.Tooltip(f"{f}:N") for f in colours]
     tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
-    titles = (x_title or _x_title(frame, x), f"speedup over {baseline}")
+    titles = (_x_title(frame, x), f"speedup over {baseline}")
     base = alt.Chart(data).encode(*_axes(x, "speedup", (True, True), titles))
     base = base.encode(color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES), tooltip=tips)
     even = alt.Chart(pd.DataFrame({"even": [1.0]})).mark_rule(color="gray", strokeDash=[2, 2])
@@ -655,7 +633,7 @@ def speedup_vs_x(
     layers.append(even.encode(y=alt.Y("even:Q", scale=_scale(True))))
     if crossovers is not None and not crossovers.empty:
         layers.append(crossover_rules(crossovers, x, color=color))
-    what = title or f"Speedup over {baseline}"
+    what = f"Speedup over {baseline}"
     return alt.layer(*layers).properties(title=_title(frame, what, machine, what))
 
 

@@ -64,10 +64,7 @@ def select_rows(
     if frame.empty or "workload" not in frame:
         return results.empty_frame(param_names), False
     mine = frame[frame["workload"].astype("string") == workload]
-    wanted = dict(grid)
-    if dtypes:
-        wanted["dtype"] = list(dtypes)
-    matched = rows_in_grid(mine, wanted)
+    matched = rows_in_grid(mine, {**grid, "dtype": list(dtypes)} if dtypes else grid)
     if matched.empty and fall_back:
         return _tidy(mine, param_names), False
     return _tidy(matched, param_names), not matched.empty
@@ -115,8 +112,7 @@ def view_of(
     numeric = [p for p in params if pd.to_numeric(ok[p], errors="coerce").notna().all()]
     if x is None or x not in params:
         x = max(numeric or params, key=lambda p: counts[p], default=None)
-    panels = [p for p in params if p != x and counts[p] > 1]
-    return x, panels
+    return x, [p for p in params if p != x and counts[p] > 1]
 
 
 def numeric_params(frame: pd.DataFrame, workload: str | None = None) -> list[str]:
@@ -130,22 +126,18 @@ def _point(row: Mapping, params: Sequence[str]) -> str:
 
 
 def overlay_chart(
-    frame: pd.DataFrame,
-    x: str,
-    panels: Sequence[str] = (),
-    title: str | None = None,
-    x_title: str | None = None,
+    frame: pd.DataFrame, x: str, panels: Sequence[str] = (), title: str | None = None
 ) -> alt.TopLevelMixin:
     """``charts.overlay`` (colour by machine, dash by backend), one panel per value of the
     other varying parameters so that no line joins points of different shapes."""
-    panels, look = [p for p in panels if p in frame], {"by": "machine", "x_title": x_title}
+    panels = [p for p in panels if p in frame]
     if not panels:
-        return charts.overlay(frame, x, title=title, **look)
+        return charts.overlay(frame, x, by="machine", title=title)
     parts = {}
     if len(frame):
         parts = dict(list(frame.groupby(frame.apply(lambda row: _point(row, panels), axis=1))))
     order = sorted(parts, key=lambda s: [_sort_key(v) for v in s.split(" ")])
-    views = [charts.overlay(parts[label], x, title=label, **look) for label in order[:MAX_PANELS]]
+    views = [charts.overlay(parts[key], x, by="machine", title=key) for key in order[:MAX_PANELS]]
     views = [view.properties(width=220, height=180) for view in views]
     what = title or "across machines"
     if len(order) > MAX_PANELS:
