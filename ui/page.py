@@ -66,9 +66,6 @@ def sentences(frame: pd.DataFrame) -> None:
     st.markdown("\n".join(f"- {text}" for text in frame["sentence"]))
 
 
-# ---------------------------------------------------------------- trust: ceilings and flags
-
-
 def measure_ceilings(backends: Sequence[Backend]) -> None:
     """Measure every backend's ceilings again and cache them; one failure does not stop the rest."""
     for backend in dict.fromkeys(backends):
@@ -115,9 +112,6 @@ def checks(frame: pd.DataFrame, settings: Settings, backends=()) -> pd.DataFrame
             "flag; hover a point for all of them."
         )
     return frame
-
-
-# ---------------------------------------------------------------- trust: fidelity
 
 
 def fidelity() -> None:

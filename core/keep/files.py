@@ -67,9 +67,6 @@ class ImportedRun:
     checked: bool = field(default=False, repr=False)
 
 
-# --- export --------------------------------------------------------------------------
-
-
 def _check_format(fmt: str) -> str:
     if (wanted := _EXTENSIONS.get("." + str(fmt).lower().lstrip("."))) is None:
         raise FileRejected(f"format '{fmt}' is not supported; use csv, json or parquet")
@@ -124,9 +121,6 @@ def export_bytes(frame: pd.DataFrame, fmt: str, machine: dict, settings: dict) -
     sink = io.BytesIO()
     pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **ours}), sink)
     return sink.getvalue()
-
-
-# --- reading the bytes ---------------------------------------------------------------
 
 
 def _refuse_over(size_bytes: int, max_bytes: int) -> None:
@@ -210,9 +204,6 @@ def _check_row_count(count: int) -> None:
             f"the file has more than {MAX_ROWS} rows; split it into files of at most "
             f"{MAX_ROWS} rows each"
         )
-
-
-# --- parsing each format into raw columns ----------------------------------------------
 
 
 @dataclass
@@ -407,9 +398,6 @@ def _check_names(names: list) -> list[str]:
         if name in names[: number - 1]:
             raise FileRejected(f"column '{name}' appears twice")
     return list(names)
-
-
-# --- checking cells ------------------------------------------------------------------
 
 
 def _show(value: Any) -> str:

@@ -43,8 +43,6 @@ class StoreError(RuntimeError):
     """The store cannot do what was asked; the text says why, on one line."""
 
 
-# --- schema --------------------------------------------------------------------------
-
 # The SQL type of each pandas dtype in results.MEASUREMENT_COLUMNS.
 _SQL_TYPES = dict(string=sa.Text, Int64=sa.BigInteger, float64=sa.Double, boolean=sa.Boolean)
 # SQLite only autoincrements a column declared exactly INTEGER PRIMARY KEY.
@@ -90,9 +88,6 @@ _CASTS = {
 }
 
 
-# --- migrations ----------------------------------------------------------------------
-
-
 def _migrate_0_to_1(conn: Connection) -> None:
     """Version 0 stores had no ``meta`` table and no ``runs.source``."""
     columns = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
@@ -103,9 +98,6 @@ def _migrate_0_to_1(conn: Connection) -> None:
 # MIGRATIONS[v] upgrades a store from version v to v + 1, inside the opening transaction.
 MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_0_to_1]
 assert len(MIGRATIONS) == SCHEMA_VERSION
-
-
-# --- opening -------------------------------------------------------------------------
 
 
 def default_store_url() -> str:
