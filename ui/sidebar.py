@@ -30,7 +30,7 @@ DEFAULT_POINT_BUDGET_S = 0.5
 _STATE_KEY = "ui.settings"
 # Rows of a saved run that a page loads and draws: no chart shows more, and loading a
 # million-row run whole took 5.5 GB on every rerun.
-MAX_SHOWN_ROWS = 50_000
+MAX_SHOWN_ROWS = 20_000
 SOURCES = ("Measure live", "Replay a saved run")
 
 
