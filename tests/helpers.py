@@ -1,6 +1,26 @@
-"""Short ways into the engine for tests: one grid or one point, planned and measured."""
+"""Short ways into the engine for tests: the CLI as a process, one grid or one point."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from core.measure import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, timeout: float = 300, env: dict | None = None):
+    """``python -m core ARGS`` in its own process, from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def run_sweep(workload, grid, backends=None, settings=None, **options) -> list[dict]:

@@ -7,16 +7,7 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-
-
-def cli(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.helpers import cli
 
 
 def test_info_names_the_cpu_threads_and_torch(capsys):

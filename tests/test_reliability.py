@@ -17,21 +17,11 @@ import pytest
 from core.cli import main
 from core.keep import files, store
 from core.keep.store import Store, StoreError
+from tests.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["elementwise", "op=add,mul", "size=1e3,1e4,1e5"]
 FAST = ["--devices", "cpu", "--point-budget-s", "0.02", "--no-check"]
-
-
-def _cli(*args: str, timeout: float = 120, env: dict | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def _main(capsys, *args: str) -> tuple[int, str, str]:
@@ -272,7 +262,7 @@ def test_a_number_with_thousands_of_digits_is_refused(tmp_path):
 def test_importing_a_fifo_is_refused_at_once(tmp_path):
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
-    done = _cli("import", str(fifo), timeout=60)
+    done = cli("import", str(fifo), timeout=60)
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert "not a regular file" in line, line

@@ -18,3 +18,13 @@ def open_page(page: str | None = None, **params: str) -> AppTest:
     if page is not None:
         at.switch_page(page)
     return at.run()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def assert_clean(at: AppTest) -> None:
+    """No traceback and no last-resort error on screen."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Something went wrong" not in texts(at.error)

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.measure.sweep
 from core.measure import devices
-from tests.ui.apptest_helpers import open_page
+from tests.ui.apptest_helpers import assert_clean, open_page, texts
 from ui import runner
 from ui import sidebar as ui_sidebar
 
@@ -52,16 +52,6 @@ def columns_in(chart: list[pd.DataFrame], *names: str) -> pd.DataFrame:
         if all(n in frame for n in names):
             return frame
     raise AssertionError(f"no dataset with {names}: {[list(f.columns) for f in chart]}")
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at: AppTest) -> None:
-    """No traceback and no last-resort error on screen."""
-    assert not at.exception, [e.value for e in at.exception]
-    assert "Something went wrong" not in texts(at.error)
 
 
 @pytest.fixture

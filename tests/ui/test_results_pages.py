@@ -22,7 +22,7 @@ from core.keep import files, reference
 from core.keep.store import Store
 from core.measure import suites
 from core.measure.suites import SuitePart
-from tests.ui.apptest_helpers import APP, open_page
+from tests.ui.apptest_helpers import APP, assert_clean, open_page, texts
 from ui import runner
 from ui import sidebar as ui_sidebar
 
@@ -66,15 +66,6 @@ def chart_frames(at: AppTest) -> list[pd.DataFrame]:
 
 def machines_drawn(at: AppTest) -> set[str]:
     return {m for f in chart_frames(at) if "machine" in f for m in f["machine"].dropna()}
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert "Something went wrong" not in texts(at.error)
 
 
 def table_with(at: AppTest, column: str) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.measure import ceilings, devices, sweep
 from core.measure.ceilings import Ceilings
+from tests.ui.apptest_helpers import assert_clean, texts
 from ui import runner
 from ui import sidebar as ui_sidebar
 
@@ -62,15 +63,6 @@ def table_with(at: AppTest, *names: str) -> pd.DataFrame:
         if all(n in element.value for n in names):
             return element.value
     raise AssertionError(f"no table with {names}")
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert "Something went wrong" not in texts(at.error)
 
 
 def fake_roofs(backend: sweep.Backend) -> Ceilings:
