@@ -59,7 +59,7 @@ def _from_link(key: str, read, as_link: Callable[[Any], list[str]], default: str
         value = read([t.strip() for v in raw for t in v.split(",") if t.strip()], notes)
     except BadInput as error:
         where.warning(
-            f"Ignored `{key}={_shown(','.join(raw))}` from the link: {error}. "
+            f"Ignored `{key}={_shown(','.join(raw))}` from the link: {units.echo(error, 200)}. "
             f"Using the default, {default}."
         )
         return
@@ -90,9 +90,9 @@ def _options_widget(make, key, options, default, param, fmt, where, counts, fit)
                 value = shown[token] if token in shown else convert(token)
                 snapped = _nearest(value, options)
             except (TypeError, ValueError) as error:  # BadInput is a ValueError
-                why = str(error) if isinstance(error, BadInput) else "not an allowed value"
-                if not many:
-                    raise BadInput(f"{key}: '{_shown(token)}': {why}") from None
+                if not many:  # a Param's message already names the key and the value
+                    why = f"{key}: '{_shown(token)}' is not an allowed value"
+                    raise BadInput(str(error) if isinstance(error, BadInput) else why) from None
                 bad.append(f"{key}: '{_shown(token)}' is not offered here")
                 continue
             if snapped != value:

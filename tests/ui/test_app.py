@@ -373,3 +373,11 @@ def test_a_memory_budget_beyond_the_device_is_clamped_with_a_note():
     assert_clean(at)
     assert "is more than cpu has" in texts(at.sidebar.info)
     assert set(at.dataframe[0].value["status"]) == {"ok"}
+
+
+def test_a_long_garbage_link_value_is_cut_in_the_note_and_named_once():
+    at = open_page("pages/training.py", batch="2", image_size="32", model="vgg" + "x" * 10_000)
+    assert_clean(at)
+    warning = texts(at.warning)
+    assert "model=vgg" in warning and len(warning) < 600
+    assert warning.count("model:") == 1
