@@ -71,7 +71,7 @@ def main() -> None:
         dtype = workloads.parse_dtype(dtype_name)
         cost = workload.cost(params, dtype)
         devices.empty_cache(device)
-        devices.reset_peak_memory(device)
+        peak_memory = devices.PeakMemory(device)
         prepared = workload.build(params, device, dtype)
         warm = engine(prepared.fn, device, cold=False)
         # Host time to launch one call: where it nears the device time, a call timed
@@ -80,7 +80,7 @@ def main() -> None:
         prepared.fn()
         enqueue_s = time.perf_counter() - start
         devices.synchronize(device)
-        peak = devices.peak_memory_bytes(device)
+        peak = peak_memory.peak_bytes()
         cold = engine(prepared.fn, device, cold=True)
         pipelined = engine(prepared.fn, device, cold=False, pipelined=True)
         bench_s = do_bench(prepared.fn, warmup=100, rep=1000, return_mode="median") / 1e3

@@ -74,7 +74,7 @@ def measure_ceilings(backends: Sequence[Backend]) -> None:
         try:
             with (
                 st.spinner(f"Measuring the ceilings of {label} (a few seconds)…"),
-                locks.device_lock(device, on_wait=st.info),
+                locks.machine_lock(on_wait=st.info),
             ):
                 ceilings.cached(device, threads, refresh=True)
         except Exception as error:  # a device that cannot be measured keeps its old values

@@ -32,20 +32,29 @@ MEASUREMENT_COLUMNS: dict[str, str] = {
     "mean_s": "float64",
     "n": "Int64",
     "rel_precision": "float64",  # half-width of the median's 95% interval over the median
+    # The median's order-statistics interval at 97.5%: two of them give a speedup's 95%.
+    "median_low_s": "float64",
+    "median_high_s": "float64",
     "noisy": "boolean",
     "first_call_s": "float64",
-    "times_s": "string",  # JSON list of every timed repeat, kept so statistics can be redone
+    "times_s": "string",  # JSON list of the timed repeats the statistics come from
+    "rounds": "Int64",  # how many rounds measured the point (busy or noisy ones repeat)
+    "rounds_times_s": "string",  # JSON list of every round's repeats, when more than one
+    "busy_share": "float64",  # other processes' share of the machine while it was timed
     "dispatch_floor_s": "float64",
+    "launch_s": "float64",  # host time to launch one call (accelerators)
     "flops": "float64",
     "bytes": "float64",
     "gflops_per_s": "float64",
     "gb_per_s": "float64",
     "memory_estimate_bytes": "float64",
     "peak_memory_bytes": "float64",
+    "driver_memory_bytes": "float64",  # MPS: what the driver holds, caches included
     "max_rel_err": "float64",
     "cold_cache": "boolean",
     "pct_of_ceiling": "float64",
-    "flags": "string",  # comma-separated: suspect, mismatch, nonfinite, noisy
+    # comma-separated: noisy, busy, host-bound, cpu-fallback, suspect, mismatch, nonfinite
+    "flags": "string",
     "status": "string",
     "message": "string",
 }

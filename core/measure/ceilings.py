@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from filelock import FileLock
 
-from core.measure import devices, timing
+from core.measure import devices, load, timing
 
 # Caches, Winograd and FFT convolutions can beat the measured roofs by up to about
 # twice; a missing synchronize is off by far more. Beyond this factor, a row is suspect.
@@ -37,6 +37,14 @@ class Ceilings:
     bandwidth_bytes_per_s: float  # main memory, from a copy larger than any cache
     cache_bandwidth_bytes_per_s: float  # a copy that fits in the last-level cache
     peak_flops_per_s: dict[str, float] = field(default_factory=dict)  # by dtype name
+    # Other processes' share of the machine while these were measured. Roofs measured on a
+    # busy machine are too low and would call honest rows "faster than physics": they are
+    # never cached, and no CPU row is judged against them.
+    busy_share: float = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return load.is_busy(self.busy_share, self.threads if self.device == "cpu" else 1)
 
     def roof_flops_per_s(self, intensity_flops_per_byte: float, dtype: str) -> float:
         """The attainable rate at this arithmetic intensity: the lower of the two roofs."""
@@ -65,10 +73,25 @@ def _matmul_rate(device: torch.device, dtype: torch.dtype, n: int, settings) -> 
     return 2 * n**3 / timing.measure(lambda: a @ b, device, settings).median_s
 
 
+# A roof measured while the machine was busy is measured again, this many times at most.
+QUIET_TRIES = 3
+
+
 def measure_ceilings(
     device: torch.device | str, threads: int | None = None, budget_s: float = 1.0
 ) -> Ceilings:
-    """Measure the roofs of one device. Takes a few seconds; results are worth caching."""
+    """Measure the roofs of one device, again while the machine is busy (up to
+    ``QUIET_TRIES`` times). Takes a few seconds; results are worth caching."""
+    for _ in range(QUIET_TRIES):
+        start = load.snapshot()
+        found = _measure_ceilings(device, threads, budget_s)
+        found.busy_share = load.busy_share(*load.window(start))
+        if not found.busy:
+            break
+    return found
+
+
+def _measure_ceilings(device: torch.device | str, threads: int | None, budget_s: float) -> Ceilings:
     device = torch.device(device)
     settings = timing.TimingSettings(budget_s=budget_s)
     on_cpu = device.type == "cpu"
@@ -95,7 +118,7 @@ def measure_ceilings(
     if on_cpu and used > 1:
         # More threads can always fall back to fewer, so a roof measured below the
         # one-thread roof only shows a busy machine; keep the higher of the two.
-        one_thread = measure_ceilings(device, 1, budget_s)
+        one_thread = _measure_ceilings(device, 1, budget_s)
         bandwidth = max(bandwidth, one_thread.bandwidth_bytes_per_s)
         cache_bandwidth = max(cache_bandwidth, one_thread.cache_bandwidth_bytes_per_s)
         peaks = {
@@ -118,7 +141,8 @@ def cache_path() -> Path:
 def _cache_key(device: torch.device | str, threads: int) -> str:
     # Only the CPU's roofs depend on its thread count.
     threads_part = f"{threads} threads" if torch.device(device).type == "cpu" else "any threads"
-    return f"{devices.machine_label()}|{device}|{threads_part}|torch {torch.__version__}"
+    # v2: entries from before busy machines were told apart may hold roofs measured busy.
+    return f"v2|{devices.machine_label()}|{device}|{threads_part}|torch {torch.__version__}"
 
 
 def cached(device: torch.device | str, threads: int | None = None, refresh=False) -> Ceilings:
@@ -128,7 +152,8 @@ def cached(device: torch.device | str, threads: int | None = None, refresh=False
     found = None if refresh else load_cached(path, key)
     if found is None:
         found = measure_ceilings(device, used)
-        save_cached(path, key, found)
+        if not found.busy:
+            save_cached(path, key, found)
     return found
 
 
@@ -190,14 +215,21 @@ def _judge(row, ceiling: Ceilings | None) -> tuple[float, bool]:
     flops, nbytes = row.get("flops") or 0.0, row.get("bytes") or 0.0
     if ceiling is None or not nbytes > 0:
         return math.nan, under_floor
+    # "Faster than physics" must hold even at the slow end of the median's interval, so
+    # noise alone never flags a row, at any thread count.
+    slow_s = row.get("median_high_s")
+    slow_s = slow_s if slow_s is not None and slow_s == slow_s and slow_s >= median_s else median_s
     intensity, achieved, dtype = flops / nbytes, flops / median_s, str(row.get("dtype"))
+    slow_rate = flops / slow_s
     roof = ceiling.roof_flops_per_s(intensity, dtype)
     fastest_roof = min(ceiling.peak_for(dtype), ceiling.cache_bandwidth_bytes_per_s * intensity)
     # Bytes moved per second are checked as well: element-wise ops count one flop per element
     # and would otherwise never reach the compute roof.
-    too_fast = achieved > SUSPECT_FACTOR * fastest_roof or (
-        nbytes / median_s > SUSPECT_FACTOR * ceiling.cache_bandwidth_bytes_per_s
+    too_fast = slow_rate > SUSPECT_FACTOR * fastest_roof or (
+        nbytes / slow_s > SUSPECT_FACTOR * ceiling.cache_bandwidth_bytes_per_s
     )
+    if ceiling.busy and not queued:
+        too_fast = False  # a CPU roof measured busy is too low to judge by
     percent = 100 * achieved / roof if roof > 0 and math.isfinite(roof) else math.nan
     return percent, bool(under_floor or too_fast)
 

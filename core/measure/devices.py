@@ -236,15 +236,38 @@ def reset_peak_memory(device: torch.device) -> None:
         _backend_call(device, "reset_peak_memory_stats", device)
 
 
-def peak_memory_bytes(device: torch.device) -> int | None:
-    """Peak memory of the last point, as well as the backend can tell: the allocator's peak
-    since the last reset, on MPS what its driver holds now, on the CPU the resident set."""
+class PeakMemory:
+    """The peak memory of one point, from its start. Allocators with a peak counter report
+    theirs; MPS has none, and its driver figure holds every cache, far above the real peak
+    (11,322 MiB against about 1,500, karpathy/nanochat#838), so there the allocated memory
+    is sampled after every call. The CPU reports its resident set at the end."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.sampled_bytes = device, 0
+        reset_peak_memory(device)
+        self.sample = self._sample if device.type == "mps" else None
+        if self.sample is not None:
+            self.sample()
+
+    def _sample(self) -> None:
+        self.sampled_bytes = max(self.sampled_bytes, mps_adapter.current_allocated_bytes())
+
+    def peak_bytes(self) -> int | None:
+        try:
+            if self.device.type == "cpu":
+                return int(psutil.Process().memory_info().rss)
+            if self.device.type == "mps":
+                self._sample()
+                return self.sampled_bytes
+            return int(_backend_call(self.device, "max_memory_allocated", self.device))
+        except (RuntimeError, AttributeError):
+            return None
+
+
+def driver_memory_bytes(device: torch.device) -> int | None:
+    """What the Metal driver holds for this process, caches included (MPS only)."""
     try:
-        if device.type == "cpu":
-            return int(psutil.Process().memory_info().rss)
-        if device.type == "mps":
-            return mps_adapter.driver_allocated_bytes()
-        return int(_backend_call(device, "max_memory_allocated", device))
+        return mps_adapter.driver_allocated_bytes() if device.type == "mps" else None
     except (RuntimeError, AttributeError):
         return None
 

@@ -1,25 +1,83 @@
-"""One process-wide lock per device, so two browser sessions never time the same device at once."""
+"""One measurement at a time per machine, across sessions and processes: a CPU point in one
+session slows the launches of a GPU point in another, and a CLI run competes with the app.
+A thread lock orders this process's sessions; a file lock in the user's data folder orders
+processes, and a note beside it says who holds it and since when."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
+from filelock import FileLock, Timeout
+
+_THREAD_LOCK = threading.Lock()
+_file_lock: FileLock | None = None
+
+
+def lock_folder() -> Path:
+    import platformdirs  # only needed for the default location
+
+    return Path(platformdirs.user_data_dir("speedup-explorer", appauthor=False))
+
+
+def _program() -> str:
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if "streamlit" in name or any("streamlit" in arg for arg in sys.argv[:2]):
+        return "the app"
+    if name == "__main__.py" or name.startswith("core"):
+        return "python -m core " + " ".join(sys.argv[1:2])
+    return name
+
+
+def holder(folder: Path | None = None) -> str:
+    """Who holds the machine, in words, as its holder wrote it; "" when unknown."""
+    try:
+        note = json.loads(((folder or lock_folder()) / "measuring.holder").read_text())
+        since = datetime.fromtimestamp(float(note["since"])).strftime("%H:%M:%S")
+        return f"{note['program']} (pid {int(note['pid'])}) has been measuring since {since}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def _lock(folder: Path) -> FileLock:
+    global _file_lock
+    if _file_lock is None or Path(_file_lock.lock_file).parent != folder:
+        folder.mkdir(parents=True, exist_ok=True)
+        _file_lock = FileLock(str(folder / "measuring.lock"))
+    return _file_lock
 
 
 @contextmanager
-def device_lock(device: str, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold ``device`` for one measurement; ``on_wait`` is told when another holder blocks us."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.setdefault(str(device), threading.Lock())
-    if not lock.acquire(blocking=False):
+def machine_lock(
+    on_wait: Callable[[str], None] | None = None, folder: Path | None = None
+) -> Iterator[None]:
+    """Hold the machine for one measurement; ``on_wait`` hears once who blocks us."""
+    folder = folder or lock_folder()
+    if not _THREAD_LOCK.acquire(blocking=False):
         if on_wait is not None:
-            on_wait(f"waiting for {device}: another session is timing it")
-        lock.acquire()
+            on_wait("waiting for the machine: another session of this server is measuring")
+        _THREAD_LOCK.acquire()
     try:
-        yield
+        lock = _lock(folder)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                who = holder(folder) or "another program is measuring"
+                on_wait(f"waiting for the machine: {who}")
+            lock.acquire()
+        try:
+            note = {"pid": os.getpid(), "program": _program(), "since": time.time()}
+            (folder / "measuring.holder").write_text(json.dumps(note))
+            yield
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        _THREAD_LOCK.release()

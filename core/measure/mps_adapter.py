@@ -37,6 +37,11 @@ def recommended_max_memory_bytes() -> int:
     return int(torch.mps.recommended_max_memory())
 
 
+def current_allocated_bytes() -> int:
+    """Memory held by live tensors now; sampled after each call for a point's peak."""
+    return int(torch.mps.current_allocated_memory())
+
+
 def driver_allocated_bytes() -> int:
     """Everything the Metal driver holds for this process, caches included."""
     return int(torch.mps.driver_allocated_memory())

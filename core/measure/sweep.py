@@ -7,6 +7,7 @@ import functools
 import itertools
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -14,11 +15,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import torch
 
-from core import units
+from core import stats, units
 from core.errors import BadInput
-from core.measure import ceilings, devices, locks, memory, timing
+from core.measure import ceilings, devices, load, locks, memory, timing
 from core.measure.workloads import Workload, dtype_name, parse_dtype
 from core.measure.workloads.base import TOLERANCE, relative_error, skip_reason
 
@@ -261,30 +263,77 @@ def measure(
     the rows of each group make one run. ``should_stop`` is asked between tasks and during
     long ones (the app's heartbeat). With ``budget_s``, each group gets an even share of the
     time left when it starts, its cheapest points go first, and a point whose estimate does
-    not fit is skipped (a group's first point may use what is left of the whole budget)."""
+    not fit is skipped (a group's first point may use what is left of the whole budget).
+
+    Points measured busy or noisy are measured again after the rest of their group, every
+    backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows; ``on_row``
+    then gets the point's row again, with every round in it."""
     done = Measured()
     deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
     for index, points in enumerate(groups):
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-        now = time.perf_counter()
+        started = now = time.perf_counter()
         share_end = now + max(deadline - now, 0.0) / (len(groups) - index)
-        measured_here = 0
+        measured: list[_Rounds] = []
         for point in points:
             now = time.perf_counter()
             cost_s = _estimate_of(point)
-            if now + cost_s > share_end and (measured_here or now + cost_s > deadline):
+            if now + cost_s > share_end and (measured or now + cost_s > deadline):
                 done.skipped.append(point)
                 continue
-            for task in point:
+            measured.append(_Rounds(point, [[] for _ in point], []))
+            for position, task in enumerate(point):
                 if should_stop is not None and should_stop():
                     return done
                 row = measure_task(task, settings, run_id, on_wait, should_stop)
+                measured[-1].history[position].append(row)
+                measured[-1].slots.append(len(done.rows))
                 done.rows.append(row)
                 if on_row is not None:
                     on_row(task, row)
-            measured_here += 1
+        # Without a budget, further rounds may take as long again as the first one did.
+        end = share_end if budget_s is not None else 2 * time.perf_counter() - started
+        for _ in range(MAX_ROUNDS - 1):
+            for again in [p for p in measured if p.needs_another(settings)]:
+                if time.perf_counter() + _estimate_of(again.tasks) > end:
+                    break
+                for position, task in enumerate(again.tasks):
+                    if should_stop is not None and should_stop():
+                        return done
+                    history = again.history[position]
+                    history.append(measure_task(task, settings, run_id, on_wait, should_stop))
+                    precision = settings.timing.target_precision
+                    done.rows[again.slots[position]] = row = merge_rounds(history, precision)
+                    if on_row is not None:
+                        on_row(task, row)
     return done
+
+
+MAX_ROUNDS = 3
+# Flags a later round may clear: a busy machine, or a spread too wide to trust.
+_ROUND_FLAGS = {"busy", "noisy"}
+
+
+@dataclass
+class _Rounds:
+    """One point's tasks, each task's rows round by round, and where its row sits in the
+    result list (a later round replaces it there)."""
+
+    tasks: list[Task]
+    history: list[list[dict]]
+    slots: list[int]
+
+    def needs_another(self, settings: SweepSettings) -> bool:
+        precision = settings.timing.target_precision
+        latest = [merge_rounds(rows, precision) for rows in self.history if rows]
+        return len(latest) == len(self.tasks) and any(_ROUND_FLAGS & _flags(r) for r in latest)
+
+
+def _flags(row: dict) -> set[str]:
+    if row.get("status") != "ok":
+        return set()
+    return set(filter(None, str(row.get("flags") or "").split(",")))
 
 
 def _estimate_of(point: list[Task]) -> float:
@@ -336,12 +385,17 @@ def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, s
     if task.verdict[0]:
         return row
     device = torch.device(task.backend.device)
-    with locks.device_lock(str(device), on_wait):
+    with locks.machine_lock(on_wait):
         measured = _measure(task, device, settings, should_stop)
     return ceilings.judge_row({**row, **measured})
 
 
 _STATISTICS = ("median_s", "p25_s", "p75_s", "min_s", "max_s", "mean_s", "n", "rel_precision")
+# "Most of the measured time": past this share, launching the work sets the pace.
+HOST_BOUND_SHARE = 0.5
+# What torch says when an op a backend lacks runs on the CPU (MPS: pytorch#77764).
+_FALLBACK = re.compile(r"fall(?:s|ing)? ?back|fallback", re.IGNORECASE)
+_ROUND_FLAGS_ORDER = ("noisy", "busy", "host-bound", "cpu-fallback")
 
 
 def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
@@ -350,13 +404,14 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
     threads = task.backend.threads
     try:
         devices.empty_cache(device)
-        devices.reset_peak_memory(device)
+        peak = devices.PeakMemory(device)  # before building: inputs and weights count
         with timing.cpu_threads(threads):
             prepared = task.workload.build(task.params, device, dtype)
             result = timing.measure(
-                prepared.fn, device, settings.timing, threads, should_stop=should_stop
-            )
-            peak = devices.peak_memory_bytes(device)
+                prepared.fn, device, settings.timing, threads,
+                should_stop=should_stop, after_call=peak.sample,
+            )  # fmt: skip
+            peak_bytes, driver_bytes = peak.peak_bytes(), devices.driver_memory_bytes(device)
             check = _check(prepared, dtype) if settings.check_outputs else {}
             floor_s = timing.dispatch_floor_s(device, threads)
     except _OUT_OF_MEMORY as error:
@@ -370,21 +425,115 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
     finally:
         del prepared
         devices.empty_cache(device)
-    median_s, cost = result.median_s, task.cost
-    flags = (["noisy"] if result.noisy else []) + check.get("flags", [])
+    fallbacks = [text for text in result.first_call_warnings if _FALLBACK.search(text)]
+    notes = [check.get("note", "")] + [f"ran on the CPU: {units.one_line(t)}" for t in fallbacks]
     return {
-        **{name: getattr(result, name) for name in (*_STATISTICS, "noisy", "first_call_s")},
+        **_figures(result, task.cost, device.type),
+        "first_call_s": result.first_call_s,
+        "dispatch_floor_s": floor_s,
+        "launch_s": result.launch_s,
+        "peak_memory_bytes": peak_bytes,
+        "driver_memory_bytes": driver_bytes,
+        "max_rel_err": check.get("max_rel_err"),
+        "flags": ",".join(
+            [f for f in _ROUND_FLAGS_ORDER if f in _figures_flags(result, device.type)]
+            + (["cpu-fallback"] if fallbacks else [])
+            + check.get("flags", [])
+        ),
+        "rounds": 1,
+        "status": "ok",
+        "message": "; ".join(filter(None, notes)),
+    }
+
+
+def _figures_flags(result: timing.Measurement, device_type: str) -> set[str]:
+    """The flags that follow from the times and the load alone."""
+    needed = result.threads if device_type == "cpu" else 1  # a core to launch the work
+    host_bound = result.launch_s >= HOST_BOUND_SHARE * result.median_s  # False for NaN
+    return {
+        *(["noisy"] if result.noisy else []),
+        *(["busy"] if load.is_busy(result.busy_share, needed) else []),
+        *(["host-bound"] if device_type != "cpu" and host_bound else []),
+    }
+
+
+def _figures(result: timing.Measurement, cost, device_type: str) -> dict:
+    """Everything a row says that follows from its raw times: statistics, the median's
+    interval for speedup intervals, and rates."""
+    median_s = result.median_s
+    low_s, high_s = stats.median_interval(result.times_s, stats.MEDIAN_CONFIDENCE)
+    return {
+        **{name: getattr(result, name) for name in (*_STATISTICS, "noisy")},
+        "median_low_s": low_s,
+        "median_high_s": high_s,
         "times_s": json.dumps([round(t, 9) for t in result.times_s]),
         "threads": result.threads,
-        "dispatch_floor_s": floor_s,
+        "busy_share": result.busy_share,
         "gflops_per_s": cost.flops / median_s / 1e9 if median_s > 0 else math.nan,
         "gb_per_s": cost.bytes_moved / median_s / 1e9 if median_s > 0 else math.nan,
-        "peak_memory_bytes": peak,
-        "max_rel_err": check.get("max_rel_err"),
-        "flags": ",".join(flags),
-        "status": "ok",
-        "message": check.get("note", ""),
     }
+
+
+def merge_rounds(rows: Sequence[dict], target_precision: float = 0.02) -> dict:
+    """A point measured in several rounds, as one row. Its figures come from the rounds
+    measured while the machine was not busy, pooled (every round when none was); every
+    round's raw times stay in ``rounds_times_s``, and the message says which were used."""
+    latest = rows[-1]
+    ok = [row for row in rows if row.get("status") == "ok"]
+    if len(rows) == 1 or not ok:
+        return {**latest, "rounds": len(rows)}
+    quiet = [row for row in ok if "busy" not in _flags(row)]
+    used = quiet or ok
+    times = [t for row in used for t in stats.parse_times(row.get("times_s"))]
+    base = used[-1]
+    result = timing.Measurement(
+        times_s=tuple(times), first_call_s=rows[0].get("first_call_s", math.nan), warmup_s=(),
+        device=str(base["device"]), threads=int(base["threads"]), wall_s=0.0, loop_wall_s=0.0,
+        stop_reason="rounds", target_precision=target_precision,
+        launch_s=_median([r.get("launch_s") for r in used]),
+        busy_share=max(float(r.get("busy_share") or 0.0) for r in used),
+    )  # fmt: skip
+    device_type = torch.device(str(base["device"])).type
+    kept = [f for f in _flags(base) if f not in (*_ROUND_FLAGS_ORDER[:3], "suspect")]
+    figures = _figures(result, _RowCost(base), device_type)
+    rounds = [str(i + 1) for i, row in enumerate(rows) if row in used]
+    said = f"measured in {len(rows)} rounds" + (
+        f"; figures from round{'s' if len(rounds) > 1 else ''} {', '.join(rounds)}"
+        if quiet and len(quiet) < len(ok) else "; busy in every round" if not quiet else ""
+    )  # fmt: skip
+    merged = {
+        **base,
+        **figures,
+        "first_call_s": result.first_call_s,
+        "launch_s": result.launch_s,
+        "flags": ",".join(
+            [f for f in _ROUND_FLAGS_ORDER if f in _figures_flags(result, device_type)] + kept
+        ),
+        "rounds": len(rows),
+        "rounds_times_s": json.dumps([stats.parse_times(r.get("times_s")) for r in ok]),
+        "message": "; ".join(filter(None, [said, str(base.get("message") or "")])),
+    }
+    return ceilings.judge_row(merged)
+
+
+def _median(values) -> float:
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.median(finite)) if finite else math.nan
+
+
+@dataclass(frozen=True)
+class _RowCost:
+    """A row's own work figures, where a merge has no ``Cost`` at hand."""
+
+    row: dict
+
+    @property
+    def flops(self) -> float:
+        return float(self.row.get("flops") or math.nan)
+
+    @property
+    def bytes_moved(self) -> float:
+        return float(self.row.get("bytes") or math.nan)
 
 
 def _check(prepared, dtype: torch.dtype) -> dict:

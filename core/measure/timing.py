@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.measure import devices
+from core.measure import devices, load
+from core.stats import median_interval
 
-Z_95 = 1.959964
 # Below this many repeats an order-statistics interval of the median is too coarse to
 # trust (with 3 samples, min..max covers the median only 75% of the time), so the
 # precision target cannot stop the loop earlier; the time budget still can, from 3.
@@ -28,17 +29,6 @@ PRECISION_MIN_REPEATS = 20
 # longer calls dwarf it anyway.
 GUARD_MAX_CALL_S = 2e-3
 GUARD_MAX_S = 100e-6
-
-
-def median_interval(times_s: np.ndarray) -> tuple[float, float]:
-    """Distribution-free 95% interval of the median from order statistics. With few
-    samples it widens to the full range, which is the honest answer."""
-    ordered = np.sort(times_s)
-    n = len(ordered)
-    half_width = Z_95 * math.sqrt(n) / 2
-    low = max(math.floor(n / 2 - half_width), 1)
-    high = min(math.ceil(n / 2 + half_width) + 1, n)
-    return float(ordered[low - 1]), float(ordered[high - 1])
 
 
 def _rel_precision(times_s, if_not_positive: float) -> float:
@@ -74,6 +64,11 @@ class Measurement:
     target_precision: float = 0.02
     timer: str = "perf_counter"  # perf_counter, events, or events-pipelined
     guard_s: float = 0.0  # device work queued before each timed call to hide its launch
+    # Host seconds to launch one call without waiting for it (accelerators only): when it
+    # is most of the median, the CPU launching kernels sets the pace, not the device.
+    launch_s: float = math.nan
+    busy_share: float = math.nan  # other processes' share of the machine while timed
+    first_call_warnings: tuple[str, ...] = ()  # e.g. an op falling back to the CPU
 
     median_s = _statistic(np.median)
     p25_s = _statistic(lambda times_s: np.percentile(times_s, 25))
@@ -127,6 +122,17 @@ def cpu_threads(threads: int | None):
             torch.set_num_threads(previous)
 
 
+@contextmanager
+def _warn_always():
+    """torch gives some warnings once per process; a point must see its own."""
+    previous = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    try:
+        yield
+    finally:
+        torch.set_warn_always(previous)
+
+
 def _events_usable(device: torch.device, settings: TimingSettings) -> bool:
     # MPS events have hung and returned reversed intervals (pytorch#162872), and the
     # CPU has none: both are timed with perf_counter around a synchronize.
@@ -173,8 +179,10 @@ def measure(
     threads: int | None = None,
     sync: Callable[[torch.device], None] = devices.synchronize,
     should_stop: Callable[[], bool] | None = None,
+    after_call: Callable[[], None] | None = None,
 ) -> Measurement:
-    """Time ``fn`` on ``device``. Its inputs must already be built: only the call is timed."""
+    """Time ``fn`` on ``device``. Its inputs must already be built: only the call is timed.
+    ``after_call`` runs after every call, outside the timed interval (memory sampling)."""
     settings = settings or TimingSettings()
     device = torch.device(device)
     use_events = _events_usable(device, settings)
@@ -195,7 +203,10 @@ def measure(
             start = time.perf_counter()
             fn()
             sync(device)
-            return time.perf_counter() - start
+            elapsed_s = time.perf_counter() - start
+            if after_call is not None:
+                after_call()
+            return elapsed_s
 
         def events_call() -> float:
             if pipelined:
@@ -207,11 +218,19 @@ def measure(
                 # once and the interval would include the host's launch of fn. Queued work
                 # keeps the device busy until fn is enqueued, as in a running program.
                 guard(guard_s)
-            return _events_s(device, sync, fn, events)
+            elapsed_s = _events_s(device, sync, fn, events)
+            if after_call is not None:
+                after_call()
+            return elapsed_s
 
         timed_call = events_call if use_events else wall_call
         sync(device)  # nothing queued earlier may leak into the first call
-        first_call_s = wall_call()
+        with warnings.catch_warnings(record=True) as caught, _warn_always():
+            # Ops a backend lacks may run on the CPU with only a warning (the MPS fallback),
+            # given by the first call alone.
+            warnings.simplefilter("always")
+            first_call_s = wall_call()
+        load_start = load.snapshot()
         point_start = time.perf_counter()
 
         warmup_s: list[float] = []
@@ -221,12 +240,9 @@ def measure(
             or (not _settled(warmup_s) and time.perf_counter() - point_start < warmup_budget_s)
         ):
             warmup_s.append(timed_call())
+        launch_s = _launch_s(fn, device, sync, min(warmup_s)) if device.type != "cpu" else math.nan
         if guard is not None and min(warmup_s) < GUARD_MAX_CALL_S:
-            start = time.perf_counter()
-            fn()
-            enqueue_s = time.perf_counter() - start  # the host's launch alone
-            sync(device)
-            guard_s = min(2 * enqueue_s, GUARD_MAX_S)
+            guard_s = min(2 * launch_s, GUARD_MAX_S)
 
         times_s: list[float] = []
         loop_start = time.perf_counter()
@@ -247,6 +263,7 @@ def measure(
                 stop_reason = "stopped"
                 break
         end = time.perf_counter()
+        busy_share = load.busy_share(*load.window(load_start))
     return Measurement(
         times_s=tuple(times_s),
         first_call_s=first_call_s,
@@ -260,7 +277,22 @@ def measure(
         target_precision=settings.target_precision,
         timer=("events-pipelined" if pipelined else "events") if use_events else "perf_counter",
         guard_s=guard_s,
+        launch_s=launch_s,
+        busy_share=busy_share,
+        first_call_warnings=tuple(dict.fromkeys(str(w.message) for w in caught)),
     )
+
+
+def _launch_s(fn: Callable[[], object], device: torch.device, sync, call_s: float) -> float:
+    """The host's time to launch ``fn`` onto an idle device, without waiting for it: the
+    median of three tries, or one for calls long enough that a try costs real time."""
+    tries = []
+    for _ in range(3 if call_s < 0.05 else 1):
+        start = time.perf_counter()
+        fn()
+        tries.append(time.perf_counter() - start)
+        sync(device)
+    return float(np.median(tries))
 
 
 def dispatch_floor_s(device: torch.device | str, threads: int | None = None) -> float:
