@@ -11,7 +11,7 @@ import sys
 
 import streamlit as st
 
-from ui.navigation import leave_folder_mode
+from ui.navigation import leave_folder_mode, menu
 
 leave_folder_mode(entry=True)
 st.set_page_config(page_title="Speedup Explorer", page_icon="⚡", layout="wide")
@@ -27,7 +27,7 @@ PAGES = [
     st.Page("pages/results.py", title="Results", icon=":material/history:"),
     st.Page("pages/trust.py", title="Trust the numbers", icon=":material/verified:"),
 ]
-page = st.navigation(PAGES)
+page = menu(PAGES)
 
 if "core.measure.sweep" not in sys.modules:
     # The first import of torch and torchvision takes seconds; say why the page waits.

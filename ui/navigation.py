@@ -7,12 +7,19 @@ no wide layout, file names in the menu. AppTest starts every run in that mode to
 
 Still needed on every Streamlit this app allows (1.65 up to 1.67, the newest checked):
 they all set ``PagesManager.uses_pages_directory`` from a ``pages/`` folder until the
-first ``st.navigation`` call. Drop this module when a Streamlit release stops doing so.
+first ``st.navigation`` call. Drop ``leave_folder_mode`` when a Streamlit release stops
+doing so.
+
+That first run also sends the old mode's menu of file names before this app's code
+runs, and a deep link's page imports torch under it for seconds. So
+``client.showSidebarNavigation = false`` (.streamlit/config.toml) hides every automatic
+menu, and ``menu`` draws the app's own in the sidebar from the first run on.
 """
 
 from __future__ import annotations
 
 import runpy
+from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -38,3 +45,15 @@ def leave_folder_mode(entry: bool = False) -> None:
     if not entry:
         runpy.run_path(str(ENTRY), run_name="__main__")
         st.stop()
+
+
+def menu(pages: Sequence[st.Page]) -> st.Page:
+    """The page to run, with the menu drawn as links at the top of the sidebar.
+
+    ``position="hidden"``: the config hides the automatic menu anyway, and the links do
+    not depend on that setting.
+    """
+    page = st.navigation(pages, position="hidden")
+    for each in pages:
+        st.sidebar.page_link(each)
+    return page

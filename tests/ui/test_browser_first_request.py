@@ -1,0 +1,96 @@
+"""A fresh server's first request, in a real Chromium: the page opens with the app's own
+menu, never Streamlit's automatic one built from the file names in ``pages/``.
+
+Each test starts its own ``streamlit run``: the automatic menu only ever came with the
+first script run of a server process, which the shared ``app_url`` server has long had.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+RUNNING = '[data-testid="stStatusWidget"]'
+# Every text a navigation menu ever shows while the page loads, however briefly.
+RECORD_MENUS = """
+window.__menus = [];
+new MutationObserver(() => {
+  for (const nav of document.querySelectorAll(
+      '[data-testid="stSidebarNav"], [data-testid="stSidebarNavItems"], nav')) {
+    const text = nav.innerText.trim();
+    if (text && !window.__menus.includes(text)) window.__menus.push(text);
+  }
+}).observe(document, {childList: true, subtree: true, characterData: true});
+"""
+# What Streamlit's automatic menu calls the entry file and two pages: their file names,
+# lower case (the app's own menu says "Overview" and "Element-wise").
+FILE_NAME_LABELS = ("streamlit app", "elementwise", "overview")
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A new ``streamlit run`` that has served nothing yet; ended by its PID."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SPEEDUP_EXPLORER_STORE": f"sqlite:///{tmp_path / 'store.sqlite'}"}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+               "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
+    with (tmp_path / "streamlit.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(180):  # polled, up to about 90 s
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not answer on /_stcore/health")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.parametrize("path", ["", "elementwise"])
+def test_the_first_request_opens_with_the_apps_own_menu(browser, fresh_server, path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    try:
+        tab = context.new_page()
+        tab.add_init_script(RECORD_MENUS)
+        tab.goto(f"{fresh_server}/{path}")
+        tab.wait_for_selector("h1", timeout=120_000)
+        tab.wait_for_function(
+            f"() => !document.querySelector('{RUNNING}')", timeout=120_000, polling=250
+        )
+        # A deep link's first run draws the sidebar twice (see ui/navigation.py).
+        sidebar_done = "document.querySelector('[data-testid=stSidebar]')?.innerText"
+        tab.wait_for_function(
+            f"() => {sidebar_done}.includes('Trust the numbers')",
+            timeout=60_000,
+            polling=250,
+        )
+        menus = tab.evaluate("window.__menus")
+        sidebar = tab.locator('[data-testid="stSidebar"]').inner_text()
+    finally:
+        context.close()
+    shown = [text for text in menus if any(f in text for f in FILE_NAME_LABELS)]
+    assert not shown, f"Streamlit's file-name menu was drawn: {shown}"
+    for title in ("Overview", "Element-wise", "Results"):
+        assert title in sidebar, f"the app's own menu lacks {title}"
