@@ -78,7 +78,7 @@ _ARGUMENTS = (
     ("run suite", "--force", "replace an existing --out file", _ON),
     ("export", "--force", "replace an existing file", _ON),
     ("import", "file", None, {}),
-    ("import", "--label", "a name for the imported run", {}),
+    ("import", "--label", "a name for the imported runs", {}),
     ("run suite runs export import", "--store",
      "SQLAlchemy URL of the results store; default: a SQLite file per user", {}),
     ("run suite", "--no-store", "keep the results out of the store", _ON),
@@ -190,6 +190,17 @@ def _open_store(args, write: bool = True):
         raise BadInput(f"--store: {error}") from None
 
 
+# Before a run estimated to take this long (or a suite), watch the machine for a second.
+LONG_RUN_S = 10.0
+
+
+def _say_if_busy() -> None:
+    from core.measure import load
+
+    if sentence := load.check_machine().sentence():
+        print(sentence, file=sys.stderr)
+
+
 def _run_parts(parts, args) -> pd.DataFrame:
     from core.measure import devices, sweep
 
@@ -210,25 +221,32 @@ def _run_parts(parts, args) -> pd.DataFrame:
         workload = workloads.get(part.workload)
         tasks += sweep.plan(workload, part.grid, backends, settings, group=part.chart)
     print("backends: " + ", ".join(b.label for b in backends), file=sys.stderr)
-    rows_by_part: dict[str, list[dict]] = {part.chart: [] for part in parts}
+    if len(parts) > 1 or sum(t.estimate_s for t in tasks) >= LONG_RUN_S:
+        _say_if_busy()
+    # A point measured again in a later round replaces its row: rows are kept by task.
+    rows_by_part: dict[str, dict[tuple, dict]] = {part.chart: {} for part in parts}
     with tqdm(total=len(tasks), unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
 
         def on_row(task, row):
             if record is not None:
                 record(row)
-            rows_by_part[task.group].append(row)
+            again = task.key in rows_by_part[task.group]
+            rows_by_part[task.group][task.key] = row
             bar.set_postfix_str(f"{row['workload']} {row['backend']} {row['status']}")
-            bar.update(1)
+            bar.update(0 if again else 1)
 
         done = sweep.measure(tasks, settings, on_row=on_row, budget_s=settings.sweep_budget_s)
     frames = []
     for part in parts:
         names = workloads.get(part.workload).param_names
-        frame = results.to_frame(rows_by_part[part.chart], names)
+        frame = results.to_frame(list(rows_by_part[part.chart].values()), names)
         frames.append(frame)
-        table = tables.result_table(results.add_speedup(frame))
-        table["speedup"] = table["speedup"].map(units.speedup)
-        print(f"\n{part.chart}\n" + table.to_string(index=False))
+        print(
+            f"\n{part.chart}\n"
+            + tables.result_table(results.add_speedup(frame)).to_string(index=False)
+        )
+    if busy := tables.busy_summary(pd.DataFrame(done.rows)):
+        print(f"\n{busy}", file=sys.stderr)
     if done.skipped:
         print(f"\nskipped for time ({len(done.skipped)} points):", file=sys.stderr)
         for point in done.skipped:
@@ -294,8 +312,7 @@ def _export(args) -> None:
 
 def _import(args) -> None:
     imported = files.import_file(args.file)
-    run_id = _open_store(args).import_run(imported, label=args.label)
-    print(f"imported {len(imported.frame)} rows as run {run_id}")
+    print(_open_store(args).import_runs(imported, label=args.label).summary())
 
 
 def _info(args) -> None:

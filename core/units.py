@@ -177,6 +177,21 @@ def speedup(value: Any) -> str:
     return f"{number:{'.0f' if number >= 10 else '.1f' if number >= 1 else '.2g'}}×"
 
 
+def speedup_range(value: Any, low: Any, high: Any) -> str:
+    """A speedup with its 95% interval, '12.3× (11.8–12.9×)'; the bare figure when the
+    interval is unknown; '' when missing."""
+    number, lo, hi = _number(value), _number(low), _number(high)
+    if number is None:
+        return ""
+    if lo is None or hi is None:
+        return f"{_three_digits(number)}×"
+    return f"{_three_digits(number)}× ({_three_digits(lo)}–{_three_digits(hi)}×)"
+
+
+def _three_digits(number: float) -> str:
+    return f"{number:.0f}" if abs(number) >= 100 else f"{number:.3g}"
+
+
 def ratio(value: Any) -> str:
     """A ratio of times to 3 significant digits: '0.53×', '2×'; '-' when missing."""
     number = _number(value)

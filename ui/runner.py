@@ -24,9 +24,9 @@ import streamlit as st
 from core import units
 from core.errors import BadInput
 from core.keep import files, recorder, results
-from core.measure import devices, sweep, workloads
+from core.measure import devices, load, sweep, workloads
 from core.measure.suites import SuitePart
-from core.show import report, tables
+from core.show import charts, report, tables
 from ui import sidebar
 from ui.sidebar import Settings
 
@@ -36,8 +36,11 @@ AUTO_RUN_LIMIT_S = 3.0
 # more than a quarter of the time drawing.
 REDRAW_EVERY_S = 1.0
 REDRAW_SHARE = 0.25
-# How often a long point gives Streamlit a chance to act on Stop or a widget change.
+# How often a long point gives Streamlit a chance to act on Stop or a widget change, and
+# says how far it is. While a CPU point is timed the app keeps still (the browser and the
+# server would draw on the cores being timed): only this line changes, less often.
 HEARTBEAT_S = 0.5
+CPU_HEARTBEAT_S = 1.5
 MAX_WARNINGS = 6
 _CACHE_MAX_ROWS = 20_000
 
@@ -101,8 +104,9 @@ class _Progress:
             self.waiting, self.stop_slot = st.empty(), st.empty()
         self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
         self.tasks, self.settings, self.done = tasks, settings, 0
-        self.started = self.beat_at = self.drawn_at = time.perf_counter()
-        self.draw_s = 0.0
+        self.started = self.beat_at = self.drawn_at = self.task_at = time.perf_counter()
+        self.draw_s, self.task = 0.0, None
+        self.times_cpu = any(t.backend.device == "cpu" for t in tasks)
         self.run_settings = {**settings.sweep_settings().as_dict(), "dtypes": list(dtypes),
                              "backends": settings.labels, "source": "app"}  # fmt: skip
         self.records: dict[str, Callable[[dict], None]] | None = {}
@@ -128,10 +132,16 @@ class _Progress:
                 redraw(measuring=True)
                 self.drawn_at = time.perf_counter()
                 self.draw_s = self.drawn_at - begun
+                if self.times_cpu:  # let the browser finish drawing before a CPU point
+                    load.settle()
+
+        def on_start(task: sweep.Task) -> None:
+            self.task, self.task_at = task, time.perf_counter()
 
         settings = self.settings.sweep_settings(dtype)
         return sweep.measure(self.tasks, settings, on_row=on_row, should_stop=self.beat,
-                             on_wait=self.waiting.info, budget_s=budget_s)  # fmt: skip
+                             on_wait=self.waiting.info, budget_s=budget_s,
+                             on_start=on_start)  # fmt: skip
 
     def _show(self, text: str) -> None:
         total = max(len(self.tasks), 1)
@@ -156,10 +166,13 @@ class _Progress:
 
     def beat(self) -> bool:
         """Any st.* call lets Streamlit stop this script for Stop or a widget change."""
-        now = time.perf_counter()
-        if now - self.beat_at >= HEARTBEAT_S:
+        now, task = time.perf_counter(), self.task
+        on_cpu = task is not None and task.backend.device == "cpu"
+        if now - self.beat_at >= (CPU_HEARTBEAT_S if on_cpu else HEARTBEAT_S):
             self.beat_at = now
-            self._show(f"measuring… {now - self.started:.0f} s")
+            what = f"{task.label} on {task.backend.label}: " if task is not None else ""
+            estimate = f" of about {units.duration(task.estimate_s)}" if task is not None else ""
+            self._show(f"measuring {what}{now - self.task_at:.0f} s{estimate}")
         return False
 
     def close(self, measured: int, cached: int, also: str = "") -> None:
@@ -357,6 +370,8 @@ def run_suite(
 def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: bool) -> None:
     if frame.empty:
         return
+    if busy := tables.busy_summary(frame):
+        st.warning(busy)
     problems = tables.problems(frame)
     for line in problems[:MAX_WARNINGS]:
         st.warning(line)
@@ -364,13 +379,10 @@ def _report(frame: pd.DataFrame, workload, settings: Settings, key: str, table: 
         st.warning(f"… and {len(problems) - MAX_WARNINGS} more points; see the table.")
     if not table:
         return
-    speedup = st.column_config.NumberColumn(format="%.3g×")
+    speedup = st.column_config.TextColumn(help="median speedup, with its 95% interval")
     st.dataframe(tables.result_table(frame), hide_index=True, column_config={"speedup": speedup})
-    st.caption(
-        "Flags: *noisy*, the median is not known to a few percent; *suspect*, faster than "
-        "this device's measured limits allow (often a missing synchronize); *mismatch*, the "
-        "output differs from the CPU reference."
-    )
+    meanings = charts.FLAG_MEANINGS.items()
+    st.caption("Flags: " + "; ".join(f"*{flag}*, {why}" for flag, why in meanings) + ".")
     slug = "".join(c if c.isalnum() else "-" for c in settings.machine.lower()).strip("-")[:40]
     st.download_button(
         "Download CSV",

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from core import stats
+
 STATUSES = ("ok", "skipped", "failed", "refused")
 
 # Columns before the workload's own parameters.
@@ -60,7 +62,7 @@ MEASUREMENT_COLUMNS: dict[str, str] = {
 }
 
 # Columns a table may carry that are not stored per row: they come from the run or are computed.
-DERIVED_COLUMNS = ("machine", "source", "speedup", "schema_version")
+DERIVED_COLUMNS = ("machine", "source", "speedup", "speedup_low", "speedup_high", "schema_version")
 
 
 def empty_frame(param_names: Iterable[str] = ()) -> pd.DataFrame:
@@ -93,24 +95,56 @@ def param_columns(table: Iterable[str], *, derived: bool = True) -> list[str]:
 
 
 def add_speedup(frame: pd.DataFrame, baseline_backend: str | None = None) -> pd.DataFrame:
-    """Add ``speedup``: baseline median over this row's median, matched on every parameter.
+    """Add ``speedup``: baseline median over this row's median, matched on every parameter,
+    with its 95% interval (``speedup_low``, ``speedup_high``; see ``core.stats``).
 
     The baseline is the given backend, else the first CPU backend in the table. Rows
     without an ok baseline get NaN; the baseline's own rows get 1.
     """
-    frame = frame.copy()
+    frame = with_median_intervals(frame)
     if frame.empty:
-        frame["speedup"] = pd.Series(dtype="float64")
-        return frame
+        return frame.assign(**{c: pd.Series(dtype="float64") for c in SPEEDUP_COLUMNS})
     if baseline_backend is None:
         baseline_backend = baseline_of(frame)
-    keys = [k for k in [*param_columns(frame), "dtype"] if k in frame and k != "speedup"]
+    keys = [k for k in [*param_columns(frame), "dtype"] if k in frame and k not in SPEEDUP_COLUMNS]
     ok = frame[(frame["status"] == "ok") & (frame["backend"] == baseline_backend)]
-    base = ok[[*keys, "median_s"]].rename(columns={"median_s": "_baseline_s"})
+    renamed = {"median_s": "_base_s", "median_low_s": "_base_low_s"}
+    base = ok[[*keys, *renamed, "median_high_s"]].rename(
+        columns={**renamed, "median_high_s": "_base_high_s"}
+    )
     base = base.drop_duplicates(subset=keys, keep="last")
-    merged = frame.merge(base, on=keys, how="left") if keys else frame.assign(_baseline_s=math.nan)
-    merged["speedup"] = merged["_baseline_s"] / merged["median_s"].where(merged["status"] == "ok")
-    return merged.drop(columns="_baseline_s")
+    merged = frame.drop(columns=[c for c in SPEEDUP_COLUMNS if c in frame])
+    merged = merged.merge(base, on=keys, how="left") if keys else merged.assign(_base_s=math.nan)
+    ok_rows = merged["status"] == "ok"
+    merged["speedup"] = merged["_base_s"] / merged["median_s"].where(ok_rows)
+    # The ratio of two medians lies between the ratios of their intervals' ends.
+    low = merged["_base_low_s"] / merged["median_high_s"].where(ok_rows)
+    high = merged["_base_high_s"] / merged["median_low_s"].where(ok_rows)
+    same = merged["backend"] == baseline_backend  # a row against itself is exactly 1
+    merged["speedup_low"] = low.where(~same, 1.0).astype("float64")
+    merged["speedup_high"] = high.where(~same, 1.0).astype("float64")
+    return merged.drop(columns=["_base_s", "_base_low_s", "_base_high_s"], errors="ignore")
+
+
+SPEEDUP_COLUMNS = ("speedup", "speedup_low", "speedup_high")
+
+
+def with_median_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``median_low_s``/``median_high_s`` from ``times_s`` where rows lack them (rows
+    stored or exported before intervals were kept)."""
+    frame = frame.copy()
+    for name in ("median_low_s", "median_high_s"):
+        if name not in frame:
+            frame[name] = pd.Series(math.nan, index=frame.index, dtype="float64")
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    lacking = frame["median_low_s"].isna() & (frame.get("status") == "ok")
+    if lacking.any() and "times_s" in frame:
+        found = [
+            stats.median_interval(stats.parse_times(text), stats.MEDIAN_CONFIDENCE)
+            for text in frame.loc[lacking, "times_s"]
+        ]
+        frame.loc[lacking, ["median_low_s", "median_high_s"]] = found
+    return frame
 
 
 def baseline_of(frame: pd.DataFrame) -> str | None:

@@ -6,14 +6,15 @@ which differ per workload, one JSON object.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,9 @@ results_table = sa.Table(
     sa.Column("params", sa.Text, nullable=False),
     *[sa.Column(name, _SQL_TYPES[dtype]()) for name, dtype in results.MEASUREMENT_COLUMNS.items()],
 )
+
+# What names one point of a run on one backend: a run measures it once, in one or more rounds.
+_SAME_POINT = ("run_id", "workload", "params", "backend", "dtype")
 
 # Each column's Python type, as the database driver wants a cell (params is JSON text).
 _CASTS = {
@@ -218,6 +222,40 @@ def _record(row: dict, run_id: str | None = None) -> dict:
 def _run_exists(conn: Connection, run_id: str) -> bool:
     query = sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
     return conn.execute(query).first() is not None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did: the runs it stored, those already stored, the rows written."""
+
+    stored: tuple[str, ...]
+    skipped: tuple[str, ...]
+    rows: int
+
+    def summary(self) -> str:
+        """'3 runs imported (120 rows), 41 already stored: skipped'."""
+        count = len(self.stored)
+        text = f"{count} run{'s' * (count != 1)} imported ({self.rows} rows)"
+        if self.stored and len(self.stored) <= 3:
+            text += f" as {', '.join(self.stored)}"
+        if self.skipped:
+            text += f", {len(self.skipped)} already stored: skipped"
+        return text
+
+
+def _import_target(conn: Connection, run_id: str, machine: dict) -> str | None:
+    """Where an imported run goes: its own id, or, when another machine's run has that id,
+    its id and its machine's; None when it is stored there already."""
+    digest = hashlib.sha1(json.dumps(machine, sort_keys=True, default=str).encode())
+    for candidate in (run_id, f"{run_id}@{digest.hexdigest()[:8]}"):
+        query = sa.select(runs_table.c.machine).where(runs_table.c.run_id == candidate)
+        found = conn.execute(query).scalar()
+        if found is None:
+            return candidate
+        there = json.loads(found)
+        if all(there.get(key) == value for key, value in machine.items()):
+            return None
+    raise StoreError(f"run '{run_id}' is stored twice already, for other machines")
 
 
 _DAMAGED = (
@@ -418,9 +456,13 @@ class Store:
         stored is kept in the recovery file, which the StoreError names."""
         record = _record(row)
 
-        # A lone INSERT, with the foreign key checking the run.
+        # A lone INSERT, with the foreign key checking the run. A point measured again in a
+        # later round (busy or noisy) replaces its earlier row in the same transaction.
         def insert(conn: Connection) -> None:
             try:
+                if (row.get("rounds") or 1) > 1:
+                    same = [results_table.c[c] == record[c] for c in _SAME_POINT]
+                    conn.execute(results_table.delete().where(*same))
                 conn.execute(results_table.insert(), [record])
             except sa.exc.IntegrityError:
                 raise StoreError(_NO_RUN.format(record["run_id"])) from None
@@ -452,33 +494,52 @@ class Store:
         ``run_id`` must name a started run.
         """
 
-        def write(conn: Connection) -> None:
-            if run_id is not None and not _run_exists(conn, run_id):
-                workloads = ",".join(dict.fromkeys(str(w) for w in frame.get("workload", [])))
-                self._insert_run(conn, run_id, workloads, machine, settings, label, source)
-            for start in range(0, len(frame), INSERT_CHUNK_ROWS):
-                part = frame.iloc[start : start + INSERT_CHUNK_ROWS].to_dict(orient="records")
-                records = [_record(row, run_id) for row in part]
-                for wanted in dict.fromkeys(r["run_id"] for r in records):
-                    self._check_run(conn, wanted)
-                conn.execute(results_table.insert(), records)
-
-        self._write("cannot save results to", write)
+        run = dict(machine=machine, settings=settings, label=label, source=source)
+        self._write("cannot save results to", lambda c: self._insert_frame(c, frame, run_id, run))
         return len(frame)
 
-    def import_run(self, imported: ImportedRun, label: str | None = None) -> str:
-        """Store an imported file as a new run; all of it or, on any problem, none of it.
+    def _insert_frame(self, conn: Connection, frame: pd.DataFrame, run_id, run: dict) -> None:
+        if run_id is not None and not _run_exists(conn, run_id):
+            workloads = ",".join(dict.fromkeys(str(w) for w in frame.get("workload", [])))
+            self._insert_run(conn, run_id, workloads, **run)
+        for start in range(0, len(frame), INSERT_CHUNK_ROWS):
+            part = frame.iloc[start : start + INSERT_CHUNK_ROWS].to_dict(orient="records")
+            records = [_record(row, run_id) for row in part]
+            for wanted in dict.fromkeys(r["run_id"] for r in records):
+                self._check_run(conn, wanted)
+            conn.execute(results_table.insert(), records)
 
+    def import_runs(self, imported: ImportedRun, label: str | None = None) -> ImportReport:
+        """Store an imported file's runs as they were exported, skipping those already
+        stored; all of them or, on any problem, none of them.
+
+        A run is already stored when a run of its id has its machine: every fingerprint
+        field the file gives matches (a CSV only gives the machine's label). A run whose
+        id is taken by another machine's run is stored under its id and that machine's.
         A table that ``import_file`` did not check is checked here, before anything is written.
         """
-        frame = imported.frame if imported.checked else validate_frame(imported.frame)
-        run_id = f"import-{uuid.uuid4().hex[:12]}"
-        machine = {"machine": "unknown machine (imported)", **(imported.machine or {})}
+        if not imported.checked:
+            imported = replace(imported, frame=validate_frame(imported.frame), checked=True)
         if label is None:
             label = f"imported from {imported.name}" if imported.name else "imported"
-        run = {"machine": machine, "settings": imported.settings or {}, "label": label}
-        self.add_frame(frame, run_id, **run, source="imported")
-        return run_id
+        runs = imported.runs()
+
+        def write(conn: Connection) -> ImportReport:  # retried whole while SQLite is busy
+            stored, skipped, rows = [], [], 0
+            for run_id, frame, machine in runs:
+                machine = {"machine": "unknown machine (imported)", **machine}
+                where = _import_target(conn, run_id, machine)
+                if where is None:
+                    skipped.append(run_id)
+                    continue
+                run = dict(machine=machine, settings=imported.settings or {}, label=label,
+                           source="imported")  # fmt: skip
+                self._insert_frame(conn, frame, where, run)
+                stored.append(where)
+                rows += len(frame)
+            return ImportReport(tuple(stored), tuple(skipped), rows)
+
+        return self._write("cannot import into", write)
 
     def delete_run(self, run_id: str) -> int:
         """Remove a run and its rows; returns how many result rows went with it."""

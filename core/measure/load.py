@@ -80,6 +80,19 @@ def window(start: Snapshot) -> tuple[Snapshot, Snapshot]:
     return start, snapshot()
 
 
+def settle(max_wait_s: float = 1.0, step_s: float = 0.1) -> float:
+    """Wait until other programs go quiet (a browser drawing what the app just sent it), at
+    most ``max_wait_s``; returns the seconds waited."""
+    began = previous = snapshot()
+    while previous.at_s - began.at_s < max_wait_s:
+        time.sleep(step_s)
+        now = snapshot()
+        if other_cores(previous, now) <= SLACK_CORES:
+            return now.at_s - began.at_s
+        previous = now
+    return previous.at_s - began.at_s
+
+
 def busy_share(start: Snapshot, end: Snapshot) -> float:
     """Other processes' CPU use as a share of the whole machine (0 to 1)."""
     return other_cores(start, end) / logical_cores()

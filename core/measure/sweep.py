@@ -258,12 +258,14 @@ def measure(
     should_stop: Callable[[], bool] | None = None,
     on_wait: Callable[[str], None] | None = None,
     budget_s: float | None = None,
+    on_start: Callable[[Task], None] | None = None,
 ) -> Measured:
     """Measure ``tasks`` in order; ``on_row(task, row)`` gets each row as it finishes, and
     the rows of each group make one run. ``should_stop`` is asked between tasks and during
     long ones (the app's heartbeat). With ``budget_s``, each group gets an even share of the
     time left when it starts, its cheapest points go first, and a point whose estimate does
     not fit is skipped (a group's first point may use what is left of the whole budget).
+    ``on_start(task)`` hears of each task before it is measured.
 
     Points measured busy or noisy are measured again after the rest of their group, every
     backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows; ``on_row``
@@ -286,6 +288,8 @@ def measure(
             for position, task in enumerate(point):
                 if should_stop is not None and should_stop():
                     return done
+                if on_start is not None:
+                    on_start(task)
                 row = measure_task(task, settings, run_id, on_wait, should_stop)
                 measured[-1].history[position].append(row)
                 measured[-1].slots.append(len(done.rows))
@@ -301,6 +305,8 @@ def measure(
                 for position, task in enumerate(again.tasks):
                     if should_stop is not None and should_stop():
                         return done
+                    if on_start is not None:
+                        on_start(task)
                     history = again.history[position]
                     history.append(measure_task(task, settings, run_id, on_wait, should_stop))
                     precision = settings.timing.target_precision

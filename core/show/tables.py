@@ -24,12 +24,38 @@ def result_table(frame: pd.DataFrame) -> pd.DataFrame:
         n=frame["n"],
         **{"first call": frame["first_call_s"].map(units.seconds)},
         threads=frame["threads"],
-        speedup=frame["speedup"] if "speedup" in frame else float("nan"),
+        speedup=_speedups(frame),
         status=frame["status"],
         flags=frame["flags"].fillna(""),
         message=frame["message"].fillna(""),
     )
     return table.sort_values([*names, "dtype"], kind="stable").reset_index(drop=True)
+
+
+def _speedups(frame: pd.DataFrame) -> list[str]:
+    if "speedup" not in frame:
+        return [""] * len(frame)
+    low = frame.get("speedup_low", pd.Series(index=frame.index, dtype="float64"))
+    high = frame.get("speedup_high", pd.Series(index=frame.index, dtype="float64"))
+    return [
+        units.speedup_range(value, lo, hi)
+        for value, lo, hi in zip(frame["speedup"], low, high, strict=True)
+    ]
+
+
+def busy_summary(frame: pd.DataFrame) -> str:
+    """One line when points were timed while other programs took cores they needed."""
+    flags = frame["flags"].fillna("") if "flags" in frame else pd.Series(dtype="string")
+    busy = frame[flags.str.contains(r"\bbusy\b")]
+    if busy.empty:
+        return ""
+    share = pd.to_numeric(busy.get("busy_share"), errors="coerce").max()
+    used = f" (other programs used up to {share:.0%} of it)" if pd.notna(share) else ""
+    return (
+        f"The machine was busy while {len(busy)} of {len(frame)} points were timed{used}: "
+        "they are flagged busy, and no speedup or crossover is claimed from them. Close "
+        "other programs and measure again for figures you can quote."
+    )
 
 
 def problems(frame: pd.DataFrame) -> list[str]:
