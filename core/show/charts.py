@@ -11,6 +11,7 @@ and not only in the table.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core import units
-from core.keep import results
+from core.keep import reference, results
 from core.measure import workloads
 from core.show.crossover import against_baseline
 
@@ -30,26 +31,147 @@ _METRIC_TITLES = {
     "images_per_s": "images per second",
 }
 _BAD_STATUSES = ("failed", "refused")
-# Distinct hues for backends and series: Streamlit's own theme shades one blue, which
-# makes a CPU line and a GPU line hard to tell apart on a projector.
-_CATEGORIES = alt.Scale(scheme="tableau10")
-_BACKEND_COLOUR = alt.Color("backend:N", scale=_CATEGORIES)
+# Distinct hues for backends, machines and series, each with a WCAG contrast of at least
+# 3 against both Streamlit backgrounds (white, and the dark theme's near-black), so a
+# line or a legend swatch reads in either theme. Tableau's orange, cyan and olive do not.
+PALETTE = (
+    "#1f77b4",  # blue
+    "#e8710a",  # orange
+    "#2ca02c",  # green
+    "#d62728",  # red
+    "#9467bd",  # purple
+    "#0f8f9c",  # teal
+    "#d6459e",  # pink
+    "#8c564b",  # brown
+    "#7a7a00",  # olive
+    "#b8860b",  # gold
+)
+_BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _TEAL, _PINK, _BROWN, _OLIVE, _GOLD = PALETTE
+# Symbols of legends that carry no colour (op shapes, dashes): Vega's mid grey, which reads
+# on white and on the dark theme alike (Vega-Lite's default there is black).
+NEUTRAL = "gray"
+# The labels every page and the post's figures use get a fixed colour, so a backend or a
+# machine looks the same on every chart of every page whatever else that chart shows.
+_KNOWN_COLOURS: dict[str, dict[str, str]] = {
+    "backend": {
+        "cpu (1 thread)": _BLUE,
+        "cpu (2 threads)": _TEAL,
+        "cuda": _ORANGE,
+        "mps": _RED,
+        "cpu (post default, 2 threads)": _PURPLE,
+        "cpu (post default threads)": _BROWN,
+        "cuda (rocm)": _PINK,
+    },
+    "machine": {reference.NEO: _ORANGE, reference.RYZEN: _PINK},
+    "op": dict(zip(workloads.OPS, PALETTE, strict=False)),
+    "dtype": {"float32": _BLUE, "float16": _ORANGE, "bfloat16": _GREEN},
+}
 
 # Most serious first: a point with several flags is outlined in the colour of the first.
 # Each flag: (what it means, outline colour, legend hint). The hint stays short so the
 # legend does not squeeze the plot; captions say more.
 _FLAG_STYLE = {
-    "nonfinite": ("the output has NaN or inf", "black", "NaN/inf"),
+    "nonfinite": ("the output has NaN or inf", _RED, "NaN/inf"),
     "mismatch": ("the output differs from the CPU reference", "#8e44ad", "wrong output"),
     "suspect": (
         "faster than this device's measured ceilings allow (often a missing synchronize)",
         "#e6007e",
         "too fast",
     ),
+    "busy": (
+        "other programs took cores this point needed while it was timed: too slow, and "
+        "no speedup is claimed from it",
+        "#d35400",
+        "busy machine",
+    ),
+    "cpu-fallback": ("an op ran on the CPU, not the device", "#c0392b", "fell back"),
     "noisy": ("the median is not known to a few percent", "#8c8c8c", "spread"),
+    "host-bound": (
+        "the CPU launching kernels sets this pace, not the device",
+        "#2e86c1",
+        "launch-bound",
+    ),
 }
 FLAGS = tuple(_FLAG_STYLE)
 FLAG_MEANINGS = {flag: meaning for flag, (meaning, _, _) in _FLAG_STYLE.items()}
+
+
+def colour_of(field: str, label: object) -> str:
+    """The one colour of ``label`` wherever ``field`` colours a chart: a fixed one for the
+    labels every page uses, else a stable hash's pick among the colours no known label of
+    that field has, so that this machine never takes the colour of one of the post's."""
+    known, text = _KNOWN_COLOURS.get(field, {}), str(label)
+    if text in known:
+        return known[text]
+    free = [c for c in PALETTE if c not in known.values()] or list(PALETTE)
+    return free[zlib.crc32(text.encode()) % len(free)]
+
+
+def colour_scale(field: str, labels: Iterable) -> alt.Scale:
+    """An explicit scale for the labels a chart shows: Streamlit's theme would otherwise
+    colour them in order of appearance, differently on every chart."""
+    domain = [units.plain(v) for v in dict.fromkeys(labels) if not units.missing(v)]
+    return alt.Scale(domain=domain, range=[colour_of(field, v) for v in domain])
+
+
+def colour(field: str, labels: Iterable, title: str | None = None, legend: bool = True):
+    """Colour by ``field`` with ``colour_scale``; its legend uncut, its swatches solid
+    (the IQR band's faint fill would otherwise be the swatch)."""
+    shown = alt.Legend(
+        title=title or field, labelLimit=0, symbolOpacity=1, symbolSize=160, symbolStrokeWidth=3
+    )
+    return alt.Color(
+        f"{field}:N", scale=colour_scale(field, labels), legend=shown if legend else None
+    )
+
+
+def _grey_legend(title: str) -> alt.Legend:
+    """A legend of shapes or dashes in ``NEUTRAL``, uncut."""
+    return alt.Legend(
+        title=title, labelLimit=0, symbolFillColor=NEUTRAL, symbolStrokeColor=NEUTRAL,
+        symbolOpacity=1,
+    )  # fmt: skip
+
+
+def _views(chart: Any) -> Iterable[Any]:
+    """Every single view of a chart: layers, concatenated and faceted panels flattened."""
+    if not isinstance(chart, alt.SchemaBase):
+        return
+    if chart._get("encoding", alt.Undefined) is not alt.Undefined:
+        yield chart
+    for key in ("layer", "concat", "hconcat", "vconcat"):
+        children = chart._get(key, alt.Undefined)
+        for child in children if isinstance(children, list) else []:
+            yield from _views(child)
+    yield from _views(chart._get("spec", alt.Undefined))
+
+
+def _stable_colour(view: Any) -> tuple[str | None, Any]:
+    """(field, encoding) of a view coloured through ``colour_scale``, else (None, None)."""
+    enc = view.encoding._get("color", alt.Undefined)
+    scale = enc._get("scale", alt.Undefined) if isinstance(enc, alt.SchemaBase) else alt.Undefined
+    if not isinstance(scale, alt.SchemaBase) or not isinstance(scale._get("domain"), list):
+        return None, None
+    field = enc.to_dict(validate=False).get("field")
+    theirs = [colour_of(field, v) for v in scale["domain"]]
+    return (field, enc) if field and list(scale._get("range") or []) == theirs else (None, None)
+
+
+def same_colours(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart with every view's stable colour scale over the labels of all its views.
+    Vega-Lite unites the domains of a shared scale but keeps one view's range, which would
+    give a label another label's colour wherever two views show different labels."""
+    chart = chart.copy(deep=True)
+    found: dict[str, list] = {}
+    for view in _views(chart):
+        field, enc = _stable_colour(view)
+        if field:
+            found.setdefault(field, []).extend(enc["scale"]["domain"])
+    for view in _views(chart):
+        field, enc = _stable_colour(view)
+        if field:
+            enc["scale"] = colour_scale(field, found[field])
+    return chart
 
 
 def _floats(series: pd.Series) -> np.ndarray:
@@ -112,7 +234,14 @@ def _slim(frame: pd.DataFrame, fields: Iterable[str]) -> pd.DataFrame:
 
 
 def _scale(log: bool, base: float | None = None) -> alt.Scale:
-    return alt.Scale(type="log", base=base or alt.Undefined) if log else alt.Scale(zero=False)
+    """A log scale spans the data alone (a nice one ran 1 to 1000 for channels 8 to 64),
+    with a few pixels' padding so that the end points are not cut in half."""
+    if not log:
+        return alt.Scale(zero=False)
+    return alt.Scale(type="log", base=base or alt.Undefined, nice=False, padding=_LOG_PAD_PX)
+
+
+_LOG_PAD_PX = 10
 
 
 def _field_type(frame: pd.DataFrame, field: str) -> str:
@@ -191,31 +320,37 @@ def _line_chart(
     """Lines and tooltip points, one line per ``series``, titled from ``frame``; with ``band``
     the p25–p75 band behind them, with ``rings`` flagged points outlined; ``extra`` on top."""
     log, keys = (look.log_x, look.log_y), [look.color, *([look.dash] if look.dash else [])]
-    colour = alt.Color(f"{look.color}:N", title=look.color, scale=_CATEGORIES)
+    hue = colour(look.color, _labels(data, look.color))
     layers = []
     if band:
         lo, hi = "time_p25", "time_p75"
         quartiles = _slim(_positive(data, lo, hi), [x, lo, hi, *keys, "series", *tips])
-        area = alt.Chart(quartiles).mark_area(opacity=0.18).encode(color=colour, detail="series:N")
+        area = alt.Chart(quartiles).mark_area(opacity=0.18).encode(color=hue, detail="series:N")
         tooltip = _tooltips(quartiles, [*keys, x, lo, hi], tip_titles)
         layers.append(
             area.encode(*_axes(x, lo, log, x_base=x_base), y2=alt.Y2(hi), tooltip=tooltip)
         )
     lines = _slim(data, [x, y, *keys, "series", *tips])
     titles = (look.x_title or _x_title(frame, x), y_title)
-    base = alt.Chart(lines).encode(*_axes(x, y, log, titles, x_base, x_ticks), color=colour)
+    base = alt.Chart(lines).encode(*_axes(x, y, log, titles, x_base, x_ticks), color=hue)
     line = base.mark_line().encode(detail="series:N", tooltip=_tooltips(lines, keys, tip_titles))
     point = base.mark_point(filled=True, size=45)
     point = point.encode(tooltip=_tooltips(lines, [*keys, x, y, *tips], tip_titles))
     if look.dash and look.dash in data:
-        line = line.encode(strokeDash=alt.StrokeDash(f"{look.dash}:N", title=look.dash))
-        point = point.encode(shape=alt.Shape(f"{look.dash}:N", title=look.dash))
+        dashes = alt.StrokeDash(f"{look.dash}:N", legend=_grey_legend(look.dash))
+        line = line.encode(strokeDash=dashes)
+        point = point.encode(shape=alt.Shape(f"{look.dash}:N", legend=_grey_legend(look.dash)))
     layers += [line, point]
     if rings:
         at = _axes(x, y, log, x_base=x_base)  # untitled: the line's titles win
         layers += _flag_rings(data, x, y, at, [*keys, *tips], tip_titles)
     layers += extra
-    return alt.layer(*layers).properties(title=_title(frame, what, look.machine, look.title))
+    chart = alt.layer(*layers).properties(title=_title(frame, what, look.machine, look.title))
+    return same_colours(chart)
+
+
+def _labels(frame: pd.DataFrame, field: str) -> Iterable:
+    return frame.get(field, [])
 
 
 def _rules(values: Mapping, raw: str, shown: str, factor: float, tip: str, **mark) -> alt.Chart:
@@ -238,7 +373,8 @@ def _bars(frame: pd.DataFrame, data: pd.DataFrame, x: str, y: str, y_title: str,
     """Bars per ``x``, side by side per backend and coloured by it."""
     at = (alt.X(f"{x}:O", title=_x_title(frame, x)), alt.XOffset("backend:N"))
     bars = alt.Chart(data).mark_bar().encode(*at, alt.Y(f"{y}:Q", title=y_title))
-    return bars.encode(color=_BACKEND_COLOUR, tooltip=_tooltips(data, tips, titles))
+    hue = colour("backend", _labels(data, "backend"))
+    return bars.encode(color=hue, tooltip=_tooltips(data, tips, titles))
 
 
 def _bad_bars(frame: pd.DataFrame, x: str, y: str) -> alt.Chart:
@@ -315,8 +451,8 @@ def time_vs_x(
     if floor_s:
         tip = f"dispatch floor ({unit})"
         floors = _rules(floor_s, "floor_s", "time", factor, tip, strokeDash=[4, 4], opacity=0.7)
-        colour = {"color": _BACKEND_COLOUR} if color == "backend" else {}
-        extra.append(floors.encode(alt.Y("time:Q", scale=_scale(look.log_y)), **colour))
+        hue = {"color": colour("backend", floor_s)} if color == "backend" else {}
+        extra.append(floors.encode(alt.Y("time:Q", scale=_scale(look.log_y)), **hue))
     # Failed/refused points as red crosses along the bottom edge: they have no time to plot.
     bad = _positive(_with_status(frame, *_BAD_STATUSES), x)
     bad = _slim(bad, ["backend", *_params(frame), "status", "message"])
@@ -411,7 +547,7 @@ def threads_chart(frame: pd.DataFrame, machine: str = "") -> alt.LayerChart:
     at = _axes("threads", "ideal", (True, True), x_base=2)
     tip = _tooltips(ideal, ["point", "threads", "ideal"], titles)
     ideal_line = alt.Chart(ideal).mark_line(strokeDash=[2, 3], opacity=0.5).encode(*at, tooltip=tip)
-    ideal_line = ideal_line.encode(color=alt.Color("point:N", scale=_CATEGORIES), detail="series:N")
+    ideal_line = ideal_line.encode(color=colour("point", ideal["point"]), detail="series:N")
     look = _Look("point", None, machine=machine, x_title="threads")
     tips = ["backend", "time_p25", "time_p75", "ideal"]
     # A log axis over 1..2 threads would otherwise tick at 1.1, 1.2, ...
@@ -450,13 +586,13 @@ def speedup_heatmap(
         alt.Y(f"{y}:O", title=_x_title(frame, y), sort=y_order),
         tooltip=_tooltips(cells, ["backend", y, x, "speedup", "time", "points"], tip_titles),
     )
-    colour = alt.Color(
+    shade = alt.Color(
         "speedup:Q",
         scale=alt.Scale(type="log", scheme="redyellowgreen", domainMid=1),
         legend=alt.Legend(title=f"speedup vs {baseline}"),
     )
     text = base.mark_text(fontSize=11, color="black").encode(text="label:N")
-    chart = alt.layer(base.mark_rect().encode(color=colour), text)
+    chart = alt.layer(base.mark_rect().encode(color=shade), text)
     if cells["backend"].nunique() > 1:
         chart = chart.facet(column=alt.Column("backend:N", title=None))
     what = f"speedup over {baseline}" if baseline else "speedup"
@@ -476,7 +612,8 @@ def bar_by_batch(
     if "model" in frame and frame["model"].nunique() > 1:
         groups = frame.groupby("model", sort=False)
         panels = [bar_by_batch(part, metric, x, title=str(model)) for model, part in groups]
-        return alt.hconcat(*panels).properties(title=_title(frame, what, machine, title))
+        chart = alt.hconcat(*panels).properties(title=_title(frame, what, machine, title))
+        return same_colours(chart)
     ok = _with_derived_rates(_with_status(frame, "ok"))
     value, y_title, titles = metric, _METRIC_TITLES.get(metric, metric), {}
     if metric == "median":
@@ -495,10 +632,10 @@ def bar_by_batch(
     if metric == "median":
         whiskers = _positive(bars, "time_p25", "time_p75")
         tips = _tooltips(whiskers, ["backend", x, "time_p25", "time_p75"], titles)
-        whisker = alt.Chart(whiskers).mark_rule(color="black", opacity=0.6)
+        whisker = alt.Chart(whiskers).mark_rule(color=NEUTRAL, opacity=0.8)
         layers.append(whisker.encode(*at, alt.Y("time_p25:Q"), alt.Y2("time_p75"), tooltip=tips))
     layers.append(_bad_bars(frame, x, value))
-    return alt.layer(*layers).properties(title=_title(frame, what, machine, title))
+    return same_colours(alt.layer(*layers).properties(title=_title(frame, what, machine, title)))
 
 
 def memory_vs_budget(
@@ -508,7 +645,7 @@ def memory_vs_budget(
     machine: str = "",
     title: str | None = None,
 ) -> alt.LayerChart:
-    """Measured peak memory (bars) and the pre-run estimate (black ticks) per batch.
+    """Measured peak memory (bars) and the pre-run estimate (grey ticks) per batch.
 
     Dashed rules are each backend's budget; a red cross marks a point that was refused
     or failed, placed at its estimate so it is clear why.
@@ -525,28 +662,67 @@ def memory_vs_budget(
     estimates = _slim(_positive(every, "estimate"), columns)
     at = (alt.X(f"{x}:O", title=_x_title(frame, x)), alt.XOffset("backend:N"))
     rules = _rules(budgets, "budget_bytes", "budget", factor, f"budget ({unit})", strokeDash=[6, 3])
-    ticks = alt.Chart(estimates).mark_tick(color="black", thickness=2)
-    return alt.layer(
-        _bars(frame, peaks, x, "peak", f"memory ({unit})", columns, titles),
-        ticks.encode(*at, alt.Y("estimate:Q"), tooltip=_tooltips(estimates, columns, titles)),
-        rules.encode(alt.Y("budget:Q"), color=_BACKEND_COLOUR),
-        _bad_bars(every, x, "estimate"),
-    ).properties(title=_title(frame, "memory", machine, title))
+    ticks = alt.Chart(estimates).mark_tick(color=NEUTRAL, thickness=2)
+    return same_colours(
+        alt.layer(
+            _bars(frame, peaks, x, "peak", f"memory ({unit})", columns, titles),
+            ticks.encode(*at, alt.Y("estimate:Q"), tooltip=_tooltips(estimates, columns, titles)),
+            rules.encode(alt.Y("budget:Q"), color=colour("backend", budgets)),
+            _bad_bars(every, x, "estimate"),
+        ).properties(title=_title(frame, "memory", machine, title))
+    )
+
+
+# Crossovers closer than this factor share one rule and one label: apart, their labels
+# would overlap on a log axis a few decades wide.
+_FOLD_FACTOR = 1.3
+_LABEL_STEP_PX = 14  # labels step down in turn so that neighbours do not overlap
+_LABEL_ROWS = 3
 
 
 def crossover_rules(crossover_df: pd.DataFrame, x: str, color: str = "backend") -> alt.LayerChart:
-    """Vertical dashed rules at each crossover, for layering on a chart with ``x`` on X."""
+    """A dashed rule and a label ("size ≈ 2.2e4") at each crossover, for layering on a chart
+    with ``x`` on X. Crossovers within ``_FOLD_FACTOR`` of each other fold into one rule
+    whose label names them all ("size ≈ 2e4 to 2.5e4 (add, mul)"), in ``color``'s colour
+    when they share one, else grey."""
     data = crossover_df.assign(**{x: _floats(crossover_df.get("crossover_x", np.nan))})
-    data = _positive(data, x).assign(label=lambda d: [units.about(v) for v in _floats(d[x])])
-    shown = ["backend", x, "direction", "sentence"]
-    group = [c for c in data.columns if c not in (*shown, "crossover_x", "label")]
-    data = _slim(data, [*group, *shown[:2], "label", *shown[2:]])
-    tips = _tooltips(data, [*group, *shown], {x: "crossover"})
-    style = {"color": alt.Color(f"{color}:N", scale=_CATEGORIES)} if color in data else {}
-    base = alt.Chart(data).encode(_axes(x, x, (True, False))[0], tooltip=tips, **style)
+    data = _positive(data, x).sort_values(x, kind="stable")
+    # What tells the crossovers apart: the group (op, dtype), and the backend if several.
+    keys = [c for c in data.columns if c not in ("backend", x, "crossover_x", "direction")]
+    keys = [c for c in keys if c != "sentence"]
+    keys += ["backend"] if "backend" in data and data["backend"].nunique() > 1 else []
+    names = [
+        " · ".join(str(row[k]) for k in keys if not units.missing(row[k]))
+        for row in data.to_dict(orient="records")
+    ]
+    data = data.assign(name=names)
+    at = data[x].to_numpy()
+    data["cluster"] = np.cumsum(np.r_[True, at[1:] > at[:-1] * _FOLD_FACTOR])[: len(data)]
+    several = data["name"].nunique() > 1
+    rows = []
+    for rank, (_, part) in enumerate(data.groupby("cluster", sort=True)):
+        low, high = units.about(part[x].min()), units.about(part[x].max())
+        shown = list(dict.fromkeys(n for n in part["name"] if n))
+        label = f"{x} ≈ {low}" + (f" to {high}" if high != low else "")
+        label += f" ({', '.join(shown)})" if several and shown else ""
+        hues = part[color].unique() if color in part else []
+        rows.append(
+            {
+                x: float(np.exp(np.log(part[x]).mean())),
+                "label": label,
+                "sentence": "; ".join(part["sentence"].astype(str)) if "sentence" in part else "",
+                "hue": colour_of(color, hues[0]) if len(hues) == 1 else NEUTRAL,
+                "label_y": 4 + _LABEL_STEP_PX * (rank % _LABEL_ROWS),
+            }
+        )
+    marks = pd.DataFrame(rows, columns=[x, "label", "sentence", "hue", "label_y"])
+    tips = _tooltips(marks, [x, "label", "sentence"], {x: "crossover", "label": "where"})
+    # hue and label_y are drawn as they are (scale None): no legend entry for a fold.
+    base = alt.Chart(marks).encode(_axes(x, x, (True, False))[0], tooltip=tips)
+    base = base.encode(color=alt.Color("hue:N", scale=None))
     rule = base.mark_rule(strokeDash=[6, 3], strokeWidth=1.5)
-    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10)
-    return alt.layer(rule, text.encode(y=alt.value(4), text="label:N"))
+    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=11)
+    return alt.layer(rule, text.encode(y=alt.Y("label_y:Q", scale=None), text="label:N"))
 
 
 def roofline(
@@ -595,16 +771,19 @@ def roofline(
     roof_tips = ["backend", "bandwidth_gb_per_s", "peak_gflops_per_s", "roof_gflops_per_s"]
     axis_titles = ("arithmetic intensity (FLOP/byte)", "achieved GFLOP/s")
     ring_tips = [f for f in points.columns if f not in ("intensity", "gflops_per_s")]
-    roof_line = alt.Chart(roof).mark_line(strokeDash=[5, 3]).encode(color=_BACKEND_COLOUR)
+    hue = colour("backend", [*roof["backend"], *points["backend"]])
+    roof_line = alt.Chart(roof).mark_line(strokeDash=[5, 3]).encode(color=hue)
     roof_line = roof_line.encode(*_axes("intensity", "roof_gflops_per_s", (True, True)))
-    dots = alt.Chart(points).mark_point(filled=True, size=55).encode(color=_BACKEND_COLOUR)
+    dots = alt.Chart(points).mark_point(filled=True, size=55).encode(color=hue)
     dots = dots.encode(*_axes("intensity", "gflops_per_s", (True, True), axis_titles))
     plain = _axes("intensity", "gflops_per_s", (True, True))  # rings keep the dots' titles
-    return alt.layer(
-        roof_line.encode(tooltip=_tooltips(roof, roof_tips, titles)),
-        dots.encode(tooltip=_tooltips(points, points.columns, titles)),
-        *_flag_rings(ok, "intensity", "gflops_per_s", plain, ring_tips, titles),
-    ).properties(title=_title(frame, "roofline", machine, None))
+    return same_colours(
+        alt.layer(
+            roof_line.encode(tooltip=_tooltips(roof, roof_tips, titles)),
+            dots.encode(tooltip=_tooltips(points, points.columns, titles)),
+            *_flag_rings(ok, "intensity", "gflops_per_s", plain, ring_tips, titles),
+        ).properties(title=_title(frame, "roofline", machine, None))
+    )
 
 
 def speedup_vs_x(
@@ -627,14 +806,14 @@ def speedup_vs_x(
     tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
     titles = (_x_title(frame, x), f"speedup over {baseline}")
     base = alt.Chart(data).encode(*_axes(x, "speedup", (True, True), titles))
-    base = base.encode(color=alt.Color(f"{color}:N", title=color, scale=_CATEGORIES), tooltip=tips)
+    base = base.encode(color=colour(color, data[color]), tooltip=tips)
     even = alt.Chart(pd.DataFrame({"even": [1.0]})).mark_rule(color="gray", strokeDash=[2, 2])
     layers = [base.mark_line().encode(detail="series:N"), base.mark_point(filled=True, size=45)]
     layers.append(even.encode(y=alt.Y("even:Q", scale=_scale(True))))
     if crossovers is not None and not crossovers.empty:
         layers.append(crossover_rules(crossovers, x, color=color))
     what = f"Speedup over {baseline}"
-    return alt.layer(*layers).properties(title=_title(frame, what, machine, what))
+    return same_colours(alt.layer(*layers).properties(title=_title(frame, what, machine, what)))
 
 
 def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> alt.LayerChart:
@@ -648,7 +827,8 @@ def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> a
     text = alt.Chart(_slim(data, [x, "time", "label", "backend"]))
     text = text.mark_text(dy=-12, fontSize=11, fontWeight="bold")
     axes = _axes(x, "time", (True, True))
-    return chart.add_layers(text.encode(*axes, text="label:N", color=_BACKEND_COLOUR))
+    labels = text.encode(*axes, text="label:N", color=colour("backend", data["backend"]))
+    return same_colours(chart.add_layers(labels))
 
 
 def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
@@ -662,7 +842,7 @@ def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
         x=alt.X("time:Q", title=f"median time ({unit}), shorter is faster"),
     )
     return alt.layer(
-        base.mark_bar().encode(color=alt.Color("backend:N", legend=None, scale=_CATEGORIES)),
+        base.mark_bar().encode(color=colour("backend", data["backend"], legend=False)),
         base.mark_text(align="left", dx=4).encode(text="label:N"),
     ).properties(title=what, height=alt.Step(28))
 

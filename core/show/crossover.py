@@ -57,9 +57,9 @@ def crossover(
         sentence = {
             "always": f"{backend} is faster at every size measured",
             "never": f"{base} stays faster at every size measured",
-            "wins_above": f"{backend} wins from about {lo}{unit_}",
-            "wins_below": f"{backend} wins below about {lo}{unit_}",
-            "wins_between": f"{backend} wins only between about {lo} and {hi}{unit_}",
+            "wins_above": f"{backend} wins from {x} ≈ {lo}{unit_}",
+            "wins_below": f"{backend} wins below {x} ≈ {lo}{unit_}",
+            "wins_between": f"{backend} wins only at {x} ≈ {lo} to {hi}{unit_}",
         }[direction]
         prefix = f"{value}: " if group is not None and value is not None else ""
         rows.append([value, backend, at_x[0], direction, prefix + sentence])

@@ -1,5 +1,7 @@
+import json
 import math
 
+import altair as alt
 import pandas as pd
 import pytest
 
@@ -9,6 +11,8 @@ from core.show.crossover import crossover
 
 CPU = "cpu (8 threads)"
 GPU = "cuda:0"
+# Log axes span the data, not the decades around it.
+LOG = {"type": "log", "nice": False, "padding": 10}
 
 
 # ---------------------------------------------------------------- helpers
@@ -148,11 +152,11 @@ def test_time_vs_x_plots_only_ok_rows_in_display_unit():
     enc = line["encoding"]
     assert enc["x"] == {
         "field": "size",
-        "scale": {"type": "log"},
+        "scale": LOG,
         "title": "size (elements)",
         "type": "quantitative",
     }
-    assert enc["y"]["field"] == "time" and enc["y"]["scale"] == {"type": "log"}
+    assert enc["y"]["field"] == "time" and enc["y"]["scale"] == LOG
     assert enc["color"]["field"] == "backend"
     assert enc["strokeDash"]["field"] == "op"
     assert enc["detail"]["field"] == "series"
@@ -278,13 +282,14 @@ def test_crossover_rules_sit_at_the_crossover():
     spec = charts.crossover_rules(found, "size").to_dict()
     rule = one(spec, "rule")
     assert rule["encoding"]["x"]["field"] == "size"
-    assert rule["encoding"]["x"]["scale"] == {"type": "log"}
+    assert rule["encoding"]["x"]["scale"] == LOG
     assert "title" not in rule["encoding"]["x"]  # the host chart's title wins
-    positions = sorted(r["size"] for r in rows_of(spec, rule))
     # GPU 0.25x at 1e3 and 2x at 1e5: ln 0.25 -> ln 2 crosses 2/3 of the way in log10 x.
-    assert positions == pytest.approx([10 ** (3 + 2 * 2 / 3)] * 2)
-    text = one(spec, "text")
-    assert rows_of(spec, text)[0]["label"] == "2.2e4"
+    # Both ops cross there: one rule, one label naming both.
+    [row] = rows_of(spec, rule)
+    assert row["size"] == pytest.approx(10 ** (3 + 2 * 2 / 3))
+    assert row["label"] == "size ≈ 2.2e4 (sin, add)"
+    assert "sin: " in row["sentence"] and "add: " in row["sentence"]
 
 
 def test_crossover_rules_skip_backends_without_a_crossing():
@@ -298,7 +303,7 @@ def test_crossover_rules_skip_backends_without_a_crossing():
         }
     )
     spec = charts.crossover_rules(found, "size").to_dict()
-    assert [r["op"] for r in rows_of(spec, one(spec, "rule"))] == ["a"]
+    assert [r["label"] for r in rows_of(spec, one(spec, "rule"))] == ["size ≈ 1e4"]
 
 
 def test_crossover_rules_layer_on_a_time_chart():
@@ -397,7 +402,7 @@ def test_threads_chart_one_line_per_point_with_ideal_scaling():
     spec = charts.threads_chart(to_frame(rows, ["size"])).to_dict()
     line = by_mark(spec, "line")[0]
     assert line["encoding"]["x"]["field"] == "threads"
-    assert line["encoding"]["x"]["scale"] == {"type": "log", "base": 2}
+    assert line["encoding"]["x"]["scale"] == {**LOG, "base": 2}
     data = rows_of(spec, line)
     assert {r["point"] for r in data} == {"matmul size=1000", "matmul size=4000"}
     assert GPU not in {r["backend"] for r in data}
@@ -433,7 +438,7 @@ def test_roofline_roofs_and_points():
 
     points = rows_of(spec, point_layer)
     assert len(points) == 12
-    assert point_layer["encoding"]["x"]["scale"] == {"type": "log"}
+    assert point_layer["encoding"]["x"]["scale"] == LOG
     assert point_layer["encoding"]["y"]["title"] == "achieved GFLOP/s"
     gpu_point = next(p for p in points if p["backend"] == GPU and p["size"] == 10**7)
     assert gpu_point["intensity"] == pytest.approx(0.125)
@@ -602,7 +607,7 @@ def test_speedup_vs_x_plots_only_the_accelerator_with_the_even_line_and_crossove
     assert sorted({p["speedup"] for p in points}) == [0.25, 2.0]
     rule_rows = [rows_of(spec, layer) for layer in by_mark(spec, "rule")]
     assert [{"even": 1.0}] in rule_rows
-    crossings = [row for rows in rule_rows for row in rows if "direction" in row]
+    crossings = [row for rows in rule_rows for row in rows if "sentence" in row]
     assert crossings and all(1e3 < row["size"] < 1e5 for row in crossings)
     assert spec["title"] == f"Speedup over {CPU} on M"
 
@@ -630,3 +635,138 @@ def test_throughput_in_tflops_is_gflops_over_a_thousand():
     frame = elementwise(failed=False).assign(gflops_per_s=2000.0)
     spec = charts.throughput_vs_x(frame, "size", "tflops_per_s").to_dict()
     assert {row["tflops_per_s"] for row in rows_of(spec, one(spec, "line"))} == {2.0}
+
+
+# ---------------------------------------------------------------- colours and legends
+
+
+def colours_in(spec: dict, field: str) -> dict[str, str]:
+    """Each label's colour in every view of ``spec`` coloured by ``field``; a label shown
+    in two colours fails."""
+    found: dict[str, str] = {}
+    for layer in layers(spec):
+        colour = layer["encoding"].get("color", {})
+        if colour.get("field") != field:
+            continue
+        scale = colour["scale"]
+        for label, hue in zip(scale["domain"], scale["range"], strict=True):
+            assert found.setdefault(label, hue) == hue, (label, hue, found[label])
+    return found
+
+
+def test_a_backend_has_one_colour_on_every_chart():
+    both = elementwise(failed=False)
+    gpu_only = both[both["backend"] == GPU].assign(backend="mps")
+    two_cpus = pd.concat([both, both.assign(backend="cpu (1 thread)")])
+    seen = [
+        colours_in(charts.time_vs_x(both, "size").to_dict(), "backend"),
+        colours_in(charts.throughput_vs_x(gpu_only, "size").to_dict(), "backend"),
+        colours_in(charts.time_vs_x(two_cpus, "size", floor_s={"cuda": 1e-5}).to_dict(), "backend"),
+        colours_in(charts.bar_by_batch(training()).to_dict(), "backend"),
+        colours_in(charts.duel_bars(two_cpus, "duel").to_dict(), "backend"),
+    ]
+    for one_chart in seen[1:]:
+        for label, hue in one_chart.items():
+            assert all(other.get(label, hue) == hue for other in seen), label
+    assert seen[1]["mps"] == charts.colour_of("backend", "mps")
+    assert seen[2]["cuda"] != seen[2]["cpu (1 thread)"]  # the floor's backend has its own
+
+
+def test_a_machine_keeps_its_colour_whatever_else_is_drawn():
+    frame = elementwise(failed=False)
+    neo, here = "MacBook Neo 8 GB (post)", "Intel Xeon (2 cores)"
+    alone = charts.overlay(frame.assign(machine=neo), "size").to_dict()
+    beside = charts.overlay(
+        pd.concat([frame.assign(machine=here), frame.assign(machine=neo)]), "size"
+    ).to_dict()
+    assert colours_in(alone, "machine")[neo] == colours_in(beside, "machine")[neo]
+    # A new machine never takes the colour of one of the post's.
+    assert colours_in(beside, "machine")[here] not in {
+        charts.colour_of("machine", m) for m in (neo, "Ryzen AI HX 370 (post)")
+    }
+
+
+def test_panels_with_different_labels_share_one_colour_scale():
+    # Vega-Lite unites the domains of a shared scale and keeps the first view's range.
+    frame = elementwise(failed=False)
+    left = charts.overlay(frame.assign(machine="box A"), "size")
+    right = charts.overlay(frame.assign(machine="box B"), "size")
+    spec = charts.same_colours(alt.concat(left, right)).to_dict()
+    scales = {
+        tuple(layer["encoding"]["color"]["scale"]["domain"])
+        for layer in layers(spec)
+        if layer["encoding"].get("color", {}).get("field") == "machine"
+    }
+    assert scales == {("box A", "box B")}
+    assert colours_in(spec, "machine") == {
+        m: charts.colour_of("machine", m) for m in ("box A", "box B")
+    }
+
+
+def test_palette_reads_on_light_and_dark_backgrounds():
+    def luminance(hex_colour: str) -> float:
+        rgb = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for hue in charts.PALETTE:
+        on_white = 1.05 / (luminance(hue) + 0.05)
+        on_dark = (luminance(hue) + 0.05) / (luminance("#0e1117") + 0.05)
+        assert min(on_white, on_dark) >= 3, hue
+
+
+def test_legends_are_solid_uncut_and_never_black():
+    spec = charts.time_vs_x(flagged(), "size", detail="op").to_dict()
+    line = one(spec, "line")
+    legend = line["encoding"]["color"]["legend"]
+    assert legend["symbolOpacity"] == 1 and legend["labelLimit"] == 0
+    for channel in ("strokeDash",):
+        shapes = line["encoding"][channel]["legend"]
+        assert shapes["symbolFillColor"] == shapes["symbolStrokeColor"] == charts.NEUTRAL
+    point = next(p for p in by_mark(spec, "point") if "shape" in p["encoding"])
+    assert point["encoding"]["shape"]["legend"]["symbolFillColor"] == charts.NEUTRAL
+    train = training().assign(flags="nonfinite")
+    for chart in (charts.time_vs_x(flagged(), "size"), charts.bar_by_batch(train)):
+        assert "black" not in json.dumps(chart.to_dict()).lower()
+
+
+def test_log_axes_span_the_data():
+    frame = elementwise(failed=False)
+    for chart in (charts.time_vs_x(frame, "size"), charts.speedup_vs_x(frame, "size")):
+        for layer in layers(chart.to_dict()):
+            for axis in ("x", "y"):
+                scale = layer["encoding"].get(axis, {}).get("scale", {})
+                if scale.get("type") == "log":
+                    assert scale["nice"] is False, (mark_type(layer), axis)
+
+
+# ---------------------------------------------------------------- crossover labels
+
+
+def crossings(found: dict[str, float]) -> pd.DataFrame:
+    """A crossover table with one wins_above row per op at the given size."""
+    rows = [
+        [op, GPU, at, "wins_above", f"{op}: {GPU} wins from size ≈ {at:g}"]
+        for op, at in found.items()
+    ]
+    return pd.DataFrame(rows, columns=["op", "backend", "crossover_x", "direction", "sentence"])
+
+
+def test_crossovers_near_one_size_share_one_label():
+    found = crossings({"add": 2.0e4, "mul": 2.3e4, "exp": 2.5e4, "sin": 3e6})
+    spec = charts.crossover_rules(found, "size", color="op").to_dict()
+    rows = rows_of(spec, one(spec, "text"))
+    assert [r["label"] for r in rows] == ["size ≈ 2e4 to 2.5e4 (add, mul, exp)", "size ≈ 3e6 (sin)"]
+    assert len(rows_of(spec, one(spec, "rule"))) == 2
+    folded, alone = rows
+    assert folded["hue"] == charts.NEUTRAL  # three ops: no one op's colour
+    assert alone["hue"] == charts.colour_of("op", "sin")
+
+
+def test_neighbouring_crossover_labels_step_down():
+    found = crossings({"add": 1e4, "mul": 2e4, "exp": 4e4, "sin": 8e4})
+    spec = charts.crossover_rules(found, "size", color="op").to_dict()
+    heights = [r["label_y"] for r in rows_of(spec, one(spec, "text"))]
+    assert len(set(heights[:3])) == 3  # no two neighbours on one line
+    text = one(spec, "text")
+    assert text["encoding"]["y"] == {"field": "label_y", "type": "quantitative", "scale": None}

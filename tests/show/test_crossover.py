@@ -33,7 +33,7 @@ def test_interpolates_in_log_space():
     assert row["crossover_x"] == pytest.approx(1e5, rel=1e-12)
     assert row["direction"] == "wins_above"
     assert row["backend"] == GPU
-    assert row["sentence"] == "sin: cuda:0 wins from about 1e5 elements"
+    assert row["sentence"] == "sin: cuda:0 wins from size ≈ 1e5 elements"
 
 
 def test_columns_and_baseline_left_out():
@@ -61,7 +61,7 @@ def test_wins_below():
     row = only(crossover(table({"add": [(10, 2.0), (1000, 0.5)]}), "size", unit="px"), "add")
     assert row["direction"] == "wins_below"
     assert row["crossover_x"] == pytest.approx(100.0)
-    assert row["sentence"] == "add: cuda:0 wins below about 100 px"
+    assert row["sentence"] == "add: cuda:0 wins below size ≈ 100 px"
 
 
 def test_always_and_never():
@@ -88,7 +88,7 @@ def test_window_of_wins():
     row = only(crossover(table({"sin": points}), "size"), "sin")
     assert row["direction"] == "wins_between"
     assert row["crossover_x"] == pytest.approx(10**2.5)
-    assert row["sentence"] == "sin: cuda:0 wins only between about 320 and 3.2e4"
+    assert row["sentence"] == "sin: cuda:0 wins only at size ≈ 320 to 3.2e4"
 
 
 def test_single_point():
@@ -138,7 +138,7 @@ def test_no_group():
     frame = table({"sin": [(1e4, 0.5), (1e6, 2.0)]}).drop(columns="op")
     result = crossover(frame, "size", group=None)
     assert list(result.columns) == ["group", "backend", "crossover_x", "direction", "sentence"]
-    assert result.iloc[0]["sentence"] == "cuda:0 wins from about 1e5"
+    assert result.iloc[0]["sentence"] == "cuda:0 wins from size ≈ 1e5"
 
 
 def test_missing_group_column_means_no_grouping():
@@ -157,3 +157,11 @@ def test_repeated_x_pooled_by_geometric_mean():
     result = crossover(to_frame(rows, ["size", "channels"]), "size", group=None)
     # Pooled: 0.5 at 8 and 2 at 32 -> halfway in log x.
     assert result.iloc[0]["crossover_x"] == pytest.approx(16.0)
+
+
+def test_a_window_is_named_by_its_parameter_with_two_digits():
+    # The matmul page once read "wins only between about 69.86 and 306.8".
+    points = [(32, 0.5), (64, 0.9), (128, 2.0), (256, 1.5), (512, 0.6)]
+    row = crossover(table({"float32": points}), "size").iloc[0]
+    assert row["direction"] == "wins_between"
+    assert row["sentence"] == "float32: cuda:0 wins only at size ≈ 70 to 350"
