@@ -8,6 +8,7 @@ is ever unpickled: Parquet is read by pyarrow alone, with extension types refuse
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -36,6 +37,7 @@ MAX_TEXT_CHARS = 1_000_000
 # One day: no single timed call of this program takes longer.
 MAX_TIME_S = 86_400.0
 REQUIRED_COLUMNS = ("workload", "backend", "device", "status", "median_s")
+NO_RUN_ID = "imported"  # the run id of rows that came without one
 PARQUET_META_PREFIX = "speedup_explorer."
 
 _EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -65,6 +67,29 @@ class ImportedRun:
     # Set by import_file, which checked every cell; a table built by hand is checked when
     # it is stored, so that no table is checked twice.
     checked: bool = field(default=False, repr=False)
+    # Each run's machine label as its rows name it (an export's machine column), by run id.
+    run_machines: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def runs(self) -> list[tuple[str, pd.DataFrame, dict]]:
+        """The file's runs as they were exported: (run id, rows, machine), one per run id.
+
+        Rows without a run id (files from other tools) are one run, whose id comes from
+        its content, so that the same file imported twice names the same run. A run's
+        machine is the file's own fingerprint, unless its rows name another machine.
+        """
+        ids = self.frame["run_id"].astype("string").fillna(NO_RUN_ID)
+        found = []
+        for run_id, rows in self.frame.groupby(ids, sort=False):
+            if run_id == NO_RUN_ID:
+                hashed = pd.util.hash_pandas_object(rows.drop(columns="run_id"), index=False)
+                digest = hashlib.sha1(hashed.to_numpy().tobytes(), usedforsecurity=False)
+                run_id = f"import-{digest.hexdigest()[:12]}"
+            machine = dict(self.machine)
+            label = self.run_machines.get(str(run_id))
+            if label and machine.get("machine") != label:
+                machine = {"machine": label}  # the file's fingerprint is another machine's
+            found.append((str(run_id), rows.assign(run_id=run_id), machine))
+        return found
 
 
 def _check_format(fmt: str) -> str:
@@ -529,10 +554,11 @@ def _is_times_list(text: str) -> bool:
     )
 
 
-def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
+def _validate(raw: _Raw) -> tuple[pd.DataFrame, dict[str, set[str]]]:
     """Every cell checked and typed, chunk by chunk, or FileRejected for the first one that
-    is wrong (its row counted from the file's start); also the machine labels of the rows."""
-    frames, labels, versions, offset = [], set(), set(), 0
+    is wrong (its row counted from the file's start); also the machine labels of the rows,
+    by run id."""
+    frames, labels, versions, offset = [], {}, set(), 0
     for columns in raw.chunks:
         # CSV has no header for the schema version: it comes as a column, if at all.
         versions.update(str(v).strip() for v in columns.get("schema_version", ()))
@@ -552,9 +578,11 @@ def _validate(raw: _Raw) -> tuple[pd.DataFrame, set[str]]:
         try:
             frames.append(_validate_columns(columns, raw.origin))
             if "machine" in columns:
-                labels.update(
-                    v for v in _text_column("machine", columns["machine"], raw.origin) if v
-                )
+                machines = _text_column("machine", columns["machine"], raw.origin)
+                run_ids = frames[-1]["run_id"].astype("string").fillna(NO_RUN_ID)
+                for run_id, label in zip(run_ids, machines, strict=True):
+                    if label:
+                        labels.setdefault(run_id, set()).add(label)
         except FileRejected as error:
             found = re.match(r"row (\d+)(.*)", str(error), re.DOTALL)
             if not offset or not found:
@@ -612,7 +640,7 @@ def _validate_columns(columns: dict[str, list], origin: str) -> pd.DataFrame:
         if text is not None and not _is_times_list(text):
             raise _reject(index, "times_s", "is not a JSON list of times", text)
     if "run_id" not in checked:
-        checked["run_id"] = ["imported"] * row_count
+        checked["run_id"] = [NO_RUN_ID] * row_count
     return results.to_frame(checked, params)
 
 
@@ -655,11 +683,18 @@ def import_file(
     raw = {"csv": _parse_csv, "json": _parse_json, "parquet": _parse_parquet}[fmt](data)
     frame, labels = _validate(raw)
     machine, settings = _clean(raw.machine), _clean(raw.settings)
-    if labels and "machine" not in machine:
-        # One imported run holds rows of several machines; its label must not credit one.
-        several = "several machines: " + ", ".join(sorted(labels))
-        machine["machine"] = several if len(labels) > 1 else labels.pop()
-    return ImportedRun(frame, machine, settings, name, checked=True)
+    everywhere = set().union(*labels.values())
+    if everywhere and "machine" not in machine:
+        # A file with rows of several machines: its label must not credit one.
+        machine["machine"] = _label_of(everywhere)
+    run_machines = {run_id: _label_of(found) for run_id, found in labels.items()}
+    return ImportedRun(frame, machine, settings, name, checked=True, run_machines=run_machines)
+
+
+def _label_of(labels: set[str]) -> str:
+    if len(labels) == 1:
+        return next(iter(labels))
+    return "several machines: " + ", ".join(sorted(labels))
 
 
 def _clean(value: Any) -> Any:
