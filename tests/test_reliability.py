@@ -152,7 +152,7 @@ def test_a_damaged_store_refuses_run_and_import(tmp_path, capsys):
     url = f"sqlite:///{path}"
     rows = [{**row, "message": "x" * 200} for row in _result_rows(3)] * 300
     with Store(url) as kept:
-        kept.import_run(files.ImportedRun(pd.DataFrame(rows)))
+        kept.import_runs(files.ImportedRun(pd.DataFrame(rows)))
     size = path.stat().st_size
     assert size > 64 * 1024 and not Path(f"{path}-wal").exists()
     with path.open("r+b") as handle:
@@ -300,7 +300,7 @@ def test_control_characters_are_stripped_from_imported_text(tmp_path, fmt):
     assert set(imported.frame["message"]) == {"m]0;PWNED[2J"}
     url = f"sqlite:///{tmp_path / 'esc.sqlite'}"
     with Store(url) as kept:
-        run_id = kept.import_run(imported)
+        (run_id,) = kept.import_runs(imported).stored
         stored = kept.runs().iloc[0]
         assert stored["machine"] == "box]0;PWNED[2J"
         assert "\x1b" not in json.dumps(kept.run_info(run_id)["machine"], ensure_ascii=False)
@@ -327,5 +327,5 @@ def test_a_chunked_import_is_all_or_nothing(tmp_path, monkeypatch):
     imported = files.import_file(path)
     assert list(imported.frame["size"]) == [16, 32, 48, 64, 80]
     with Store(f"sqlite:///{tmp_path / 'chunks.sqlite'}") as kept:
-        run_id = kept.import_run(imported)
+        (run_id,) = kept.import_runs(imported).stored
         assert kept.row_count(run_id) == 5

@@ -353,20 +353,20 @@ def exported(tmp_path, fmt: str = "json") -> str:
 
 def test_import_run_stores_a_new_run(open_store, tmp_path):
     s = open_store()
-    run_id = s.import_run(files.import_file(exported(tmp_path)))
+    (run_id,) = s.import_runs(files.import_file(exported(tmp_path))).stored
     info = s.run_info(run_id)
     assert info["source"] == "imported" and info["machine"] == MACHINE
     assert info["label"] == "imported from results.json"
     frame = s.load(run_id)
     assert len(frame) == 3 and frame["run_id"].unique().tolist() == [run_id]
     assert frame["median_s"].tolist()[:2] == [0.003, 0.005]
-    # Importing the same file twice gives two runs, never a clash.
-    assert s.import_run(files.import_file(exported(tmp_path))) != run_id
+    # Importing the same file twice stores it once.
+    assert s.import_runs(files.import_file(exported(tmp_path))).skipped == (run_id,)
 
 
 def test_import_without_machine_gets_a_label(open_store, tmp_path):
     s = open_store()
-    run_id = s.import_run(files.import_file(exported(tmp_path, "csv")), label="theirs")
+    (run_id,) = s.import_runs(files.import_file(exported(tmp_path, "csv")), label="theirs").stored
     info = s.run_info(run_id)
     assert info["machine"]["machine"] == "unknown machine (imported)"
     assert info["label"] == "theirs"
@@ -426,10 +426,10 @@ def _pickle(tmp_path):
 )
 def test_hostile_imports_leave_the_store_unchanged(open_store, tmp_path, make, expected):
     s = open_store()
-    s.import_run(files.import_file(exported(tmp_path)))
+    s.import_runs(files.import_file(exported(tmp_path)))
     before = count(s)
     with pytest.raises(FileRejected, match=expected):
-        s.import_run(files.import_file(make(tmp_path)))
+        s.import_runs(files.import_file(make(tmp_path)))
     assert count(s) == before
 
 
@@ -439,7 +439,7 @@ def test_import_run_checks_a_frame_before_writing(open_store):
     rows[2]["median_s"] = -1.0
     bad = ImportedRun(results.to_frame(rows, CONV), MACHINE, SETTINGS)
     with pytest.raises(FileRejected, match="row 3: median_s is below 0"):
-        s.import_run(bad)
+        s.import_runs(bad)
     assert count(s) == (0, 0)
 
 
@@ -452,6 +452,6 @@ def test_import_run_is_one_transaction(open_store, monkeypatch):
 
     monkeypatch.setattr(Store, "_check_run", staticmethod(fail_after_run_insert))
     with pytest.raises(StoreError, match="went away"):
-        s.import_run(good)
+        s.import_runs(good)
     monkeypatch.undo()
     assert count(s) == (0, 0)
