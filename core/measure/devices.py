@@ -4,6 +4,7 @@ through the same calls. The Apple-only figures live in ``core.measure.mps_adapte
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -145,6 +146,8 @@ def describe(device: torch.device | str) -> DeviceInfo:
         split = mps_adapter.core_split() if platform.system() == "Darwin" else None
         if split is not None:
             note += f"; {split[0]} performance + {split[1]} efficiency cores"
+    elif device.type == "mps":
+        note = mps_adapter.memory_note()
     return DeviceInfo(
         device=str(device),
         kind=device.type,
@@ -278,3 +281,72 @@ def empty_cache(device: torch.device) -> None:
         mps_adapter.empty_cache()
     elif device.type != "cpu":
         _backend_call(device, "empty_cache")
+
+
+def allocated_bytes(device: torch.device) -> int | None:
+    """Memory held by live tensors on an accelerator now; None for the CPU."""
+    if device.type == "cpu":
+        return None
+    if device.type == "mps":
+        return mps_adapter.current_allocated_bytes()
+    return int(_backend_call(device, "memory_allocated", device))
+
+
+# x86 flags of the instructions that compute in these dtypes; without them a CPU converts
+# to float32 and back.
+_CPU_NATIVE_FLAGS = {
+    "bfloat16": {"avx512_bf16", "amx_bf16"},
+    "float16": {"avx512_fp16", "amx_fp16"},
+}
+
+
+def _cpu_flags() -> set[str] | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            line = next(ln for ln in cpuinfo if ln.startswith("flags"))
+    except (OSError, StopIteration):  # not Linux on x86: no claim either way
+        return None
+    return set(line.split(":", 1)[1].split())
+
+
+def _runs_tiny_op(device: torch.device, dtype: torch.dtype) -> None:
+    """A small matrix product in ``dtype``; raises where the device cannot do it."""
+    x = torch.ones(8, 8, device=device, dtype=dtype)
+    (x @ x).sum().item()
+
+
+@functools.cache
+def _dtype_support(device: str, dtype_name: str) -> tuple[str, str]:
+    device_ = torch.device(device)
+    dtype = getattr(torch, dtype_name)
+    try:
+        _runs_tiny_op(device_, dtype)
+    except (RuntimeError, TypeError, NotImplementedError) as error:
+        return "unsupported", f"{dtype_name} does not run on {device}: {units.one_line(error)}"
+    emulated = False
+    where = device
+    if device_.type == "mps":
+        where = mps_adapter.chip_name()
+        emulated = dtype_name == "bfloat16" and mps_adapter.bfloat16_emulated(where)
+    elif device_.type == "cuda" and dtype_name == "bfloat16":
+        emulated = not torch.cuda.is_bf16_supported(including_emulation=False)
+    elif device_.type == "cpu":
+        flags = _cpu_flags()
+        emulated = flags is not None and not flags & _CPU_NATIVE_FLAGS[dtype_name]
+        where = "this CPU"
+    if emulated:
+        return "emulated", (
+            f"{dtype_name} is emulated on {where} (computed in float32 and converted): "
+            "expect no speed-up over float32"
+        )
+    return "native", ""
+
+
+def dtype_support(device: torch.device | str, dtype: torch.dtype | str) -> tuple[str, str]:
+    """("native" | "emulated" | "unsupported", a note saying so): probed once per device
+    and dtype with a tiny op, and judged from the chip where a dtype runs but is emulated
+    (float32 and float64 are taken as native; the MPS float64 gap is ``skip_reason``'s)."""
+    name = str(dtype).removeprefix("torch.")
+    if name not in _CPU_NATIVE_FLAGS:
+        return "native", ""
+    return _dtype_support(str(torch.device(device)), name)

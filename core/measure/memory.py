@@ -9,7 +9,7 @@ import torch
 
 from core import units
 from core.errors import BadInput
-from core.measure import devices
+from core.measure import devices, mps_adapter
 
 _UNITS = {"": 1, "b": 1} | {
     f"{prefix}{b}": base**power
@@ -49,10 +49,23 @@ def parse_bytes(text: str | float | int) -> int:
 format_bytes = units.bytes_si  # for ui/ until it calls core.units itself
 
 
+def memory_limits_bytes(device: torch.device) -> tuple[int | None, int | None]:
+    """(free, total) that a point on ``device`` may use. On MPS the total is what Metal
+    recommends, lowered to PyTorch's hard limit (the high watermark ratio in force) where
+    that is lower: past it allocations fail, past the recommendation the Mac swaps."""
+    free, total = devices.memory_info_bytes(device)
+    if device.type != "mps" or total is None:
+        return free, total
+    limit = mps_adapter.watermark_limit_bytes()
+    if limit is None or limit >= total:
+        return free, total
+    return (None if free is None else max(free - (total - limit), 0)), limit
+
+
 def default_budget_bytes(device: torch.device | str) -> int | None:
     """A safe share of what ``device`` can use now, or None where the backend cannot tell."""
     device = torch.device(device)
-    free, total = devices.memory_info_bytes(device)
+    free, total = memory_limits_bytes(device)
     available = free if free is not None else total
     if available is None:
         return None
@@ -74,7 +87,7 @@ def refusal(
 def capped_budget(budget_bytes: int | None, device: torch.device | str) -> tuple[int | None, str]:
     """A budget is at most what ``device`` has: a larger one (1e30TB, say) is clamped to
     the device's total, with a note saying so; None stays None."""
-    _, total = devices.memory_info_bytes(torch.device(device))
+    _, total = memory_limits_bytes(torch.device(device))
     if budget_bytes is None or total is None or budget_bytes <= total:
         return budget_bytes, ""
     return total, (

@@ -216,13 +216,16 @@ def _task(workload, params, backend, dtype, cost, problem, settings, group) -> T
         params, device.type, torch_dtype
     ):
         verdict = ("skipped", reason)
+    elif (support := devices.dtype_support(device, torch_dtype))[0] == "unsupported":
+        verdict = ("skipped", support[1])  # said instead of a crash in the middle of a sweep
     elif problem:
         verdict = ("failed", problem)
     else:
         budget = memory.capped_budget(settings.memory_budget_bytes, device)[0]
         budget = memory.default_budget_bytes(device) if budget is None else budget
         refused = memory.refusal(cost.memory_bytes, budget, device)
-        verdict = ("refused", refused) if refused else ("", "")
+        # An emulated dtype is timed, with a note: its speed is float32's, not the dtype's.
+        verdict = ("refused", refused) if refused else ("", support[1])
     point, how = tuple(params.items()), settings.timing
     gpu = device.type != "cpu"  # the CPU is never flushed nor pipelined
     key = (workload.name, point, backend.label, dtype, how.budget_s, how.cold_cache and gpu)

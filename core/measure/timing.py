@@ -133,10 +133,57 @@ def _warn_always():
         torch.set_warn_always(previous)
 
 
+# MPS events hung in elapsed_time() and returned reversed intervals (pytorch#162872) until
+# they were timed with the command buffer's GPUEndTime (pytorch PR #196395, September 2026).
+# Which release first carries that fix could not be confirmed here, so events are tried on
+# MPS only from the first release cut surely after it; before, perf_counter around a
+# synchronize it is. A hang cannot be caught by the agreement check, hence the version gate.
+MPS_EVENTS_FIXED_IN = (2, 15)
+# Events time the device alone, perf_counter adds a launch and a wake-up: on a call of
+# milliseconds the two agree within this share, and a broken event timer is far off.
+EVENTS_AGREE_SHARE = 0.25
+
+
 def _events_usable(device: torch.device, settings: TimingSettings) -> bool:
-    # MPS events have hung and returned reversed intervals (pytorch#162872), and the
-    # CPU has none: both are timed with perf_counter around a synchronize.
-    return settings.use_events and device.type not in ("cpu", "mps") and hasattr(torch, "Event")
+    # The CPU has no events; it is timed with perf_counter (a synchronize is a no-op there).
+    if not settings.use_events or device.type == "cpu" or not hasattr(torch, "Event"):
+        return False
+    if device.type != "mps":
+        return True
+    fixed = torch.torch_version.TorchVersion(torch.__version__) >= MPS_EVENTS_FIXED_IN
+    return fixed and events_agree(str(device))[0]
+
+
+@functools.cache
+def events_agree(device: str, work: Callable[[], object] | None = None) -> tuple[bool, str]:
+    """(agree, why): whether device events time ``work`` (by default a few milliseconds of
+    matrix products) as perf_counter around a synchronize does. A reversed, empty or far-off
+    interval, or an event that raises, is rejected. Probed once per device and process."""
+    where = torch.device(device)
+    try:
+        if work is None:
+            a = torch.ones(1024, 1024, device=where)
+            work = lambda: [a @ a for _ in range(8)]  # noqa: E731
+        work()  # warm: the first call may compile or load kernels
+        devices.synchronize(where)
+        pairs = []
+        for _ in range(3):
+            start, end = _event_pair(where)
+            begin = time.perf_counter()
+            start.record()
+            work()
+            end.record()
+            devices.synchronize(where)
+            pairs.append((start.elapsed_time(end) / 1e3, time.perf_counter() - begin))
+    except (RuntimeError, TypeError, NotImplementedError) as error:  # torch refuses reversed
+        return False, f"events failed: {str(error).splitlines()[0] if str(error) else error!r}"
+    events_s, wall_s = (float(np.median(side)) for side in zip(*pairs, strict=True))
+    said = f"events {events_s * 1e3:.3g} ms, perf_counter {wall_s * 1e3:.3g} ms"
+    if not events_s > 0:
+        return False, f"reversed or empty event interval ({said})"
+    if abs(events_s - wall_s) > EVENTS_AGREE_SHARE * wall_s:
+        return False, f"events off perf_counter by over {EVENTS_AGREE_SHARE:.0%} ({said})"
+    return True, f"events agree with perf_counter ({said})"
 
 
 def _event_pair(device: torch.device) -> list[torch.Event]:
