@@ -33,7 +33,7 @@ def channel_scaling():
         )
         page.checks(frame, settings)
 
-    runner.run_grid(W.name, grid, settings, draw, key="conv_ch")
+    runner.run_grid(W.name, grid, settings, draw, key="conv_ch", table=not settings.stage)
 
 
 def kernel_by_input():
@@ -51,7 +51,7 @@ def kernel_by_input():
         )  # fmt: skip
         page.checks(frame, settings)
 
-    runner.run_grid(W.name, grid, settings, draw, key="conv_k")
+    runner.run_grid(W.name, grid, settings, draw, key="conv_k", table=not settings.stage)
 
 
 with tabs[view]:

@@ -40,4 +40,6 @@ def draw(frame):
     page.checks(frame, settings)
 
 
-runner.run_grid(W.name, {"op": ops, "size": sizes}, settings, draw, key="ew")
+runner.run_grid(
+    W.name, {"op": ops, "size": sizes}, settings, draw, key="ew", table=not settings.stage
+)

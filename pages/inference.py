@@ -28,4 +28,4 @@ def draw(frame):
 
 
 grid = {"model": models, "batch": sorted(batches), "image_size": [image_size]}
-runner.run_grid(W.name, grid, settings, draw, key="inf")
+runner.run_grid(W.name, grid, settings, draw, key="inf", table=not settings.stage)

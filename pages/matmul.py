@@ -48,4 +48,6 @@ def draw(frame):
     page.checks(frame, settings)
 
 
-runner.run_grid(W.name, {"size": sizes}, settings, draw, key="mm", dtypes=dtypes)
+runner.run_grid(
+    W.name, {"size": sizes}, settings, draw, key="mm", dtypes=dtypes, table=not settings.stage
+)

@@ -16,7 +16,7 @@ st.markdown(
     f"**Where does {settings.machine} land on every chart of “{reference.POST_TITLE}” "
     f"({reference.POST_DATE})?**"
 )
-st.caption(
+page.note(
     f"The post's grid in float32 on {' and '.join(settings.labels)}, beside the figures its "
     "notebooks printed (the mean of 10 runs after one warm-up). Ratios pair CPU with CPU and "
     "accelerator with accelerator: below 1×, this machine takes less time."
@@ -42,14 +42,13 @@ views = report.post_views(parts, frames, settings.machine, against)
 skipped = st.session_state.get("rep.skipped", []) if settings.replay is None else []
 reached = sum(len(view.mine) for view in views)
 wanted = sum(report.grid_points(part) for part in parts) * len(settings.labels)
-st.subheader("Summary: time here over time in the post")
 if reached:
-    st.caption(f"{reached} of the grid's {wanted} rows are drawn; the rest were not measured.")
-    st.dataframe(report.post_summary(views), hide_index=True)
+    with page.folded("Summary: time here over time in the post", heading=True):
+        st.caption(f"{reached} of the grid's {wanted} rows are drawn; the rest were not measured.")
+        st.dataframe(report.post_summary(views), hide_index=True)
 else:
     st.info("Nothing measured yet for the post's grid: the charts show the post's figures alone.")
-for view in views:
-    st.subheader(view.part.chart)
+for view in views:  # each chart carries its own title: no heading repeats it
     page.chart(report.part_chart, view.part, view.combined)
     with st.expander(f"Ratios per point ({len(view.ratios)})"):
         st.dataframe(view.ratio_rows(), hide_index=True)

@@ -26,11 +26,11 @@ def draw(frame):
     with right:
         page.chart(charts.bar_by_batch, frame, "images_per_s", machine=machine)
     page.chart(charts.memory_vs_budget, frame, budgets, x="batch", machine=machine)
-    st.caption(
+    page.note(
         "Bars: peak memory measured (on the CPU, the whole process's resident memory). "
         "Ticks: the estimate made before running. Dashed: the budget."
     )
 
 
 grid = {"model": [model], "batch": sorted(batches), "image_size": [image_size]}
-runner.run_grid(W.name, grid, settings, draw, key="train")
+runner.run_grid(W.name, grid, settings, draw, key="train", table=not settings.stage)

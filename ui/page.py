@@ -13,9 +13,34 @@ from core import units
 from core.measure import ceilings, locks, sweep, workloads
 from core.measure.sweep import Backend
 from core.show import charts, trust
+from ui import sidebar
 from ui.sidebar import Settings
 
 _LOG = logging.getLogger(__name__)
+# Stage mode's chart fonts, in px: read from the back of a room. They are the chart's own
+# config, which Streamlit's theme keeps over its own (colours still follow the theme).
+STAGE_FONTS = {
+    "axis": {"labelFontSize": 18, "titleFontSize": 20},
+    "legend": {"labelFontSize": 18, "titleFontSize": 18, "symbolSize": 260},
+    "header": {"labelFontSize": 18, "titleFontSize": 20},
+    "title": {"fontSize": 26},
+}
+
+
+def on_stage() -> bool:
+    """Whether the sidebar's stage switch is on."""
+    return sidebar.current().stage
+
+
+def _staged(made: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """The chart with stage fonts over whatever config it has (a legend placed below,
+    say): Altair's configure_* would replace that config, not add to it."""
+    config = made.config.to_dict() if isinstance(made.config, alt.SchemaBase) else {}
+    for part, sizes in STAGE_FONTS.items():
+        config[part] = {**config.get(part, {}), **sizes}
+    made = made.copy(deep=False)
+    made.config = alt.Config.from_dict(config)
+    return made
 
 
 def header(workload_name: str, settings: Settings, title: str | None = None) -> None:
@@ -23,6 +48,8 @@ def header(workload_name: str, settings: Settings, title: str | None = None) -> 
     workload = workloads.get(workload_name)
     st.title(title or workload.title)
     st.markdown(f"**{workload.question}**")
+    if settings.stage:  # the question is enough; the sidebar says what is compared
+        return
     if settings.replay is not None:
         # A replay shows what was measured there, not what this sidebar would measure.
         rows = settings.replay.frame
@@ -48,7 +75,25 @@ def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
                    f"{units.one_line(error, typed=True)}")  # fmt: skip
         return
     wide = not isinstance(made, (alt.FacetChart, alt.HConcatChart, alt.ConcatChart))
-    st.altair_chart(made, width="stretch" if wide else "content")
+    made = charts.same_colours(made)  # panels put together elsewhere share one scale too
+    st.altair_chart(_staged(made) if on_stage() else made, width="stretch" if wide else "content")
+
+
+def note(text: str) -> None:
+    """An explanatory caption under a chart; left out on stage, where the chart speaks."""
+    if not on_stage():
+        st.caption(text)
+
+
+def folded(label: str, heading: bool = False):
+    """Where a table or a note goes: in place (under ``label`` as a heading, with
+    ``heading``), or on stage in a closed expander named ``label``."""
+    if on_stage():
+        return st.expander(label, expanded=False)
+    place = st.container()
+    if heading:
+        place.subheader(label)
+    return place
 
 
 def sizes_that_fit(
@@ -85,7 +130,13 @@ def measure_ceilings(backends: Sequence[Backend]) -> None:
 def checks(frame: pd.DataFrame, settings: Settings, backends=()) -> pd.DataFrame:
     """Under an explorer page's charts, and on the Trust page: the rows judged against the
     cached ceilings, drawn under the roofs of their backends (and ``backends``'s), a caption
-    on where to measure missing roofs, and what the outlined flags mean. Returns the rows."""
+    on where to measure missing roofs, and what the outlined flags mean; on stage, folded
+    away. Returns the rows."""
+    with folded("Roofline and checks"):
+        return _checks(frame, settings, backends)
+
+
+def _checks(frame: pd.DataFrame, settings: Settings, backends) -> pd.DataFrame:
     try:  # rows measured before the ceilings were judged against nothing: judge them now
         frame = ceilings.apply_cached(frame)
     except Exception:  # judging is a bonus; the rows as measured still draw

@@ -58,6 +58,8 @@ class Settings:
     pipelined: bool
     machine: str
     replay: Replay | None = field(default=None, compare=False)  # None: measure live
+    # For talks: big chart fonts, tables and captions folded away; measures nothing differently.
+    stage: bool = field(default=False, compare=False)
 
     def sweep_settings(self, dtype: str | None = None) -> SweepSettings:
         return SweepSettings(
@@ -146,11 +148,17 @@ def render() -> Settings:
     )  # fmt: skip
     if (cold_cache or pipelined) and accelerator is None:
         bar.caption("No GPU here, so the GPU timing options change nothing.")
+    bar.header("View")
+    stage = query.flag(
+        "Stage mode", "stage", False, where=bar,
+        help="For talks: larger chart fonts, the chart and its answer; tables and notes folded.",
+    )  # fmt: skip
 
     settings = Settings(
         backends=tuple(backends), dtype=dtype, memory_budget_bytes=budget_bytes,
         point_budget_s=float(point_budget_s), auto_run=auto_run, cold_cache=cold_cache,
         pipelined=pipelined, machine=replay.machine if replay else machine(), replay=replay,
+        stage=stage,
     )  # fmt: skip
     st.session_state[_STATE_KEY] = settings
     return settings
