@@ -299,8 +299,10 @@ def measure(
                 done.rows.append(row)
                 if on_row is not None:
                     on_row(task, row)
-        # Without a budget, further rounds may take as long again as the first one did.
-        end = share_end if budget_s is not None else 2 * time.perf_counter() - started
+        # Without a budget, further rounds may take as long again as the first one did
+        # (or a few seconds, for a quick grid).
+        now = time.perf_counter()
+        end = share_end if budget_s is not None else now + max(now - started, MIN_ROUNDS_S)
         for _ in range(MAX_ROUNDS - 1):
             for again in [p for p in measured if p.needs_another(settings)]:
                 if time.perf_counter() + _estimate_of(again.tasks) > end:
@@ -320,6 +322,7 @@ def measure(
 
 
 MAX_ROUNDS = 3
+MIN_ROUNDS_S = 2.0
 # Flags a later round may clear: a busy machine, or a spread too wide to trust.
 _ROUND_FLAGS = {"busy", "noisy"}
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from core import units
+from core import stats, units
 from core.keep import results
 
 
@@ -39,6 +39,7 @@ def crossover(
     if frame is None or frame.empty or x not in frame:
         return _frame(group_col, [])
     usable, baseline = against_baseline(frame)
+    usable = usable[usable["claim"]]  # never a sentence from a busy or too-close point
     usable["_x"] = pd.to_numeric(usable[x], errors="coerce").astype("float64")
     # Logs need strictly positive, finite values; anything else carries no information.
     keep = np.isfinite(usable["_x"]) & np.isfinite(usable["speedup"])
@@ -68,13 +69,39 @@ def crossover(
 
 def against_baseline(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """The ok rows of every backend but the baseline (the first CPU backend), with their
-    ``speedup`` over it as floats, and the baseline's name."""
+    ``speedup`` over it as floats, and the baseline's name. ``claim`` says whether a row's
+    speedup may be stated as a fact: its 95% interval leaves out 1× (a clear winner), and
+    neither it nor its baseline was timed on a busy machine (rows without raw times cannot
+    be judged, and are taken as they are)."""
     baseline = results.baseline_of(frame) if "backend" in frame else None
     if "speedup" not in frame:
         frame = results.add_speedup(frame, baseline)
+    elif "speedup_low" not in frame:  # speedups given as they are, with no interval
+        frame = frame.assign(speedup_low=math.nan, speedup_high=math.nan)
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame.iloc[0:0]
+    busy = (
+        ok["flags"].fillna("").str.contains(r"\bbusy\b")
+        if "flags" in ok
+        else ok["status"] != ok["status"]
+    )
+    keys = [
+        k
+        for k in [*results.param_columns(ok), "dtype"]
+        if k in ok and k not in results.SPEEDUP_COLUMNS
+    ]
+    busy_points = {tuple(point) for point in ok.loc[busy, keys].itertuples(index=False)}
     ok = ok[ok["backend"] != baseline].copy()
-    ok["speedup"] = pd.to_numeric(ok["speedup"], errors="coerce").astype("float64")
+    for name in results.SPEEDUP_COLUMNS:
+        ok[name] = pd.to_numeric(ok[name], errors="coerce").astype("float64")
+    # Figures without raw times (the post's, a summary file) have no interval to judge by.
+    clear = [
+        not (math.isfinite(low) and math.isfinite(high)) or stats.clear_winner(low, high)
+        for low, high in zip(ok["speedup_low"], ok["speedup_high"], strict=True)
+    ]
+    quiet = [tuple(point) not in busy_points for point in ok[keys].itertuples(index=False)]
+    ok["claim"] = pd.Series(clear, index=ok.index, dtype=bool) & pd.Series(
+        quiet, index=ok.index, dtype=bool
+    )
     return ok, baseline
 
 
