@@ -184,7 +184,7 @@ def speedup_range(value: Any, low: Any, high: Any) -> str:
     if number is None:
         return ""
     if lo is None or hi is None:
-        return f"{_three_digits(number)}×"
+        return speedup(number)
     return f"{_three_digits(number)}× ({_three_digits(lo)}–{_three_digits(hi)}×)"
 
 

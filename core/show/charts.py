@@ -569,22 +569,34 @@ def speedup_heatmap(
     ok = _positive(ok, "speedup")
     keys = ["backend", y, x]
     if ok.empty or any(k not in ok for k in keys):
-        cells = pd.DataFrame(columns=[*keys, "speedup", "median_s", "points", "label"])
+        columns = [*keys, "speedup", "median_s", "points", "label", "interval"]
+        cells = pd.DataFrame(columns=columns)
     else:
         ok = ok.assign(_log_s=np.log(_floats(ok["speedup"])), median_s=_floats(ok["median_s"]))
         aggs = {"_log_s": ("_log_s", "mean"), "median_s": ("median_s", "median")}
         cells = ok.groupby(keys, dropna=False).agg(**aggs, points=("_log_s", "size")).reset_index()
         cells["speedup"] = np.exp(cells.pop("_log_s"))
-        cells["label"] = cells["speedup"].map(units.speedup)
+        # ≈: no clear winner (the interval holds 1×) or timed on a busy machine.
+        close = ~cells.pop("claim").astype(bool)
+        cells["label"] = np.where(close, "≈ ", "") + cells["speedup"].map(units.speedup)
+        cells["interval"] = cells["interval"].where(cells["points"] == 1, "")
     unit, factor = units.time_unit(cells["median_s"])
+        ok["interval"] = [units.speedup_range(*v) for v in ok[list(results.SPEEDUP_COLUMNS)].values]
     cells = cells.assign(time=_floats(cells.pop("median_s")) * factor)
-    tip_titles = {"time": f"accelerator median ({unit})", "points": "points pooled"}
+        aggs |= {"claim": ("claim", "all"), "interval": ("interval", "first")}
+    tip_titles = {
+        "time": f"accelerator median ({unit})",
+        "points": "points pooled",
+        "interval": "speedup (95% interval)",
+    }
     # Numbers grow upwards like a y axis; names read top to bottom.
     y_order = "descending" if _field_type(ok, y) == "quantitative" else "ascending"
     base = alt.Chart(cells).encode(
         alt.X(f"{x}:O", title=_x_title(frame, x)),
         alt.Y(f"{y}:O", title=_x_title(frame, y), sort=y_order),
-        tooltip=_tooltips(cells, ["backend", y, x, "speedup", "time", "points"], tip_titles),
+        tooltip=_tooltips(
+            cells, ["backend", y, x, "speedup", "interval", "time", "points"], tip_titles
+        ),
     )
     shade = alt.Color(
         "speedup:Q",
@@ -798,12 +810,13 @@ def speedup_vs_x(
     data, baseline = against_baseline(frame)
     data = _positive(data, x, "speedup")  # both axes are logarithmic
     color = color if color in data else "backend"
-    data["label"] = data["speedup"].map(units.speedup)
+    data["label"] = [units.speedup_range(*v) for v in data[list(results.SPEEDUP_COLUMNS)].values]
     data["series"] = data[color].astype(str) + " · " + data["backend"].astype(str)
     colours = list(dict.fromkeys([color, "backend"]))
     data = _slim(data, [x, "speedup", "label", "series", *colours[::-1]])
     tips = [alt.Tooltip(f"{f}:N") for f in colours]
-    tips += [alt.Tooltip(f"{x}:Q", format=",.0f"), alt.Tooltip("label:N", title="speedup")]
+    tips += [alt.Tooltip(f"{x}:Q", format=",.0f")]
+    tips += [alt.Tooltip("label:N", title="speedup (95% interval)")]
     titles = (_x_title(frame, x), f"speedup over {baseline}")
     base = alt.Chart(data).encode(*_axes(x, "speedup", (True, True), titles))
     base = base.encode(color=colour(color, data[color]), tooltip=tips)
@@ -848,11 +861,22 @@ def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
 
 
 def speedup_text(frame: pd.DataFrame) -> str:
-    """'cpu (2 threads) is 1.8× faster than cpu (1 thread)' for a one-point duel."""
+    """'cpu (2 threads) is 1.8× (1.7–1.9×) faster than cpu (1 thread)' for a one-point duel;
+    "too close to call" when the interval holds 1×, and no claim from a busy machine."""
     others, baseline = against_baseline(frame)
-    return "; ".join(
-        f"{backend} is {units.speedup(max(s, 1 / s))} {'faster' if s >= 1 else 'slower'} "
-        f"than {baseline}"
-        for backend, s in zip(others["backend"], others["speedup"], strict=True)
-        if math.isfinite(s)
-    )
+    busy = frame["flags"].fillna("").str.contains(r"\bbusy\b").any() if "flags" in frame else False
+    lines = []
+    for row in others[np.isfinite(others["speedup"])].to_dict("records"):
+        s, low, high = (row[c] for c in results.SPEEDUP_COLUMNS)
+        if row["claim"]:
+            faster = s >= 1
+            shown = units.speedup_range(*((s, low, high) if faster else (1 / s, 1 / high, 1 / low)))
+            lines.append(
+                f"{row['backend']} is {shown} {'faster' if faster else 'slower'} than {baseline}"
+            )
+        elif busy:
+            lines.append(f"{row['backend']} against {baseline}: not claimed, the machine was busy")
+        else:
+            shown = units.speedup_range(s, low, high)
+            lines.append(f"{row['backend']} against {baseline}: too close to call ({shown})")
+    return "; ".join(lines)
