@@ -410,7 +410,12 @@ def _flag_stroke(flagged: pd.DataFrame) -> alt.Stroke:
         "flag:N",
         scale=alt.Scale(domain=present, range=[_FLAG_STYLE[f][1] for f in present]),
         legend=alt.Legend(
-            title="flagged", labelExpr=label, symbolFillColor="transparent", symbolStrokeWidth=2.5
+            title="flagged",
+            labelExpr=label,
+            labelLimit=0,
+            symbolFillColor="transparent",
+            symbolStrokeWidth=2.5,
+            symbolOpacity=1,
         ),
     )
 
@@ -573,7 +578,9 @@ def speedup_heatmap(
         cells = pd.DataFrame(columns=columns)
     else:
         ok = ok.assign(_log_s=np.log(_floats(ok["speedup"])), median_s=_floats(ok["median_s"]))
+        ok["interval"] = [units.speedup_range(*v) for v in ok[list(results.SPEEDUP_COLUMNS)].values]
         aggs = {"_log_s": ("_log_s", "mean"), "median_s": ("median_s", "median")}
+        aggs |= {"claim": ("claim", "all"), "interval": ("interval", "first")}
         cells = ok.groupby(keys, dropna=False).agg(**aggs, points=("_log_s", "size")).reset_index()
         cells["speedup"] = np.exp(cells.pop("_log_s"))
         # ≈: no clear winner (the interval holds 1×) or timed on a busy machine.
@@ -581,9 +588,7 @@ def speedup_heatmap(
         cells["label"] = np.where(close, "≈ ", "") + cells["speedup"].map(units.speedup)
         cells["interval"] = cells["interval"].where(cells["points"] == 1, "")
     unit, factor = units.time_unit(cells["median_s"])
-        ok["interval"] = [units.speedup_range(*v) for v in ok[list(results.SPEEDUP_COLUMNS)].values]
     cells = cells.assign(time=_floats(cells.pop("median_s")) * factor)
-        aggs |= {"claim": ("claim", "all"), "interval": ("interval", "first")}
     tip_titles = {
         "time": f"accelerator median ({unit})",
         "points": "points pooled",
