@@ -151,7 +151,7 @@ def test_thread_counts_and_budgets_beyond_the_machine_are_clamped_with_a_note(ca
     captured = capsys.readouterr()
     assert "100000 CPU threads asked for" in captured.err
     assert "is more than cpu has" in captured.err
-    assert f"cpu ({logical} thread" in captured.out
+    assert f"cpu ({4 * logical} threads" in captured.out
 
 
 def test_long_bad_input_is_cut_in_the_one_line_error(capsys):

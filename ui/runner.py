@@ -349,7 +349,9 @@ def run_suite(
     on where it stopped. Returns the points skipped for time, as table rows.
     """
     st.session_state.pop(f"{key}.stopped", None)
-    with st.spinner("Estimating what the points cost…"):
+    with st.spinner("Checking that the machine is quiet, and what the points cost…"):
+        if sentence := load.check_machine().sentence():
+            st.warning(sentence)
         tasks = _suite_tasks(parts, settings, dtype)
     known = _known(tasks, settings)
     missing = [t for t in tasks if t.key not in known]

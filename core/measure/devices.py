@@ -112,7 +112,10 @@ def memory_info_bytes(device: torch.device) -> tuple[int | None, int | None]:
 
 
 def cpu_threads() -> int:
-    return torch.get_num_threads()
+    """The thread count of a fair CPU baseline: the physical performance cores (Apple: the
+    P cores, as PyTorch itself uses there), elsewhere the physical cores."""
+    split = mps_adapter.core_split() if platform.system() == "Darwin" else None
+    return split[0] if split else cpu_core_counts()[0]
 
 
 def cpu_core_counts() -> tuple[int, int]:

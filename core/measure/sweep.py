@@ -34,7 +34,7 @@ class Backend:
 
     @property
     def resolved_threads(self) -> int:
-        return self.threads or torch.get_num_threads()
+        return self.threads or devices.cpu_threads()
 
     @property
     def label(self) -> str:
@@ -49,25 +49,39 @@ def default_backends(threads: int | None = None) -> list[Backend]:
     found = devices.device_strings()
     if len(found) > 1:
         return [Backend("cpu", threads), *[Backend(d) for d in found[1:]]]
-    all_threads = Backend("cpu", threads or torch.get_num_threads())
+    all_threads = Backend("cpu", threads or devices.cpu_threads())
     return list(dict.fromkeys([Backend("cpu", 1), all_threads]))
 
 
+# More threads than cores only wait for each other; beyond this many per core they are
+# refused (100,000 of them took a server down).
+MAX_THREADS_PER_CORE = 4
+
+
 def capped_threads(count: int | None) -> tuple[int | None, str]:
-    """At most one thread per logical core, with a note when more were asked for: extra
-    threads only wait for each other, and 100,000 of them took a server down."""
+    """A thread count as asked, with a warning when it is more than the logical cores (and
+    cut to ``MAX_THREADS_PER_CORE`` per core)."""
     _, logical = devices.cpu_core_counts()
     if count is None or count <= logical:
         return count, ""
-    note = f"{count} CPU threads asked for, but this machine has {logical}; using {logical}"
-    return logical, note
+    if count > MAX_THREADS_PER_CORE * logical:
+        top = MAX_THREADS_PER_CORE * logical
+        return (
+            top,
+            f"{count} CPU threads asked for, but this machine has {logical} cores; using {top}",
+        )
+    return count, (
+        f"{count} CPU threads on {logical} logical cores: the extra threads wait for each "
+        "other, so this baseline is slower than the CPU can be"
+    )
 
 
 def parse_backends(
     text: str, threads: int | None = None, notes: list[str] | None = None
 ) -> list[Backend]:
     """'cpu,cuda' -> backends; 'cpu:1,cpu:8' gives two CPU backends with 1 and 8 threads.
-    Thread counts above the machine's are clamped, with a line added to ``notes``."""
+    Thread counts above the machine's cores are warned about in ``notes`` (see
+    ``capped_threads``)."""
     chosen = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         if part.lower().startswith("cpu:"):
@@ -413,7 +427,7 @@ _ROUND_FLAGS_ORDER = ("noisy", "busy", "host-bound", "cpu-fallback")
 def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
     prepared = None
     dtype = parse_dtype(task.dtype)
-    threads = task.backend.threads
+    threads = task.backend.resolved_threads if device.type == "cpu" else task.backend.threads
     try:
         devices.empty_cache(device)
         peak = devices.PeakMemory(device)  # before building: inputs and weights count

@@ -216,13 +216,24 @@ def test_a_points_estimate_follows_the_timing_protocol_and_the_guard():
     assert estimate_s(dataclasses.replace(FAST, memory_budget_bytes=1000)) == 0.0
 
 
-def test_thread_counts_beyond_the_logical_cores_are_clamped_with_a_note(monkeypatch):
+def test_thread_counts_beyond_the_logical_cores_are_warned_and_absurd_ones_cut(monkeypatch):
     monkeypatch.setattr(sweep.devices, "cpu_core_counts", lambda: (2, 4))
     notes = []
-    backends = sweep.parse_backends("cpu:1,cpu:100000", notes=notes)
-    assert [b.threads for b in backends] == [1, 4]
-    assert notes == ["100000 CPU threads asked for, but this machine has 4; using 4"]
+    backends = sweep.parse_backends("cpu:1,cpu:8,cpu:100000", notes=notes)
+    assert [b.threads for b in backends] == [1, 8, 16]
+    assert notes[0].startswith("8 CPU threads on 4 logical cores: the extra threads wait")
+    assert notes[1] == "100000 CPU threads asked for, but this machine has 4 cores; using 16"
     assert sweep.capped_threads(3) == (3, "")
+
+
+def test_the_default_cpu_baseline_is_the_physical_performance_cores(monkeypatch):
+    monkeypatch.setattr(sweep.devices, "cpu_core_counts", lambda: (6, 12))
+    monkeypatch.setattr(sweep.devices.platform, "system", lambda: "Linux")
+    assert sweep.devices.cpu_threads() == 6
+    assert sweep.Backend("cpu").resolved_threads == 6
+    monkeypatch.setattr(sweep.devices.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(sweep.devices.mps_adapter, "core_split", lambda: (2, 4))
+    assert sweep.devices.cpu_threads() == 2  # the A18 Pro's two performance cores
 
 
 def test_a_grid_is_counted_before_it_is_built_and_refused_above_the_limit():

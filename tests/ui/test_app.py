@@ -365,7 +365,7 @@ def test_a_link_asking_for_more_threads_than_cores_is_clamped_with_a_note():
     assert_clean(at)
     assert "100000 cpu threads asked for" in texts(at.sidebar.info).lower()
     logical = devices.cpu_core_counts()[1]
-    assert set(at.dataframe[0].value["threads"]) == {logical}
+    assert set(at.dataframe[0].value["threads"]) == {4 * logical}
 
 
 def test_a_memory_budget_beyond_the_device_is_clamped_with_a_note():
