@@ -83,6 +83,8 @@ _ARGUMENTS = (
      "SQLAlchemy URL of the results store; default: a SQLite file per user", {}),
     ("run suite", "--no-store", "keep the results out of the store", _ON),
     ("ceilings", "--refresh", "measure again", _ON),
+    ("selftest", "--out", "write the report to .json (or .csv, .parquet) to attach or import", {}),
+    ("selftest", "--force", "replace an existing --out file", _ON),
 )  # fmt: skip
 
 
@@ -351,6 +353,24 @@ def _suite(args) -> None:
     _run_parts(suites.SUITES[args.name], args)
 
 
+def _selftest(args) -> None:
+    from core.measure import devices, selftest
+
+    out_format = _checked_out(args.out, force=args.force) if args.out else None
+    checks = selftest.run(on_check=lambda check: print(check.line, flush=True))
+    if out_format is not None:
+        machine = devices.machine_fingerprint()
+        frame = results.to_frame(selftest.rows(checks), ["check", "verdict"])
+        frame = frame.assign(machine=machine.get("machine", ""))  # a CSV has no header for it
+        settings = {"command": "python -m core selftest"}
+        _write(args.out, files.export_bytes(frame, out_format, machine, settings))
+        print(f"wrote the report to {args.out}: attach it to a bug report, or import it")
+    counts = {v: sum(c.verdict == v for c in checks) for v in selftest.STATUS}
+    print(", ".join(f"{count} {verdict}" for verdict, count in counts.items()))
+    if counts[selftest.FAIL]:
+        raise SystemExit(1)  # main() turns errors into 1 too, but this is no error
+
+
 _COMMANDS = {  # name: (what runs it, its help line)
     "info": (_info, "devices, names, memory, threads, torch version"),
     "list": (_list, "workloads and their parameters"),
@@ -360,6 +380,7 @@ _COMMANDS = {  # name: (what runs it, its help line)
     "runs": (_runs, "list the stored runs"),
     "export": (_export, "write stored runs to a file"),
     "import": (_import, "check a results file and add it to the store"),
+    "selftest": (_selftest, "check this machine's timing path in about a minute"),
 }
 
 

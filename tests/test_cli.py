@@ -158,3 +158,50 @@ def test_long_bad_input_is_cut_in_the_one_line_error(capsys):
     assert main(["run", "elementwise", "op=" + "x" * 10_000, "--no-store"]) == 2
     err = capsys.readouterr().err
     assert len(err) < 500 and err.count("\n") == 1
+
+
+@pytest.fixture
+def quick_selftest(monkeypatch):
+    """The self-test's checks replaced by instant ones with known verdicts."""
+    from core.measure import selftest
+
+    def use(*verdicts):
+        checks = {f"check {i}": (lambda d, v=v: (v, f"said {v}")) for i, v in enumerate(verdicts)}
+        monkeypatch.setattr(selftest, "CHECKS", checks)
+        monkeypatch.setattr(selftest.devices, "device_strings", lambda: ["cpu"])
+
+    return use
+
+
+def test_selftest_prints_a_verdict_per_check_and_writes_an_importable_report(
+    tmp_path, capsys, quick_selftest
+):
+    from core.keep import files
+
+    quick_selftest("pass", "not applicable")
+    out = tmp_path / "selftest.json"
+    assert main(["selftest", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "check 0 on cpu: pass (said pass)" in printed
+    assert "check 1 on cpu: not applicable (said not applicable)" in printed
+    assert "1 pass, 0 fail, 1 not applicable" in printed
+    imported = files.import_file(out)
+    assert list(imported.frame["status"]) == ["ok", "skipped"]
+    assert imported.machine["machine"]  # the machine card travels with the report
+
+
+def test_selftest_exits_1_when_a_check_fails(quick_selftest, capsys):
+    quick_selftest("pass", "fail")
+    with pytest.raises(SystemExit) as stopped:
+        main(["selftest"])
+    assert stopped.value.code == 1
+    assert "check 1 on cpu: fail" in capsys.readouterr().out
+
+
+def test_selftest_refuses_a_bad_out_before_running(tmp_path, quick_selftest, capsys):
+    quick_selftest("fail")  # never reached: bad input exits 2 first
+    assert main(["selftest", "--out", str(tmp_path / "report.txt")]) == 2
+    existing = tmp_path / "report.json"
+    existing.write_text("{}")
+    assert main(["selftest", "--out", str(existing)]) == 2
+    assert "--force" in capsys.readouterr().err
