@@ -37,7 +37,7 @@ if "core.measure.sweep" not in sys.modules:
 from ui import sidebar  # noqa: E402  (after the spinner, which covers torch's import)
 
 try:
-    sidebar.render()
+    sidebar.render(page)
     page.run()
 except Exception as error:  # last resort: a demo never shows a traceback
     logging.getLogger("speedup_explorer").exception("page %s failed", page.title)

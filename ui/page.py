@@ -56,7 +56,9 @@ def header(workload_name: str, settings: Settings, title: str | None = None) -> 
         rows = rows[rows["workload"] == workload_name] if "workload" in rows else rows
         labels = list(dict.fromkeys(rows["backend"].dropna())) if "backend" in rows else []
         dtypes = ", ".join(dict.fromkeys(rows["dtype"].dropna())) if "dtype" in rows else ""
-        st.caption(f"Replayed from {settings.machine}: {' vs '.join(labels)}, {dtypes}.")
+        what = ", ".join(part for part in (" vs ".join(labels), dtypes) if part)
+        if what:  # a run without this page's rows gets its note under the title instead
+            st.caption(f"Replayed from {settings.machine}: {what}.")
         return
     st.caption(
         f"On {settings.machine}: {' vs '.join(settings.labels)}, {settings.dtype}, "

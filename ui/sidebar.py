@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import BadInput
 from core.keep import files, store
-from core.measure import devices, memory
+from core.measure import devices, memory, workloads
 from core.measure.sweep import Backend, SweepSettings, default_backends, parse_backends
 from core.measure.timing import TimingSettings
 from core.measure.workloads import Param
@@ -32,6 +32,16 @@ _STATE_KEY = "ui.settings"
 # million-row run whole took 5.5 GB on every rerun.
 MAX_SHOWN_ROWS = 20_000
 SOURCES = ("Measure live", "Replay a saved run")
+# The workloads each page draws, by its URL path: Replay offers only the runs that have
+# one. The pages not named here (Reproduce, Results, Trust) draw any run.
+PAGE_WORKLOADS = {
+    "": ("matmul", "elementwise"),  # the Overview's two duels
+    "elementwise": ("elementwise",),
+    "matmul": ("matmul",),
+    "convolution": ("conv2d",),
+    "training": ("train",),
+    "inference": ("inference",),
+}
 
 
 @dataclass(frozen=True)
@@ -108,10 +118,10 @@ def current() -> Settings:
     return settings if isinstance(settings, Settings) else render()
 
 
-def render() -> Settings:
+def render(page: st.Page | None = None) -> Settings:
     bar = st.sidebar
     accelerator = devices.accelerator_type()
-    replay = _source(bar)
+    replay = _source(bar, page)
     bar.header("Compare")
     _, logical = devices.cpu_core_counts()
     threads_default = min(default_threads(), logical)
@@ -227,8 +237,9 @@ def _memory_budget(bar, backends: list[Backend]) -> int | None:
     return budget
 
 
-def _source(bar) -> Replay | None:
-    """Measure here, or replay a stored run or an uploaded file (demos without the GPU)."""
+def _source(bar, page: st.Page | None) -> Replay | None:
+    """Measure here, or replay a stored run or an uploaded file (demos without the GPU);
+    of the stored runs, those with a workload of ``page``, the newest first."""
     bar.header("Source")
     source = bar.radio(
         "Source",
@@ -263,6 +274,13 @@ def _source(bar) -> Replay | None:
     if runs.empty:
         bar.info("No saved runs yet: measure something first, or upload a results file.")
         return Replay("(none)", "no machine", pd.DataFrame())
+    if wanted := PAGE_WORKLOADS.get(page.url_path) if page is not None else None:
+        has = runs["workload"].str.split(",").map(lambda names: not set(wanted).isdisjoint(names))
+        runs = runs[has]
+        if runs.empty:
+            titles = " or ".join(workloads.get(name).title.lower() for name in wanted)
+            bar.info(f"No saved run has {titles} rows: measure them live, or upload a file.")
+            return Replay("(none)", "no machine", pd.DataFrame())
     by_id = {run["run_id"]: run for run in runs.to_dict(orient="records")}
     run_id = bar.selectbox(
         "Saved run",

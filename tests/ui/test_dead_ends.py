@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
+import core.measure.sweep
 from core.keep import files, results
 from core.keep.store import Store
-from tests.ui.apptest_helpers import assert_clean, open_page, texts
+from core.show import report
+from tests.ui.apptest_helpers import APP, assert_clean, open_page, texts
 
 
 def rows(run_id: str, workload: str = "matmul", machine: str = "Laptop X") -> pd.DataFrame:
@@ -80,3 +83,47 @@ def test_importing_an_export_twice_stores_it_once_and_says_so(three_runs, store_
     assert_clean(at)
     assert "0 runs imported (0 rows), 3 already stored: skipped." in texts(at.info)
     assert len(Store(store_url).runs()) == 4
+
+
+@pytest.fixture
+def nothing_measured(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a replay measured something")
+
+    monkeypatch.setattr(core.measure.sweep, "measure_task", refuse)
+
+
+def replaying(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["sb.source"] = "Replay a saved run"
+    at.switch_page(page)
+    return at.run()
+
+
+def test_replay_offers_only_the_runs_with_the_pages_workload(three_runs, nothing_measured):
+    at = replaying("pages/matmul.py")  # the element-wise run is the newest of all
+    assert_clean(at)
+    picker = at.sidebar.selectbox(key="sb.replay_run")
+    assert picker.options == [
+        report.describe_run(run) for run in three_runs.runs().to_dict(orient="records")
+        if run["run_id"] in ("mm-2", "mm-1")
+    ]  # fmt: skip
+    assert picker.value == "mm-2", "the newest run that has matmul rows"
+    assert "Replayed from Laptop X: cpu (1 thread) vs cpu (2 threads), float32." in texts(
+        at.caption
+    )
+    assert at.get("vega_lite_chart")
+
+    at.switch_page("pages/elementwise.py").run()
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="sb.replay_run").value == "ew-1"
+    assert "Replayed from Desktop Y" in texts(at.caption)
+
+
+def test_replay_says_so_when_no_run_has_the_pages_workload(store_url, nothing_measured):
+    Store(store_url).add_frame(rows("ew-1", "elementwise"), "ew-1", machine={"machine": "Y"})
+    at = replaying("pages/matmul.py")
+    assert_clean(at)
+    assert "No saved run has matrix multiply rows" in texts(at.sidebar.info)
+    assert "sb.replay_run" not in [box.key for box in at.sidebar.selectbox]
+    assert "Replayed from" not in texts(at.caption), "no caption of a run that is not drawn"
