@@ -5,7 +5,8 @@ import dataclasses
 import streamlit as st
 
 from core import units
-from core.measure import devices
+from core.keep import files, results
+from core.measure import devices, selftest
 from core.measure.sweep import thread_backends
 from core.measure.workloads import OPS, get
 from core.show import charts, trust
@@ -19,6 +20,23 @@ titled = {name: get(name).title for name in WORKLOADS}.get
 settings = sidebar.current()
 st.title("Trust the numbers")
 st.markdown("**Is each time physically possible, warm, and fair to the CPU?**")
+
+st.subheader("Self-test: is this machine's timing path sound?")
+st.markdown(
+    "About a minute of small checks, each with a verdict and one line why: synchronization, "
+    "timer agreement, outputs of every workload, memory figures, fallback detection, dtype "
+    "support, the dispatch floor, and ceilings against the chip's published figures. "
+    "The same as `python -m core selftest`; run it first on a new machine."
+)
+if st.button("Run the self-test", key="trust.selftest"):
+    with st.spinner("Checking this machine's timing path..."):
+        st.session_state["trust.selftest_rows"] = selftest.rows(selftest.run())
+if checked := st.session_state.get("trust.selftest_rows"):
+    report = results.to_frame(checked, ["check", "verdict"])
+    st.dataframe(report[["check", "device", "verdict", "message"]], hide_index=True)
+    data = files.export_bytes(report, "json", devices.machine_fingerprint(), {"selftest": True})
+    st.download_button("Download the report (JSON)", data, "selftest.json", key="trust.report")
+    st.caption("Attach it to a bug report, or import it on the Results page to compare machines.")
 
 st.subheader("Ceilings: the fastest this machine can go")
 st.markdown(
