@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 import altair as alt
 import pandas as pd
 
-from core import units
+from core import stats, units
 from core.keep import reference, results
 from core.measure import workloads
 from core.measure.suites import SuitePart
@@ -27,6 +27,9 @@ from core.show import charts
 POST_DTYPE = "float32"  # every figure in the post is float32
 MAX_PANELS = 12
 RATIO_COLUMN = "time ratio (here / reference)"
+# Each point's verdict, from the 95% intervals of both medians (core.stats); the column
+# name carries the threshold, as a legend would.
+VERDICT_COLUMN = f"verdict (same: within ±{stats.SAME_WITHIN:.0%}, 95% sure)"
 
 
 def _key(value: object) -> object:
@@ -176,10 +179,11 @@ def side_of(device: object) -> str:
 def ratio_table(mine: pd.DataFrame, against: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
     """Per matching point and side (CPU with CPU, accelerator with accelerator): this
     median time over the reference's. Below 1 means less time here."""
-    theirs = {"machine": "reference", "backend": "reference backend", "median_s": "reference_s"}
+    theirs = {"machine": "reference", "backend": "reference backend", "median_s": "reference_s",
+              "median_low_s": "_ref_low_s", "median_high_s": "_ref_high_s"}  # fmt: skip
     columns = ["machine", "point", *params, "dtype", "side", "backend", "reference"]
-    columns += ["reference backend", "median_s", "reference_s", RATIO_COLUMN]
-    ok, ref = _measured(mine), _measured(against)
+    columns += ["reference backend", "median_s", "reference_s", RATIO_COLUMN, VERDICT_COLUMN]
+    ok, ref = (results.with_median_intervals(_measured(f)) for f in (mine, against))
     if ok.empty or ref.empty:
         return pd.DataFrame(columns=columns)
     keys = [p for p in params if p in ok and p in ref]
@@ -194,9 +198,25 @@ def ratio_table(mine: pd.DataFrame, against: pd.DataFrame, params: Sequence[str]
         left["machine"] = ""
     merged = left.merge(right, on=joins, how="inner")
     merged[RATIO_COLUMN] = merged["median_s"].astype(float) / merged["reference_s"].astype(float)
+    merged[VERDICT_COLUMN] = [_verdict(row) for row in merged.to_dict(orient="records")]
     merged["point"] = [_point(row, keys) for row in merged.to_dict(orient="records")]
     merged = merged.assign(**{name: None for name in params if name not in merged})
     return merged[columns].reset_index(drop=True)
+
+
+def _verdict(row: Mapping) -> str:
+    """faster / slower / same / unsure here against the reference. A reference without raw
+    times (the post's printed means) counts as exact: only this side's interval is used."""
+
+    def ends(low, high, median) -> tuple[float, float]:
+        known = pd.notna(low) and pd.notna(high)
+        return (float(low), float(high)) if known else (float(median), float(median))
+
+    ref_low, ref_high = ends(row["_ref_low_s"], row["_ref_high_s"], row["reference_s"])
+    low, high = ends(row["median_low_s"], row["median_high_s"], row["median_s"])
+    if low == high and ref_low == ref_high:
+        return "unsure"  # two bare figures: no interval to judge by
+    return stats.verdict(*stats.ratio_interval(ref_low, ref_high, low, high))
 
 
 def _measured(frame: pd.DataFrame) -> pd.DataFrame:
@@ -209,14 +229,23 @@ def ratio_summary(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """One line per (``by``..., machine, backend, reference backend): the median ratio
     over its points."""
     keys = [*by, "machine", "side", "backend", "reference", "reference backend"]
-    stats = {"points": "size", "median ratio": "median", "lowest": "min", "highest": "max"}
-    columns = [*keys, *stats, "reading"]
+    aggregates = {"points": "size", "median ratio": "median", "lowest": "min", "highest": "max"}
+    columns = [*keys, *aggregates, "reading"]
     if table.empty:
         return pd.DataFrame(columns=columns)
     ratios = table.assign(_r=table[RATIO_COLUMN].astype(float)).groupby(keys, sort=False)["_r"]
-    summary = ratios.agg(**stats).reset_index()
+    summary = ratios.agg(**aggregates).reset_index()
     summary["reading"] = [_reading(row) for row in summary.to_dict(orient="records")]
+    if VERDICT_COLUMN in table:
+        counts = table.groupby(keys, sort=False)[VERDICT_COLUMN].agg(_counted).reset_index()
+        summary = summary.merge(counts, on=keys, how="left")
+        columns = [*columns, VERDICT_COLUMN]
     return summary[columns]
+
+
+def _counted(verdicts: pd.Series) -> str:
+    """'12 faster, 3 same, 1 unsure': a group's verdicts, most common first."""
+    return ", ".join(f"{count} {verdict}" for verdict, count in verdicts.value_counts().items())
 
 
 def _reading(row: Mapping) -> str:

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 
 from core.keep import results
 from core.show import charts, crossover
@@ -61,3 +62,24 @@ def test_crossover_skips_points_that_are_too_close_or_busy():
     assert row["direction"] == "wins_above"
     # Interpolated between 1000 (0.25×) and 8000 (8×) only.
     assert 1000 < row["crossover_x"] < 8000
+
+
+def test_each_compared_point_gets_a_verdict_with_the_threshold_named():
+    from core.show import report
+
+    mine = results.to_frame(
+        [{**_row(CPU, 1000, 1e-3), "device": "cpu"}, {**_row(CPU, 2000, 2e-3), "device": "cpu"},
+         {**_row(CPU, 4000, 4e-3, spread=0.3, n=5), "device": "cpu"}],
+        ["op", "size"],
+    )  # fmt: skip
+    post = pd.DataFrame(
+        [{"workload": "elementwise", "op": "add", "size": size, "backend": "cpu", "device": "cpu",
+          "dtype": "float32", "status": "ok", "median_s": median_s, "machine": "post"}
+         for size, median_s in ((1000, 2e-3), (2000, 2e-3), (4000, 4e-3))]
+    )  # fmt: skip
+    table = report.ratio_table(mine, post, ["op", "size"])
+    assert "±5%" in report.VERDICT_COLUMN
+    verdicts = dict(zip(table["size"], table[report.VERDICT_COLUMN], strict=True))
+    assert verdicts == {1000: "faster", 2000: "same", 4000: "unsure"}
+    summary = report.ratio_summary(table)
+    assert summary[report.VERDICT_COLUMN].iloc[0] == "1 faster, 1 same, 1 unsure"
