@@ -10,6 +10,7 @@ from ui import page, runner, sidebar
 settings = sidebar.current()
 st.title("Speedup Explorer")
 st.markdown("**When does the accelerator beat the CPU, and by how much?**")
+page.one_backend(settings)
 
 st.subheader(f"This machine: {settings.machine}")
 infos = devices.describe_all()

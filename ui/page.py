@@ -48,6 +48,7 @@ def header(workload_name: str, settings: Settings, title: str | None = None) -> 
     workload = workloads.get(workload_name)
     st.title(title or workload.title)
     st.markdown(f"**{workload.question}**")
+    one_backend(settings)
     if settings.stage:  # the question is enough; the sidebar says what is compared
         return
     if settings.replay is not None:
@@ -66,8 +67,31 @@ def header(workload_name: str, settings: Settings, title: str | None = None) -> 
     )
 
 
+def one_backend(settings: Settings) -> None:
+    """Say in one line when only one backend is chosen to measure: the charts that compare
+    backends are left out (``chart``) and the time chart is drawn alone."""
+    if settings.replay is None and len(set(settings.labels)) == 1:
+        st.info(
+            f"Only one backend is chosen ({settings.labels[0]}): nothing to compare it with. "
+            "Choose more CPU threads in the sidebar, or name more backends under Other backends."
+        )
+
+
+def _compares_one(build: Callable, frame: pd.DataFrame) -> bool:
+    """Whether ``build`` compares backends and only one is chosen (or replayed): its chart
+    would be empty."""
+    if build not in (charts.speedup_heatmap, charts.speedup_vs_x):
+        return False
+    settings = sidebar.current()
+    chosen = settings.labels if settings.replay is None else frame["backend"].dropna().unique()
+    return len(set(chosen)) < 2
+
+
 def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
-    """Build and show one chart; a chart that cannot be drawn says so and the page goes on."""
+    """Build and show one chart; a chart that cannot be drawn says so and the page goes on.
+    A chart that compares backends is left out when there is one backend to compare."""
+    if args and _compares_one(build, args[0]):
+        return
     try:
         made = build(*args, **kwargs)
     except Exception as error:  # one broken chart must not take the page down

@@ -4,6 +4,8 @@ runs a page can draw, and a page left with one backend draws its time chart alon
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -127,3 +129,34 @@ def test_replay_says_so_when_no_run_has_the_pages_workload(store_url, nothing_me
     assert "No saved run has matrix multiply rows" in texts(at.sidebar.info)
     assert "sb.replay_run" not in [box.key for box in at.sidebar.selectbox]
     assert "Replayed from" not in texts(at.caption), "no caption of a run that is not drawn"
+
+
+ONE_BACKEND = "Only one backend is chosen (cpu (1 thread)): nothing to compare it with."
+TINY = {
+    "pages/overview.py": {},
+    "pages/elementwise.py": {"op": "add", "size": "1000,3000"},
+    "pages/matmul.py": {"size": "16,32"},
+    "pages/convolution.py": {"view": "kernels", "kernels": "3", "sizes": "8", "at_channels": "8"},
+}
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [str(json.loads(e.proto.spec).get("title", "")) for e in at.get("vega_lite_chart")]
+
+
+@pytest.mark.parametrize("page", list(TINY))
+def test_one_backend_says_so_once_and_draws_no_empty_comparison(store_url, page):
+    # One stray key press on the threads slider, and no accelerator named.
+    at = open_page(page, threads="1", devices="cpu", **TINY[page])
+    assert_clean(at)
+    assert texts(at.info).count(ONE_BACKEND) == 1
+    titles = chart_titles(at)
+    assert titles, "the time chart is drawn"
+    assert not [t for t in titles if "speedup" in t.lower()], titles
+
+
+def test_two_backends_keep_their_comparison(store_url):
+    at = open_page("pages/matmul.py", threads="1", devices="cpu:1,cpu:2", size="16,32")
+    assert_clean(at)
+    assert ONE_BACKEND not in texts(at.info)
+    assert [t for t in chart_titles(at) if "speedup" in t.lower()]
