@@ -45,7 +45,11 @@ wanted = sum(report.grid_points(part) for part in parts) * len(settings.labels)
 if reached:
     with page.folded("Summary: time here over time in the post", heading=True):
         st.caption(f"{reached} of the grid's {wanted} rows are drawn; the rest were not measured.")
-        st.dataframe(report.post_summary(views), hide_index=True)
+        summary = report.post_summary(views)
+        # At 1440 px every column did not fit: "reference" is the choice above, and
+        # "reading" says the row's numbers again in words.
+        shown = [c for c in summary.columns if c not in ("reference", "reading")]
+        st.dataframe(summary, hide_index=True, column_order=shown)
 else:
     st.info("Nothing measured yet for the post's grid: the charts show the post's figures alone.")
 for view in views:  # each chart carries its own title: no heading repeats it
