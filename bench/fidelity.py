@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from core.measure import ceilings, devices, timing, workloads
+from core.measure import ceilings, devices, sweep, timing, workloads
 
 POINTS = (
     ("add 1e8 fp32", "elementwise", {"op": "add", "size": 100_000_000}, "float32"),
@@ -34,6 +35,9 @@ POINTS = (
     ("conv2d 256ch 3x3 128²", "conv2d", {"channels": 256, "size": 128, "kernel": 3}, "float32"),
     ("conv2d 64ch 7x7 512²", "conv2d", {"channels": 64, "size": 512, "kernel": 7}, "float32"),
     ("matmul 4096 bf16", "matmul", {"size": 4096}, "bfloat16"),
+    ("resnet18 inference b1", "inference", {"model": "resnet18", "batch": 1}, "float32"),
+    ("resnet18 inference b8", "inference", {"model": "resnet18", "batch": 8}, "float32"),
+    ("resnet18 inference b32", "inference", {"model": "resnet18", "batch": 32}, "float32"),
     ("resnet18 inference b64", "inference", {"model": "resnet18", "batch": 64}, "float32"),
     ("resnet18 train b32", "train", {"model": "resnet18", "batch": 32}, "float32"),
 )
@@ -74,12 +78,6 @@ def main() -> None:
         peak_memory = devices.PeakMemory(device)
         prepared = workload.build(params, device, dtype)
         warm = engine(prepared.fn, device, cold=False)
-        # Host time to launch one call: where it nears the device time, a call timed
-        # from an idle device includes launch gaps that a pipelined loop hides.
-        start = time.perf_counter()
-        prepared.fn()
-        enqueue_s = time.perf_counter() - start
-        devices.synchronize(device)
         peak = peak_memory.peak_bytes()
         cold = engine(prepared.fn, device, cold=True)
         pipelined = engine(prepared.fn, device, cold=False, pipelined=True)
@@ -104,7 +102,9 @@ def main() -> None:
             "efficiency": warm.efficiency,
             "loop_efficiency": warm.loop_efficiency,
             "first_call_ms": warm.first_call_s * 1e3,
-            "enqueue_ms": enqueue_s * 1e3,
+            "launch_ms": warm.launch_s * 1e3,
+            "flags": ",".join(sorted(sweep._figures_flags(warm, device.type))),
+            "busy_share": warm.busy_share,
             "gb_per_s_engine": cost.bytes_moved / warm.median_s / 1e9,
             "gb_per_s_do_bench": cost.bytes_moved / bench_s / 1e9,
             "tflops_engine": cost.flops / warm.median_s / 1e12,
@@ -115,12 +115,45 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
         del prepared
-    table = _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs)
+    loaded = _with_every_core_busy(device, do_bench)
+    table = _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs) + loaded
     (args.out / "fidelity.md").write_text(table)
     (args.out / "fidelity.json").write_text(
         json.dumps({"card": card, "cpu": cpu, "rows": rows, "ceilings": roofs.as_dict()}, indent=1)
     )
     print(table)
+
+
+def _with_every_core_busy(device, do_bench) -> str:
+    """ResNet-18 inference at batch 1 while a spinning process takes every host core: the
+    launch-bound point slows down, and the engine must say why (busy, host-bound)."""
+    import subprocess
+
+    workload = workloads.get("inference")
+    params = workload.validate({"model": "resnet18", "batch": 1})
+    prepared = workload.build(params, device, torch.float32)
+    lines = ["", "ResNet-18 inference, batch 1, quiet and with every host core busy:", "",
+             "| host | engine warm | launch | do_bench | busy share | flags |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    spinners = []
+    for state in ("quiet", "every core busy"):
+        if spinners == [] and state != "quiet":
+            spin = [sys.executable, "-c", "while True: pass"]
+            spinners = [subprocess.Popen(spin) for _ in range(os.cpu_count() or 1)]
+            time.sleep(1.0)
+        try:
+            warm = engine(prepared.fn, device, cold=False)
+            bench_s = do_bench(prepared.fn, warmup=100, rep=1000, return_mode="median") / 1e3
+        finally:
+            if state != "quiet":
+                for process in spinners:
+                    process.kill()
+                    process.wait()
+        flags = ",".join(sorted(sweep._figures_flags(warm, device.type))) or "-"
+        lines.append(f"| {state} | {warm.median_s * 1e3:.3g} ms | {warm.launch_s * 1e3:.3g} ms | "
+                     f"{bench_s * 1e3:.3g} ms | {warm.busy_share:.2f} | {flags} |")  # fmt: skip
+        print(lines[-1], flush=True)
+    return "\n".join(lines) + "\n"
 
 
 def _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs) -> str:
@@ -135,8 +168,8 @@ def _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs) -> str:
         "",
         "| point | engine warm | engine cold-L2 | engine pipelined | do_bench | Timer | "
         "warm/do_bench | cold/do_bench | pipelined/do_bench | warm/Timer | n | efficiency | "
-        "launch | GB/s engine | GB/s do_bench | est. / peak memory |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "launch | flags | GB/s engine | GB/s do_bench | est. / peak memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -145,7 +178,8 @@ def _markdown(rows, card, cpu, floor_engine, floor_do_bench, roofs) -> str:
             f"{r['timer_ms']:.4g} ms | {r['warm_over_do_bench']:.3f} | "
             f"{r['cold_over_do_bench']:.3f} | {r['pipelined_over_do_bench']:.3f} | "
             f"{r['warm_over_timer']:.3f} | {r['n']} | "
-            f"{r['efficiency']:.2f} ({r['loop_efficiency']:.2f} loop) | {r['enqueue_ms']:.3g} ms | "
+            f"{r['efficiency']:.2f} ({r['loop_efficiency']:.2f} loop) | {r['launch_ms']:.3g} ms | "
+            f"{r['flags'] or '-'} | "
             f"{r['gb_per_s_engine']:.0f} | {r['gb_per_s_do_bench']:.0f} | "
             f"{r['memory_estimate_gb']:.2f} / {r['peak_memory_gb']:.2f} GB |"
         )

@@ -401,8 +401,8 @@ def base_row(task: Task, settings: SweepSettings, run_id: str = "") -> dict:
         row.update(
             flops=cost.flops, bytes=cost.bytes_moved, memory_estimate_bytes=cost.memory_bytes
         )
-    status, message = task.verdict
-    return {**row, "status": status, "message": message} if status else row
+    status, message = task.verdict  # a task to be timed may carry a note (emulated dtype)
+    return {**row, "status": status, "message": message} if status else {**row, "message": message}
 
 
 def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, should_stop=None):
@@ -452,7 +452,8 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
         del prepared
         devices.empty_cache(device)
     fallbacks = [text for text in result.first_call_warnings if _FALLBACK.search(text)]
-    notes = [check.get("note", "")] + [f"ran on the CPU: {units.one_line(t)}" for t in fallbacks]
+    notes = [task.verdict[1], check.get("note", "")]
+    notes += [f"ran on the CPU: {units.one_line(t)}" for t in fallbacks]
     return {
         **_figures(result, task.cost, device.type),
         "first_call_s": result.first_call_s,

@@ -275,3 +275,15 @@ def test_a_fallback_warning_in_the_first_call_flags_the_row(message, flagged):
     assert row["status"] == "ok"
     assert ("cpu-fallback" in row["flags"]) is flagged
     assert ("ran on the CPU: The operator 'aten::linalg_lstsq.out'" in row["message"]) is flagged
+
+
+def test_an_emulated_dtype_is_timed_with_a_note_on_its_row(monkeypatch):
+    from core.measure import sweep, timing, workloads
+    from tests.helpers import measure_point
+
+    note = "bfloat16 is emulated here: expect float32's speed, not bfloat16's"
+    monkeypatch.setattr(sweep.devices, "dtype_support", lambda device, dtype: ("emulated", note))
+    settings = sweep.SweepSettings(dtype="bfloat16", timing=timing.TimingSettings(budget_s=0.02))
+    row = measure_point(workloads.get("matmul"), {"size": 16}, sweep.Backend("cpu", 1), settings)
+    assert row["status"] == "ok"
+    assert note in row["message"]
