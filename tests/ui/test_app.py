@@ -87,7 +87,7 @@ def test_overview_shows_machine_duel_and_questions():
     for chart in duels:
         bars = columns_in(chart, "backend", "time")
         assert len(bars) == N_BACKENDS
-    links = [link.proto.label for link in at.get("page_link")]
+    links = [link.proto.label for link in at.main.get("page_link")]
     assert len(links) == 5 and all(":" in label for label in links)
 
 
