@@ -411,6 +411,9 @@ def _flag_stroke(flagged: pd.DataFrame) -> alt.Stroke:
         scale=alt.Scale(domain=present, range=[_FLAG_STYLE[f][1] for f in present]),
         legend=alt.Legend(
             title="flagged",
+            # Below the plot: stacked under backend and op legends it ran past the chart's
+            # height and was cut on a page with five ops.
+            orient="bottom",
             labelExpr=label,
             labelLimit=0,
             symbolFillColor="transparent",
@@ -606,7 +609,7 @@ def speedup_heatmap(
     shade = alt.Color(
         "speedup:Q",
         scale=alt.Scale(type="log", scheme="redyellowgreen", domainMid=1),
-        legend=alt.Legend(title=f"speedup vs {baseline}"),
+        legend=alt.Legend(title=f"speedup vs {baseline}", format=".2~g"),
     )
     text = base.mark_text(fontSize=11, color="black").encode(text="label:N")
     chart = alt.layer(base.mark_rect().encode(color=shade), text)
