@@ -147,7 +147,13 @@ def measure_ceilings(backends: Sequence[Backend]) -> None:
                 st.spinner(f"Measuring the ceilings of {label} (a few seconds)…"),
                 locks.machine_lock(on_wait=st.info),
             ):
-                ceilings.cached(device, threads, refresh=True)
+                roofs = ceilings.cached(device, threads, refresh=True)
+            if roofs.busy:
+                st.warning(
+                    f"{label}: other programs kept the machine busy in all "
+                    f"{ceilings.QUIET_TRIES} tries, so these ceilings were not kept (busy "
+                    "roofs are too low and would flag honest rows). Close them and measure again."
+                )
         except Exception as error:  # a device that cannot be measured keeps its old values
             _LOG.exception("ceilings of %s failed", label)
             st.warning(f"Could not measure {label}: {units.one_line(error, typed=True)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -104,7 +105,8 @@ class _Progress:
             self.waiting, self.stop_slot = st.empty(), st.empty()
         self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
         self.tasks, self.settings, self.done = tasks, settings, 0
-        self.started = self.beat_at = self.drawn_at = self.task_at = time.perf_counter()
+        self.started = self.beat_at = self.task_at = time.perf_counter()
+        self.drawn_at = -math.inf  # the first new point is drawn at once
         self.draw_s, self.task = 0.0, None
         self.times_cpu = any(t.backend.device == "cpu" for t in tasks)
         self.run_settings = {**settings.sweep_settings().as_dict(), "dtypes": list(dtypes),

@@ -193,3 +193,19 @@ def test_measure_button_fills_the_cache(roofs_path, monkeypatch):
     assert len(measured) == len(BACKENDS)
     assert table_with(at, "measured")["measured"].all()
     assert roofs_path.exists()
+
+
+def test_ceilings_measured_on_a_busy_machine_are_not_kept_and_the_page_says_so(
+    roofs_path, monkeypatch
+):
+    def busy_measure(device, threads=None, budget_s=1.0):
+        roofs = fake_roofs(sweep.Backend(str(device), threads))
+        roofs.busy_share = 1.0  # other programs took every core
+        return roofs
+
+    monkeypatch.setattr(ceilings, "measure_ceilings", busy_measure)
+    at = open_page()
+    at.button(key="trust.measure").click().run()
+    assert_clean(at)
+    assert "were not kept" in texts(at.warning)
+    assert not roofs_path.exists()
