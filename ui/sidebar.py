@@ -92,8 +92,7 @@ class Settings:
 
 @functools.cache
 def default_threads() -> int:
-    """PyTorch's own thread count, read once: a measurement running in another session sets
-    the process-wide count for its duration, and must not change a new session's default."""
+    """The physical performance cores (a fair CPU baseline), read once."""
     return max(devices.cpu_threads(), 1)
 
 
@@ -126,8 +125,9 @@ def render(page: st.Page | None = None) -> Settings:
     _, logical = devices.cpu_core_counts()
     threads_default = min(default_threads(), logical)
     threads = query.number("CPU threads", "threads", 1, logical, threads_default, where=bar,
-                           help=f"Intra-op threads for the CPU side. PyTorch's default here is "
-                           f"{threads_default}.")  # fmt: skip
+                           help=f"Intra-op threads for the CPU side. The default, "
+                           f"{threads_default}, is this machine's physical performance "
+                           "cores.")  # fmt: skip
     backends = _backends(bar, threads, accelerator)
     dtype = query.choice("dtype", "dtype", DTYPES, "float32", param=str.lower, where=bar)
 
