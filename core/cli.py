@@ -221,7 +221,11 @@ def _run_parts(parts, args) -> pd.DataFrame:
     tasks = []
     for part in parts:
         workload = workloads.get(part.workload)
-        tasks += sweep.plan(workload, part.grid, backends, settings, group=part.chart)
+        planned = sweep.plan(workload, part.grid, backends, settings, group=part.chart)
+        if record is not None:  # estimates learn from what this machine measured before
+            history = results_store.history(workload.name, machine.get("machine", ""))
+            planned = sweep.learned(planned, history, settings)
+        tasks += planned
     print("backends: " + ", ".join(b.label for b in backends), file=sys.stderr)
     if len(parts) > 1 or sum(t.estimate_s for t in tasks) >= LONG_RUN_S:
         _say_if_busy()

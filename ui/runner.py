@@ -225,6 +225,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.D
     # Model costs come from tracing the model on the meta device: a second or two, once.
     with st.spinner("Estimating what these points cost…"):
         tasks = sweep.plan(workload, grid, settings.backends, settings.sweep_settings(), dtypes)
+        tasks = sweep.learned(tasks, _history([workload.name], settings), settings.sweep_settings())
     rows = _known(tasks, settings)
     missing = [t for t in tasks if t.key not in rows]
     controls, slot, below = st.container(), st.empty(), st.container()
@@ -318,9 +319,24 @@ def _replay(workload, grid, settings: Settings, draw, key, dtypes, table) -> pd.
 
 
 def _suite_tasks(parts: Sequence[SuitePart], settings: Settings, dtype: str) -> list[sweep.Task]:
-    return [task for part in parts for task in sweep.plan(
+    tasks = [task for part in parts for task in sweep.plan(
         workloads.get(part.workload), part.grid, settings.backends,
         settings.sweep_settings(dtype), group=part.chart)]  # fmt: skip
+    history = _history(list(dict.fromkeys(part.workload for part in parts)), settings)
+    return sweep.learned(tasks, history, settings.sweep_settings(dtype))
+
+
+def _history(names: Sequence[str], settings: Settings) -> pd.DataFrame:
+    """What this machine measured before, for estimates to learn from: this server's rows
+    and the store's. A store that cannot be read only leaves the estimates rough."""
+    with _cache_lock:
+        frames = [pd.DataFrame([r for r in _cache.values() if r.get("workload") in names])]
+    try:
+        store = sidebar.open_store()
+        frames += [store.history(name, settings.machine) for name in names]
+    except Exception as error:  # the store is a convenience
+        _LOG.warning("no history for time estimates: %s", error)
+    return pd.concat([f for f in frames if len(f)] or [pd.DataFrame()], ignore_index=True)
 
 
 def suite_frame(part: SuitePart, settings: Settings, dtype: str) -> pd.DataFrame:

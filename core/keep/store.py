@@ -629,6 +629,22 @@ class Store:
             pd.concat([table.drop(columns="id"), params], axis=1), params.columns
         )
 
+    def history(self, workload: str, machine: str, limit: int = 500) -> pd.DataFrame:
+        """The newest measured rows of ``workload`` on ``machine`` (a machine label), with
+        what time estimates learn from: backend, dtype, flops, bytes and wall_s."""
+        res, r = results_table, runs_table
+        columns = [res.c[c] for c in ("workload", "backend", "dtype", "flops", "bytes", "wall_s")]
+        query = (
+            sa.select(*columns, r.c.machine.label("_machine"))
+            .select_from(res.join(r, r.c.run_id == res.c.run_id))
+            .where(res.c.workload == workload, res.c.status == "ok", res.c.wall_s.is_not(None))
+            .order_by(res.c.id.desc())
+            .limit(limit)
+        )
+        table = self._read("cannot read results from", query)
+        mine = table.pop("_machine").map(lambda text: json.loads(text).get("machine") == machine)
+        return table[mine.astype(bool)].reset_index(drop=True)
+
     def row_count(self, run_id: str | None = None) -> int:
         """How many result rows the store holds (of one run, if given)."""
         query = sa.select(sa.func.count()).select_from(results_table)

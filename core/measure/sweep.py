@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -259,6 +259,41 @@ def _estimate_s(workload: Workload, cost, timing_settings: timing.TimingSettings
     return setup_s + calls * call_s + min(timing_settings.budget_s, 40 * call_s)
 
 
+# How many earlier points of the same kind an estimate learns from: the nearest in size.
+NEIGHBOURS = 5
+
+
+def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Task]:
+    """``tasks`` with estimates learned from what this machine measured before: ``history``
+    holds earlier rows (``workload``, ``backend``, ``dtype``, ``flops``, ``bytes``,
+    ``wall_s``). Each estimate is scaled by the median ratio of real to estimated time of
+    the earlier points of the same workload, backend and dtype nearest to it in estimate;
+    with none, it stays the rough one."""
+    if history is None or len(history) == 0:
+        return list(tasks)
+    past: dict[tuple, list[tuple[float, float]]] = {}
+    workloads_ = {t.workload.name: t.workload for t in tasks}
+    for row in history.to_dict("records"):
+        workload = workloads_.get(row.get("workload"))
+        wall_s = row.get("wall_s")
+        if workload is None or wall_s is None or not wall_s > 0 or not row.get("flops"):
+            continue
+        rough_s = _estimate_s(workload, _RowCost(row), settings.timing)
+        key = (workload.name, row.get("backend"), row.get("dtype"))
+        past.setdefault(key, []).append((math.log(rough_s), wall_s / rough_s))
+    out = []
+    for task in tasks:
+        known = past.get((task.workload.name, task.backend.label, task.dtype))
+        if not known or task.verdict[0] or not task.estimate_s > 0:
+            out.append(task)
+            continue
+        here = math.log(task.estimate_s)
+        nearest = sorted(known, key=lambda pair: abs(pair[0] - here))[:NEIGHBOURS]
+        factor = float(np.median([ratio for _, ratio in nearest]))
+        out.append(replace(task, estimate_s=task.estimate_s * factor))
+    return out
+
+
 @dataclass
 class Measured:
     """The rows, in the order they finished, and the points a budget left out."""
@@ -412,7 +447,9 @@ def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, s
         return row
     device = torch.device(task.backend.device)
     with locks.machine_lock(on_wait):
+        start = time.perf_counter()
         measured = _measure(task, device, settings, should_stop)
+        measured["wall_s"] = time.perf_counter() - start  # what later estimates learn from
     return ceilings.judge_row({**row, **measured})
 
 

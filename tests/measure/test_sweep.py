@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -9,7 +10,7 @@ from core.errors import BadInput
 from core.keep import results
 from core.measure import sweep, workloads
 from core.measure.workloads.base import Prepared
-from tests.helpers import run_sweep
+from tests.helpers import measure_point, run_sweep
 
 REQUIRED = [
     "run_id",
@@ -242,3 +243,27 @@ def test_a_grid_is_counted_before_it_is_built_and_refused_above_the_limit():
     with pytest.raises(BadInput, match="100,000,000 points"):
         sweep.expand_grid(conv, many)
     assert len(sweep.expand_grid(conv, {"channels": [8, 8, 16]})) == 2  # repeats measured once
+
+
+def test_estimates_learn_from_what_this_machine_measured_before():
+    workload = workloads.get("matmul")
+    settings = sweep.SweepSettings()
+    backend = sweep.Backend("cpu", 1)
+    (task,) = sweep.plan(workload, {"size": [256]}, [backend], settings)
+    rough_s = task.estimate_s
+    # Earlier points of the same kind took three times their rough estimate.
+    history = pd.DataFrame([
+        {"workload": "matmul", "backend": backend.label, "dtype": "float32",
+         "flops": t.cost.flops, "bytes": t.cost.bytes_moved, "wall_s": 3 * t.estimate_s}
+        for t in sweep.plan(workload, {"size": [128, 256, 512]}, [backend], settings)
+    ])  # fmt: skip
+    (learned,) = sweep.learned([task], history, settings)
+    assert learned.estimate_s == pytest.approx(3 * rough_s)
+    # Another backend's history says nothing about this one.
+    other = history.assign(backend="cpu (2 threads)")
+    assert sweep.learned([task], other, settings)[0].estimate_s == rough_s
+
+
+def test_every_measured_row_records_its_wall_time():
+    row = measure_point(workloads.get("matmul"), {"size": 16}, sweep.Backend("cpu", 1), FAST)
+    assert row["wall_s"] > 0
