@@ -91,7 +91,10 @@ _SESSION = textwrap.dedent(
     while len(list(folder.glob("ready*"))) < 4:  # all four sessions open the store at once
         time.sleep(0.01)
     at = open_page("pages/matmul.py", size="16,32", devices="cpu")
-    problems = [str(e.value) for e in [*at.exception, *at.warning, *at.error]]
+    # Four sessions at once keep the machine busy, and the page rightly says so: only
+    # other warnings are problems here.
+    problems = [str(e.value) for e in [*at.exception, *at.warning, *at.error]
+                if not str(e.value).startswith("The machine was busy")]
     print(len(at.dataframe[0].value) if at.dataframe else 0)
     print(problems)
     """

@@ -207,7 +207,7 @@ def _with_status(frame: pd.DataFrame, *statuses: str) -> pd.DataFrame:
 
 
 def _params(frame: pd.DataFrame) -> list[str]:
-    return [c for c in results.param_columns(frame) if c != "speedup"]
+    return [c for c in results.param_columns(frame) if c not in results.SPEEDUP_COLUMNS]
 
 
 def _timed(frame: pd.DataFrame) -> tuple[pd.DataFrame, str, float, dict[str, str]]:

@@ -91,7 +91,9 @@ def post_reference(part: SuitePart, machines: Sequence[str] | None = None) -> pd
 
 def combine(*frames: pd.DataFrame) -> pd.DataFrame:
     """Stack result tables of different origins; a derived speedup would mix baselines."""
-    parts = [f.drop(columns=["speedup"], errors="ignore") for f in frames if len(f)]
+    parts = [
+        f.drop(columns=list(results.SPEEDUP_COLUMNS), errors="ignore") for f in frames if len(f)
+    ]
     if not parts:
         return frames[0].iloc[0:0] if frames else results.empty_frame()
     return pd.concat(parts, ignore_index=True)
@@ -157,9 +159,10 @@ def _sort_key(text: str) -> tuple:
 
 
 def part_chart(part: SuitePart, frame: pd.DataFrame) -> alt.TopLevelMixin:
-    """One of the post's charts: this machine's rows and the post's, on the explorer's builder."""
+    """One of the post's charts: this machine's rows and the post's, on the explorer's
+    builder, each label in its one colour in every panel (the offline report too)."""
     x, panels = view_of(pd.DataFrame(_grid_columns(part)))
-    return overlay_chart(frame, x, panels, title=part.chart)
+    return charts.same_colours(overlay_chart(frame, x, panels, title=part.chart))
 
 
 def grid_points(part: SuitePart) -> int:

@@ -1,0 +1,127 @@
+"""Key press to chart, through a real Chromium: on the Element-wise page, one press of
+ArrowRight on the size slider's upper handle adds a size (five ops, two backends: ten new
+points). Timed from the key press to the first new point drawn on the time chart, and
+to the last.
+
+    python bench/key_to_chart.py [--presses 3]
+
+Points are counted as the symbols in the time chart's SVG. Run it on a quiet machine;
+prints a Markdown table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.measure import load  # noqa: E402
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+CHART = '[data-testid="stVegaLiteChart"]'
+COUNT_POINTS = f"""() => {{
+  const chart = document.querySelector('{CHART} svg');
+  return chart ? chart.querySelectorAll('.mark-symbol path').length : -1;
+}}"""
+DONE = "Measured"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _settled(page, timeout_s: float = 300) -> int:
+    """Wait until measuring is over and the chart holds still; its point count."""
+    deadline, last, same_since = time.perf_counter() + timeout_s, None, time.perf_counter()
+    while time.perf_counter() < deadline:
+        count = page.evaluate(COUNT_POINTS)
+        if count != last or _running(page):
+            last, same_since = count, time.perf_counter()
+        elif time.perf_counter() - same_since > 2.0:
+            return count
+        time.sleep(0.1)
+    raise TimeoutError("the page never settled")
+
+
+def _press(page, before: int) -> tuple[float, float, int]:
+    """(seconds to the first new point, to the last, points added) for one key press."""
+    handle = page.locator('[data-testid="stSlider"] [role="slider"]').nth(1)
+    handle.focus()
+    start = time.perf_counter()
+    handle.press("ArrowRight")
+    first_s = last_s = math.nan
+    seen = before
+    while time.perf_counter() - start < 300:
+        count, now = page.evaluate(COUNT_POINTS), time.perf_counter() - start
+        if count > seen:
+            first_s = now if math.isnan(first_s) else first_s
+            last_s, seen = now, count
+        if seen > before and now - last_s > 2.0 and not _running(page):
+            break
+        time.sleep(0.02)
+    return first_s, last_s, seen - before
+
+
+def _running(page) -> bool:
+    return page.locator('[data-testid="stStatusWidget"]').count() > 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--presses", type=int, default=3)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    if sentence := load.check_machine().sentence():
+        print(f"warning: {sentence}", file=sys.stderr)
+    port = _free_port()
+    store = Path(tempfile.mkdtemp()) / "store.sqlite"
+    env = {**os.environ, "SPEEDUP_EXPLORER_STORE": f"sqlite:///{store}"}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+               "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    lines = ["| press | new size | first new point | last new point | points added |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1400})
+            page.goto(f"{url}/elementwise")
+            page.wait_for_selector(f"{CHART} svg", timeout=300_000)
+            before = _settled(page)
+            for index in range(args.presses):
+                first_s, last_s, added = _press(page, before)
+                before = _settled(page)
+                size = page.url.split("size=")[-1].split("&")[0]
+                lines.append(f"| {index + 1} | {size} | {first_s:.2f} s | {last_s:.2f} s | "
+                             f"{added} |")  # fmt: skip
+                print(lines[-1], flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
