@@ -12,6 +12,7 @@ so when the machine is busy. Prints a Markdown table for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sqlite3
@@ -38,10 +39,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _medians(store: Path) -> dict[str, float]:
+def _medians(store: Path, size: int) -> dict[str, float]:
+    """The ok medians stored for ``size``: a size off the page's slider stops would be
+    snapped to the nearest stop, and would not be the same point."""
     with sqlite3.connect(store) as conn:
-        rows = conn.execute("SELECT backend, median_s FROM results WHERE status = 'ok'").fetchall()
-    return {backend: median_s for backend, median_s in rows}
+        query = "SELECT backend, median_s, params FROM results WHERE status = 'ok'"
+        rows = conn.execute(query).fetchall()
+    found = {backend: median_s for backend, median_s, params in rows
+             if json.loads(params).get("size") == size}  # fmt: skip
+    if set(found) != set(BACKENDS):
+        raise SystemExit(f"no rows for size {size} in {store}: {rows}")
+    return found
 
 
 def _app_round(browser, args, folder: Path) -> dict[str, float]:
@@ -65,7 +73,7 @@ def _app_round(browser, args, folder: Path) -> dict[str, float]:
         page.goto(link)
         page.get_by_text("Measured 2 points", exact=False).wait_for(timeout=120_000)
         page.close()
-        return _medians(store)
+        return _medians(store, args.size)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -77,14 +85,15 @@ def _cli_round(args, folder: Path) -> dict[str, float]:
                f"size={args.size}", "--devices", "cpu:1,cpu:2", "--point-budget-s",
                str(args.budget_s), "--store", f"sqlite:///{store}"]  # fmt: skip
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-    return _medians(store)
+    return _medians(store, args.size)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--op", default="exp")
-    parser.add_argument("--size", type=int, default=4_000_000)
+    # On the slider's stops (1e3, 3162, 1e4, ...), so that the page times this very point.
+    parser.add_argument("--size", type=int, default=10_000_000)
     parser.add_argument("--budget-s", type=float, default=1.0)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright

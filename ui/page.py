@@ -17,6 +17,10 @@ from ui import sidebar
 from ui.sidebar import Settings
 
 _LOG = logging.getLogger(__name__)
+# The builders in core.show are tested against the Vega-Lite schema (tests/show), and
+# Streamlit validates each whole spec again; validating every object as it is made as
+# well cost a quarter of a page's drawing time, which a slider move waits for.
+alt.utils.schemapi.disable_debug_mode()
 # Stage mode's chart fonts, in px: read from the back of a room. They are the chart's own
 # config, which Streamlit's theme keeps over its own (colours still follow the theme).
 STAGE_FONTS = {
@@ -101,7 +105,7 @@ def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
                    f"{units.one_line(error, typed=True)}")  # fmt: skip
         return
     wide = not isinstance(made, (alt.FacetChart, alt.HConcatChart, alt.ConcatChart))
-    made = charts.same_colours(made)  # panels put together elsewhere share one scale too
+    made = charts.same_colours(made, copy=False)  # panels put together elsewhere, too
     st.altair_chart(_staged(made) if on_stage() else made, width="stretch" if wide else "content")
 
 

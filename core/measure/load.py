@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import psutil
 
 # The kernel counts CPU time in ticks of 10 ms, so a shorter window cannot tell a spinning
-# neighbour from none; shorter points borrow the recent past (or wait) to reach this.
-MIN_WINDOW_S = 0.25
+# neighbour from none (over 0.15 s on two cores, a tick is 0.07 of a core); shorter points
+# borrow the recent past (or wait) to reach this.
+MIN_WINDOW_S = 0.15
 # Older snapshots say nothing about the point now being timed.
 LOOKBACK_S = 2.0
 # Background daemons use a few percent of a core on a quiet machine; above this many cores

@@ -323,6 +323,7 @@ def measure(
     backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows; ``on_row``
     then gets the point's row again, with every round in it."""
     done = Measured()
+    load.snapshot()  # a short first point reads the machine's load from here, not waiting
     deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
     for index, points in enumerate(groups):
