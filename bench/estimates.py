@@ -48,8 +48,8 @@ def _visit(page: str, key: str, budget_s: float):
     try:
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=600)
         at.query_params["budget_s"] = str(budget_s)
+        at.session_state["sb.auto_run"] = False  # a Run button, with its estimate
         at.switch_page(page).run()
-        at.toggle(key="sb.auto_run").set_value(False).run()
         if key not in offered:
             return float("nan"), float("nan")
         estimate_s = offered[key]

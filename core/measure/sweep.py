@@ -322,7 +322,7 @@ def measure(
     Points measured busy or noisy are measured again after the rest of their group, every
     backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows; ``on_row``
     then gets the point's row again, with every round in it."""
-    done = Measured()
+    done, clock = Measured(), _RunClock()
     load.snapshot()  # a short first point reads the machine's load from here, not waiting
     deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
@@ -343,7 +343,7 @@ def measure(
                     return done
                 if on_start is not None:
                     on_start(task)
-                row = measure_task(task, settings, run_id, on_wait, should_stop)
+                row = clock.stamp(measure_task(task, settings, run_id, on_wait, should_stop))
                 measured[-1].history[position].append(row)
                 measured[-1].slots.append(len(done.rows))
                 done.rows.append(row)
@@ -363,12 +363,29 @@ def measure(
                     if on_start is not None:
                         on_start(task)
                     history = again.history[position]
-                    history.append(measure_task(task, settings, run_id, on_wait, should_stop))
+                    row = measure_task(task, settings, run_id, on_wait, should_stop)
+                    history.append(clock.stamp(row))
                     precision = settings.timing.target_precision
                     done.rows[again.slots[position]] = row = merge_rounds(history, precision)
                     if on_row is not None:
                         on_row(task, row)
     return done
+
+
+class _RunClock:
+    """Gives each row its share of the run's wall time (``wall_s``): its measurement and
+    what the caller did since the previous row (drawing, storing), so that estimates
+    learned from rows add up to what a run really takes."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def stamp(self, row: dict) -> dict:
+        now = time.perf_counter()
+        if row.get("status") == "ok":
+            row["wall_s"] = now - self.last
+        self.last = now
+        return row
 
 
 MAX_ROUNDS = 3
@@ -450,7 +467,7 @@ def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, s
     with locks.machine_lock(on_wait):
         start = time.perf_counter()
         measured = _measure(task, device, settings, should_stop)
-        measured["wall_s"] = time.perf_counter() - start  # what later estimates learn from
+        measured["wall_s"] = time.perf_counter() - start  # a sweep adds the time around it
     return ceilings.judge_row({**row, **measured})
 
 
@@ -576,6 +593,8 @@ def merge_rounds(rows: Sequence[dict], target_precision: float = 0.02) -> dict:
         ),
         "rounds": len(rows),
         "rounds_times_s": json.dumps([stats.parse_times(r.get("times_s")) for r in ok]),
+        # Every round's time counts: a point that needs rounds costs them again next time.
+        "wall_s": sum(float(r.get("wall_s") or 0.0) for r in rows),
         "message": "; ".join(filter(None, [said, str(base.get("message") or "")])),
     }
     return ceilings.judge_row(merged)
