@@ -2,8 +2,9 @@
 # The accelerator check on a lent GPU machine (its Python has torch with CUDA but no
 # Streamlit), in two parts that each fit one call:
 #   bench/device_check.sh tests   the test suite on cuda, AppTest included (no browser, no PostgreSQL)
-#   bench/device_check.sh bench   the fidelity run against do_bench and Timer, then the post's
-#                                 suite under a whole-run budget (SUITE_BUDGET_S, default 60)
+#   bench/device_check.sh bench   the self-test, the fidelity run against do_bench and Timer,
+#                                 then the post's suite under a whole-run budget
+#                                 (SUITE_BUDGET_S, default 60)
 # Wheels for Streamlit and the store travel in .whl/ (see shared/GUIDE.md). Logs go to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ if [ "${1:-tests}" = tests ]; then
         --ignore=tests/ui/test_browser_report.py >"$OUT/tests.log" 2>&1
     echo "tests: exit $?; $(tail -1 "$OUT/tests.log")" | tee -a "$OUT/summary.txt"
 else
+    python -m core selftest --out "$OUT/selftest.json" >"$OUT/selftest.log" 2>&1
+    echo "selftest: exit $?" | tee -a "$OUT/summary.txt"
     python bench/fidelity.py --out "$OUT" >"$OUT/fidelity.log" 2>&1
     echo "fidelity: exit $?" | tee -a "$OUT/summary.txt"
     budget_s="${SUITE_BUDGET_S:-60}"
