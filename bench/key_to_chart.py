@@ -57,7 +57,7 @@ def _settled(page, timeout_s: float = 300) -> int:
 
 def _press(page, before: int) -> tuple[float, float, int]:
     """(seconds to the first new point, to the last, points added) for one key press."""
-    handle = page.locator('[data-testid="stSlider"] [role="slider"]').nth(1)
+    handle = page.locator('[data-testid="stMain"] input[type="range"]').nth(1)
     handle.focus()
     start = time.perf_counter()
     handle.press("ArrowRight")
