@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from core.measure import load  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.helpers import serve_app  # noqa: E402
 
 BACKENDS = ("cpu (1 thread)", "cpu (2 threads)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _medians(store: Path, size: int) -> dict[str, float]:
@@ -53,30 +44,15 @@ def _medians(store: Path, size: int) -> dict[str, float]:
 
 
 def _app_round(browser, args, folder: Path) -> dict[str, float]:
-    store, port = folder / "app.sqlite", _free_port()
-    env = {**os.environ, "SPEEDUP_EXPLORER_STORE": f"sqlite:///{store}"}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-               "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
+    store = folder / "app.sqlite"
+    with serve_app(store) as url:
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         link = (f"{url}/elementwise?op={args.op}&size={args.size}&size={args.size}"
                 f"&devices=cpu:1,cpu:2&budget_s={args.budget_s}")  # fmt: skip
         page.goto(link)
         page.get_by_text("Measured 2 points", exact=False).wait_for(timeout=120_000)
         page.close()
-        return _medians(store, args.size)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    return _medians(store, args.size)
 
 
 def _cli_round(args, folder: Path) -> dict[str, float]:

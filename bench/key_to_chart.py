@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.measure import load  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.helpers import serve_app  # noqa: E402
 
 CHART = '[data-testid="stVegaLiteChart"]'
 COUNT_POINTS = f"""() => {{
@@ -34,12 +31,6 @@ COUNT_POINTS = f"""() => {{
   return chart ? chart.querySelectorAll('.mark-symbol path').length : -1;
 }}"""
 DONE = "Measured"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _settled(page, timeout_s: float = 300) -> int:
@@ -86,40 +77,22 @@ def main() -> None:
 
     if sentence := load.check_machine().sentence():
         print(f"warning: {sentence}", file=sys.stderr)
-    port = _free_port()
-    store = Path(tempfile.mkdtemp()) / "store.sqlite"
-    env = {**os.environ, "SPEEDUP_EXPLORER_STORE": f"sqlite:///{store}"}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-               "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
     lines = ["| press | new size | first new point | last new point | points added |",
              "|---|---|---|---|---|"]  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.goto(f"{url}/elementwise")
-            page.wait_for_selector(f"{CHART} svg", timeout=300_000)
+    with serve_app(Path(tempfile.mkdtemp()) / "store.sqlite") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1400})
+        page.goto(f"{url}/elementwise")
+        page.wait_for_selector(f"{CHART} svg", timeout=300_000)
+        before = _settled(page)
+        for index in range(args.presses):
+            first_s, last_s, added = _press(page, before)
             before = _settled(page)
-            for index in range(args.presses):
-                first_s, last_s, added = _press(page, before)
-                before = _settled(page)
-                size = page.url.split("size=")[-1].split("&")[0]
-                lines.append(f"| {index + 1} | {size} | {first_s:.2f} s | {last_s:.2f} s | "
-                             f"{added} |")  # fmt: skip
-                print(lines[-1], flush=True)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            size = page.url.split("size=")[-1].split("&")[0]
+            lines.append(f"| {index + 1} | {size} | {first_s:.2f} s | {last_s:.2f} s | "
+                         f"{added} |")  # fmt: skip
+            print(lines[-1], flush=True)
+        browser.close()
     print("\n".join(lines))
 
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +37,14 @@ def _isolated_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture
+def store_url(tmp_path, monkeypatch) -> str:
+    """A store of the test's own, which the app and the CLI open by default."""
+    url = f"sqlite:///{tmp_path / 'results.sqlite'}"
+    monkeypatch.setenv("SPEEDUP_EXPLORER_STORE", url)
+    return url
+
+
 def _require_browser():
     found = Path(CHROMIUM).exists()
     try:
@@ -64,46 +68,15 @@ def _free_port() -> int:
 def app_url(tmp_path_factory):
     """A real ``streamlit run`` on 127.0.0.1, ended by its PID after the session."""
     _require_browser()
-    port = _free_port()
+    from tests.helpers import serve_app
+
     store = tmp_path_factory.mktemp("browser-store") / "store.sqlite"
-    env = {**os.environ, "SPEEDUP_EXPLORER_STORE": f"sqlite:///{store}"}
-    log = (tmp_path_factory.mktemp("browser-log") / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "streamlit_app.py"),
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.read().decode().strip() == "ok":
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not answer on /_stcore/health within 90 s")
-    yield url
-    process.terminate()
+    log = tmp_path_factory.mktemp("browser-log") / "streamlit.log"
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        with serve_app(store, log) as url:
+            yield url
+    except RuntimeError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")

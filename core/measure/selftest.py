@@ -198,7 +198,9 @@ FALLBACK_WARNING = (
 )
 
 
-def _warning_workload(message: str | None) -> Workload:
+def warning_workload(message: str | None) -> Workload:
+    """A tiny workload whose first call warns with ``message`` (None: stays silent)."""
+
     def build(params, device, dtype):
         x = torch.ones(16, device=device, dtype=dtype)
 
@@ -222,7 +224,7 @@ def check_fallback(device: torch.device | str) -> tuple[str, str]:
     settings = sweep.SweepSettings(timing=timing.TimingSettings(budget_s=0.01))
     flagged = {}
     for message in (FALLBACK_WARNING, None):
-        plan = sweep.plan(_warning_workload(message), {}, [sweep.Backend(str(device))], settings)
+        plan = sweep.plan(warning_workload(message), {}, [sweep.Backend(str(device))], settings)
         row = sweep.measure_task(plan[0], settings)
         flagged[message] = "cpu-fallback" in str(row.get("flags"))
     if flagged[FALLBACK_WARNING] and not flagged[None]:

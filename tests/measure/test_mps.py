@@ -1,14 +1,11 @@
 """The MPS pitfalls users report, on a substituted Mac (no Mac here): dtype support, event
 timing, the memory limits, and fallback detection. Every answer is known in advance."""
 
-import warnings
-
 import pytest
 import torch
 
-from core.measure import devices, memory, mps_adapter, sweep, timing
-from core.measure.workloads import Prepared, Workload, get
-from core.measure.workloads.base import Cost
+from core.measure import devices, memory, mps_adapter, selftest, sweep, timing
+from core.measure.workloads import get
 from tests.helpers import measure_point
 
 RECOMMENDED_BYTES = 5_726_623_744  # what Metal recommends on an 8 GB A18 Pro
@@ -233,32 +230,6 @@ def test_the_machine_card_shows_both_limits(mac):
     assert "(default)" in note
 
 
-def _warning_workload(message: str | None) -> Workload:
-    """A workload whose call warns with ``message`` (None: stays silent)."""
-
-    def build(params, device, dtype):
-        x = torch.ones(4, device=device, dtype=dtype)
-
-        calls = []
-
-        def fn():
-            if message is not None and not calls:  # once, as torch warns of a fallback
-                warnings.warn(message, UserWarning, stacklevel=1)
-            calls.append(1)
-            return x + 1
-
-        return Prepared(fn=fn)
-
-    return Workload(
-        name="warns",
-        title="Warns",
-        question="Does the engine see a fallback?",
-        params=(),
-        cost=lambda params, dtype: Cost(flops=4, bytes_moved=32, memory_bytes=32),
-        build=build,
-    )
-
-
 MPS_FALLBACK = (
     "The operator 'aten::linalg_lstsq.out' is not currently supported on the MPS backend and "
     "will fall back to run on the CPU. This may have performance implications."
@@ -271,7 +242,7 @@ MPS_FALLBACK = (
 )
 def test_a_fallback_warning_in_the_first_call_flags_the_row(message, flagged):
     settings = sweep.SweepSettings(timing=timing.TimingSettings(budget_s=0.01))
-    row = measure_point(_warning_workload(message), {}, sweep.Backend("cpu", 1), settings)
+    row = measure_point(selftest.warning_workload(message), {}, sweep.Backend("cpu", 1), settings)
     assert row["status"] == "ok"
     assert ("cpu-fallback" in row["flags"]) is flagged
     assert ("ran on the CPU: The operator 'aten::linalg_lstsq.out'" in row["message"]) is flagged

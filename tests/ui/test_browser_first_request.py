@@ -7,16 +7,9 @@ first script run of a server process, which the shared ``app_url`` server has lo
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -40,32 +33,8 @@ FILE_NAME_LABELS = ("streamlit app", "elementwise", "overview")
 @pytest.fixture
 def fresh_server(tmp_path):
     """A new ``streamlit run`` that has served nothing yet; ended by its PID."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "SPEEDUP_EXPLORER_STORE": f"sqlite:///{tmp_path / 'store.sqlite'}"}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-               "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
-    with (tmp_path / "streamlit.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(180):  # polled, up to about 90 s
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not answer on /_stcore/health")
+    with serve_app(tmp_path / "store.sqlite", tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.parametrize("path", ["", "elementwise"])

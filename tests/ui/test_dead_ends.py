@@ -28,13 +28,6 @@ def rows(run_id: str, workload: str = "matmul", machine: str = "Laptop X") -> pd
 
 
 @pytest.fixture
-def store_url(tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'results.sqlite'}"
-    monkeypatch.setenv("SPEEDUP_EXPLORER_STORE", url)
-    return url
-
-
-@pytest.fixture
 def three_runs(store_url) -> Store:
     """Two matmul runs on one laptop and an element-wise run on a desktop."""
     kept = Store(store_url)

@@ -34,13 +34,6 @@ REPLAY = "Replay a saved run"
 
 
 @pytest.fixture
-def store_url(tmp_path, monkeypatch) -> str:
-    url = f"sqlite:///{tmp_path / 'results.sqlite'}"
-    monkeypatch.setenv("SPEEDUP_EXPLORER_STORE", url)
-    return url
-
-
-@pytest.fixture
 def seeded(store_url) -> str:
     """One real CLI run of matmul at two of the post's sizes; returns its run_id."""
     assert cli(["run", "matmul", "size=256,512", "--point-budget-s", "0.02"]) == 0
