@@ -480,6 +480,10 @@ _ROUND_FLAGS_ORDER = ("noisy", "busy", "host-bound", "cpu-fallback")
 
 
 def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
+    def beat() -> None:  # between the long phases of a point; its answer waits for the loop
+        if should_stop is not None:
+            should_stop()
+
     prepared = None
     dtype = parse_dtype(task.dtype)
     threads = task.backend.resolved_threads if device.type == "cpu" else task.backend.threads
@@ -488,12 +492,14 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
         peak = devices.PeakMemory(device)  # before building: inputs and weights count
         with timing.cpu_threads(threads):
             prepared = task.workload.build(task.params, device, dtype)
+            beat()  # building a model, and checking it below, can take seconds
             result = timing.measure(
                 prepared.fn, device, settings.timing, threads,
                 should_stop=should_stop, after_call=peak.sample,
             )  # fmt: skip
             peak_bytes, driver_bytes = peak.peak_bytes(), devices.driver_memory_bytes(device)
             check = _check(prepared, dtype) if settings.check_outputs else {}
+            beat()
             floor_s = timing.dispatch_floor_s(device, threads)
     except _OUT_OF_MEMORY as error:
         return {"status": "failed", "message": f"out of memory: {units.one_line(error)}"}

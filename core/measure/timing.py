@@ -287,6 +287,8 @@ def measure(
             or (not _settled(warmup_s) and time.perf_counter() - point_start < warmup_budget_s)
         ):
             warmup_s.append(timed_call())
+            if should_stop is not None and should_stop():  # also the app's heartbeat
+                break
         launch_s = _launch_s(fn, device, sync, min(warmup_s)) if device.type != "cpu" else math.nan
         if guard is not None and min(warmup_s) < GUARD_MAX_CALL_S:
             guard_s = min(2 * launch_s, GUARD_MAX_S)
