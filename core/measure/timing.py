@@ -332,11 +332,16 @@ def measure(
     )
 
 
+def launch_tries(call_s: float) -> int:
+    """How many untimed calls measure the launch time: three, or one for long calls."""
+    return 3 if call_s < 0.05 else 1
+
+
 def _launch_s(fn: Callable[[], object], device: torch.device, sync, call_s: float) -> float:
     """The host's time to launch ``fn`` onto an idle device, without waiting for it: the
     median of three tries, or one for calls long enough that a try costs real time."""
     tries = []
-    for _ in range(3 if call_s < 0.05 else 1):
+    for _ in range(launch_tries(call_s)):
         start = time.perf_counter()
         fn()
         tries.append(time.perf_counter() - start)
