@@ -30,6 +30,8 @@ FIDELITY_COLUMNS = {
     "pipelined_over_do_bench": "pipelined / do_bench",
     "warm_over_timer": "warm / Timer",
     "n": "repeats",
+    "launch_ms": "launch (ms)",
+    "flags": "flags",
 }
 
 
