@@ -516,7 +516,7 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
     notes = [task.verdict[1], check.get("note", "")]
     notes += [f"ran on the CPU: {units.one_line(t)}" for t in fallbacks]
     return {
-        **_figures(result, task.cost, device.type),
+        **_figures(result, task.cost),
         "first_call_s": result.first_call_s,
         "dispatch_floor_s": floor_s,
         "launch_s": result.launch_s,
@@ -545,7 +545,7 @@ def _figures_flags(result: timing.Measurement, device_type: str) -> set[str]:
     }
 
 
-def _figures(result: timing.Measurement, cost, device_type: str) -> dict:
+def _figures(result: timing.Measurement, cost) -> dict:
     """Everything a row says that follows from its raw times: statistics, the median's
     interval for speedup intervals, and rates."""
     median_s = result.median_s
@@ -583,7 +583,7 @@ def merge_rounds(rows: Sequence[dict], target_precision: float = 0.02) -> dict:
     )  # fmt: skip
     device_type = torch.device(str(base["device"])).type
     kept = [f for f in _flags(base) if f not in (*_ROUND_FLAGS_ORDER[:3], "suspect")]
-    figures = _figures(result, _RowCost(base), device_type)
+    figures = _figures(result, _RowCost(base))
     rounds = [str(i + 1) for i, row in enumerate(rows) if row in used]
     said = f"measured in {len(rows)} rounds" + (
         f"; figures from round{'s' if len(rounds) > 1 else ''} {', '.join(rounds)}"
