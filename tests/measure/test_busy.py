@@ -308,3 +308,16 @@ def test_an_old_store_gains_the_new_columns(tmp_path):
         loaded = store.load("r1")
     assert loaded["busy_share"].iloc[0] == 0.0
     assert isinstance(loaded, pd.DataFrame)
+
+
+@pytest.mark.skipif(load.logical_cores() != 2, reason="written for a 2-core machine")
+def test_the_app_says_the_machine_is_busy_and_claims_nothing(spinner):
+    from tests.ui.apptest_helpers import assert_clean, open_page, texts
+    from ui import runner
+
+    runner.clear_cache()
+    at = open_page("pages/elementwise.py", op="exp", size=["1e5", "1e6"], devices="cpu:1,cpu:2")
+    assert_clean(at)
+    assert "The machine was busy while" in texts(at.warning)
+    shown = texts(at.markdown)
+    assert " wins " not in shown and "faster at every size" not in shown
