@@ -6,6 +6,7 @@ processes, and a note beside it says who holds it and since when."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+_LOG = logging.getLogger(__name__)
 _THREAD_LOCK = threading.Lock()
 _file_lock: FileLock | None = None
 
@@ -65,6 +67,21 @@ def machine_lock(
             on_wait("waiting for the machine: another session of this server is measuring")
         _THREAD_LOCK.acquire()
     try:
+        lock = _acquired(folder, on_wait)
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.release()
+    finally:
+        _THREAD_LOCK.release()
+
+
+def _acquired(folder: Path, on_wait: Callable[[str], None] | None) -> FileLock | None:
+    """The machine's file lock, held, with a note of who holds it; None where the folder
+    cannot be written (a read-only home): then only this process's sessions are ordered,
+    which is better than not measuring at all."""
+    try:
         lock = _lock(folder)
         try:
             lock.acquire(timeout=0)
@@ -73,11 +90,12 @@ def machine_lock(
                 who = holder(folder) or "another program is measuring"
                 on_wait(f"waiting for the machine: {who}")
             lock.acquire()
-        try:
-            note = {"pid": os.getpid(), "program": _program(), "since": time.time()}
-            (folder / "measuring.holder").write_text(json.dumps(note))
-            yield
-        finally:
-            lock.release()
-    finally:
-        _THREAD_LOCK.release()
+    except OSError as error:
+        _LOG.warning("measuring without the machine lock in %s: %s", folder, error)
+        return None
+    try:
+        note = {"pid": os.getpid(), "program": _program(), "since": time.time()}
+        (folder / "measuring.holder").write_text(json.dumps(note))
+    except OSError:  # the note is a courtesy to whoever waits
+        pass
+    return lock

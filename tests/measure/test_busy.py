@@ -321,3 +321,11 @@ def test_the_app_says_the_machine_is_busy_and_claims_nothing(spinner):
     assert "The machine was busy while" in texts(at.warning)
     shown = texts(at.markdown)
     assert " wins " not in shown and "faster at every size" not in shown
+
+
+def test_a_lock_folder_that_cannot_be_written_does_not_stop_measuring(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with locks.machine_lock(folder=blocked / "locks"):  # mkdir fails under a file
+        measured = True
+    assert measured
