@@ -25,13 +25,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(autouse=True)
 def _isolated_store(tmp_path_factory, monkeypatch):
-    """No test writes into the user's own results."""
+    """No test writes into the user's own results, nor reads another test's."""
     from core.measure import ceilings
 
     monkeypatch.setattr(
         ceilings, "cache_path", lambda: tmp_path_factory.getbasetemp() / "ceilings.json"
     )
-    path = tmp_path_factory.getbasetemp() / "store.sqlite"
+    # A store per test: time estimates learn from stored rows, and one test's (measured
+    # busy, say) must not decide whether another's page runs by itself.
+    path = tmp_path_factory.mktemp("store") / "store.sqlite"
     monkeypatch.setenv("SPEEDUP_EXPLORER_STORE", f"sqlite:///{path}")
     # Nor reads or writes the user's measured ceilings.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))

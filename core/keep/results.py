@@ -43,7 +43,7 @@ MEASUREMENT_COLUMNS: dict[str, str] = {
     "rounds": "Int64",  # how many rounds measured the point (busy or noisy ones repeat)
     "rounds_times_s": "string",  # JSON list of every round's repeats, when more than one
     "busy_share": "float64",  # other processes' share of the machine while it was timed
-    "wall_s": "float64",  # its share of the run: build, timing, check, drawing, storing
+    "wall_s": "float64",  # the point on one backend: build, timing, check (every round)
     "dispatch_floor_s": "float64",
     "launch_s": "float64",  # host time to launch one call (accelerators)
     "flops": "float64",

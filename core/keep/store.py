@@ -631,9 +631,10 @@ class Store:
 
     def history(self, workload: str, machine: str, limit: int = 500) -> pd.DataFrame:
         """The newest measured rows of ``workload`` on ``machine`` (a machine label), with
-        what time estimates learn from: backend, dtype, flops, bytes and wall_s."""
+        what time estimates learn from: backend, dtype, flops, bytes, wall_s and flags."""
         res, r = results_table, runs_table
-        columns = [res.c[c] for c in ("workload", "backend", "dtype", "flops", "bytes", "wall_s")]
+        names = ("workload", "backend", "dtype", "flops", "bytes", "wall_s", "flags")
+        columns = [res.c[c] for c in names]
         query = (
             sa.select(*columns, r.c.machine.label("_machine"))
             .select_from(res.join(r, r.c.run_id == res.c.run_id))

@@ -266,9 +266,9 @@ NEIGHBOURS = 5
 def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Task]:
     """``tasks`` with estimates learned from what this machine measured before: ``history``
     holds earlier rows (``workload``, ``backend``, ``dtype``, ``flops``, ``bytes``,
-    ``wall_s``). Each estimate is scaled by the median ratio of real to estimated time of
-    the earlier points of the same workload, backend and dtype nearest to it in estimate;
-    with none, it stays the rough one."""
+    ``wall_s``, ``flags``; rows measured busy are left out). Each estimate is scaled by
+    the median ratio of real to estimated time of the earlier points of the same workload,
+    backend and dtype nearest to it in estimate; with none, it stays the rough one."""
     if history is None or len(history) == 0:
         return list(tasks)
     past: dict[tuple, list[tuple[float, float]]] = {}
@@ -277,6 +277,8 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         workload = workloads_.get(row.get("workload"))
         wall_s = row.get("wall_s")
         if workload is None or wall_s is None or not wall_s > 0 or not row.get("flops"):
+            continue
+        if "busy" in str(row.get("flags") or ""):  # others' load is no guide to the next run
             continue
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing)
         key = (workload.name, row.get("backend"), row.get("dtype"))
@@ -322,7 +324,7 @@ def measure(
     Points measured busy or noisy are measured again after the rest of their group, every
     backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows; ``on_row``
     then gets the point's row again, with every round in it."""
-    done, clock = Measured(), _RunClock()
+    done = Measured()
     load.snapshot()  # a short first point reads the machine's load from here, not waiting
     deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
@@ -343,7 +345,7 @@ def measure(
                     return done
                 if on_start is not None:
                     on_start(task)
-                row = clock.stamp(measure_task(task, settings, run_id, on_wait, should_stop))
+                row = measure_task(task, settings, run_id, on_wait, should_stop)
                 measured[-1].history[position].append(row)
                 measured[-1].slots.append(len(done.rows))
                 done.rows.append(row)
@@ -363,29 +365,12 @@ def measure(
                     if on_start is not None:
                         on_start(task)
                     history = again.history[position]
-                    row = measure_task(task, settings, run_id, on_wait, should_stop)
-                    history.append(clock.stamp(row))
+                    history.append(measure_task(task, settings, run_id, on_wait, should_stop))
                     precision = settings.timing.target_precision
                     done.rows[again.slots[position]] = row = merge_rounds(history, precision)
                     if on_row is not None:
                         on_row(task, row)
     return done
-
-
-class _RunClock:
-    """Gives each row its share of the run's wall time (``wall_s``): its measurement and
-    what the caller did since the previous row (drawing, storing), so that estimates
-    learned from rows add up to what a run really takes."""
-
-    def __init__(self) -> None:
-        self.last = time.perf_counter()
-
-    def stamp(self, row: dict) -> dict:
-        now = time.perf_counter()
-        if row.get("status") == "ok":
-            row["wall_s"] = now - self.last
-        self.last = now
-        return row
 
 
 MAX_ROUNDS = 3
@@ -467,7 +452,9 @@ def measure_task(task: Task, settings: SweepSettings, run_id="", on_wait=None, s
     with locks.machine_lock(on_wait):
         start = time.perf_counter()
         measured = _measure(task, device, settings, should_stop)
-        measured["wall_s"] = time.perf_counter() - start  # a sweep adds the time around it
+        # What later estimates learn from: the point itself, not how long a page took to
+        # draw it (that depends on the page, and would stop every page running by itself).
+        measured["wall_s"] = time.perf_counter() - start
     return ceilings.judge_row({**row, **measured})
 
 

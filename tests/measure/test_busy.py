@@ -311,7 +311,7 @@ def test_an_old_store_gains_the_new_columns(tmp_path):
 
 
 @pytest.mark.skipif(load.logical_cores() != 2, reason="written for a 2-core machine")
-def test_the_app_says_the_machine_is_busy_and_claims_nothing(spinner):
+def test_the_app_says_the_machine_is_busy_and_claims_nothing(spinner, store_url):
     from tests.ui.apptest_helpers import assert_clean, open_page, texts
     from ui import runner
 

@@ -259,9 +259,11 @@ def test_estimates_learn_from_what_this_machine_measured_before():
     ])  # fmt: skip
     (learned,) = sweep.learned([task], history, settings)
     assert learned.estimate_s == pytest.approx(3 * rough_s)
-    # Another backend's history says nothing about this one.
+    # Another backend's history says nothing about this one, nor do points measured busy.
     other = history.assign(backend="cpu (2 threads)")
     assert sweep.learned([task], other, settings)[0].estimate_s == rough_s
+    busy = history.assign(flags="busy")
+    assert sweep.learned([task], busy, settings)[0].estimate_s == rough_s
 
 
 def test_every_measured_row_records_its_wall_time():
