@@ -54,6 +54,7 @@ MEASUREMENT_COLUMNS: dict[str, str] = {
     "peak_memory_bytes": "float64",
     "driver_memory_bytes": "float64",  # MPS: what the driver holds, caches included
     "max_rel_err": "float64",
+    "implementation": "string",  # the kernel or path torch ran, where known (attention)
     "cold_cache": "boolean",
     "pct_of_ceiling": "float64",
     # comma-separated: noisy, busy, host-bound, cpu-fallback, suspect, mismatch, nonfinite

@@ -488,6 +488,7 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
             check = _check(prepared, dtype) if settings.check_outputs else {}
             beat()
             floor_s = timing.dispatch_floor_s(device, threads)
+            implementation = prepared.implementation
     except _OUT_OF_MEMORY as error:
         return {"status": "failed", "message": f"out of memory: {units.one_line(error)}"}
     except (NotImplementedError, RuntimeError, TypeError) as error:
@@ -510,6 +511,7 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
         "peak_memory_bytes": peak_bytes,
         "driver_memory_bytes": driver_bytes,
         "max_rel_err": check.get("max_rel_err"),
+        "implementation": implementation,
         "flags": ",".join(
             [f for f in _ROUND_FLAGS_ORDER if f in _figures_flags(result, device.type)]
             + (["cpu-fallback"] if fallbacks else [])

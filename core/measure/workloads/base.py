@@ -126,6 +126,9 @@ class Prepared:
     # reference would cost too much; ``check_note`` says what was compared.
     check: Callable[[], tuple[torch.Tensor, torch.Tensor] | None] | None = None
     check_note: str = ""
+    # Which implementation torch ran, where it is known and differs by point or device
+    # (attention's flash, memory-efficient or math kernel): the row's ``implementation``.
+    implementation: str = ""
 
 
 @dataclass(frozen=True)
