@@ -19,15 +19,46 @@ if TYPE_CHECKING:
     import torch
 
 # torchvision builder names; random weights only, nothing is ever downloaded.
-MODELS = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
+MODELS = (
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "vit_b_16",
+)
 CLASSES = 1000
 
 
-def _new_model(name: str, train: bool) -> torch.nn.Module:
+def patch_size(name: str) -> int:
+    """A vision transformer's patch size from its torchvision name (vit_b_16: 16); 0 for
+    models that take any image size."""
+    head, _, tail = name.rpartition("_")
+    return int(tail) if name.startswith("vit_") and tail.isdigit() and head else 0
+
+
+def new_model(name: str, train: bool, image_size: int = 224) -> torch.nn.Module:
+    """Any torchvision classification model by name, with random weights. A vision
+    transformer is built for ``image_size`` (its position embeddings depend on it)."""
     # Imported here: torchvision adds seconds to start-up, and most commands never need it.
     import torchvision
 
-    return getattr(torchvision.models, name)(weights=None, num_classes=CLASSES).train(train)
+    extra = {"image_size": image_size} if patch_size(name) else {}
+    made = torchvision.models.get_model(name, weights=None, num_classes=CLASSES, **extra)
+    if extra:
+        # torchvision starts a ViT's head at zero, so every output would be 0 and the check
+        # against the CPU would pass whatever the device computed. Same cost, random head.
+        import torch
+
+        torch.nn.init.normal_(made.heads.head.weight, std=0.02)
+    return made.train(train)
+
+
+def _unsupported(params: dict, device_type: str, dtype) -> str | None:
+    patch = patch_size(params["model"])
+    if patch and params["image_size"] % patch:
+        return f"{params['model']} needs an image size that is a multiple of {patch} px"
+    return None
 
 
 def _nbytes(tree) -> int:
@@ -65,7 +96,7 @@ def _analyse(model: str, batch: int, image_size: int, dtype: torch.dtype, train:
 
     dtype = getattr(torch, dtype_name(dtype))  # a name works too
     with torch.device("meta"):
-        net = _new_model(model, train).to(dtype)
+        net = new_model(model, train, image_size).to(dtype)
         x = torch.empty(batch, 3, image_size, image_size, dtype=dtype)
     counter, sizes = FlopCounterMode(display=False), _tensor_bytes()
     with counter, sizes, torch.no_grad():
@@ -84,6 +115,12 @@ def _analyse(model: str, batch: int, image_size: int, dtype: torch.dtype, train:
     return Cost(3 * flops, 3.0 * sizes.moved_bytes, float(memory) + WORKSPACE_BYTES, batch)
 
 
+def model_cost(model: str, batch: int, image_size: int, dtype, train: bool) -> Cost:
+    """Work and an upper bound on memory for any torchvision classification model, found
+    on the meta device without allocating anything (cached)."""
+    return _analyse(model, batch, image_size, dtype_name(dtype), train)
+
+
 def _cost(train: bool) -> Callable[[dict, torch.dtype], Cost]:
     return lambda p, dtype: _analyse(p["model"], p["batch"], p["image_size"], dtype, train)
 
@@ -91,7 +128,7 @@ def _cost(train: bool) -> Callable[[dict, torch.dtype], Cost]:
 def _twin(params: dict, device: torch.device, dtype: torch.dtype, train: bool):
     """(reference, model, x, FLOPs per image): one set of seeded weights on the CPU and device."""
     batch, size = params["batch"], params["image_size"]
-    make = functools.partial(_new_model, params["model"], train)
+    make = functools.partial(new_model, params["model"], train, size)
     flops_per_image = _analyse(params["model"], batch, size, dtype, False).flops / batch
     return *seeded_twin(make, (batch, 3, size, size), device, dtype), flops_per_image
 
@@ -138,7 +175,9 @@ _MODEL_PARAMS = (
 )
 
 # Inference and training share the model, batch and image-size parameters.
-_model_workload = functools.partial(Workload, params=_MODEL_PARAMS, x_param="batch")
+_model_workload = functools.partial(
+    Workload, params=_MODEL_PARAMS, x_param="batch", unsupported=_unsupported
+)
 
 INFERENCE = _model_workload(
     name="inference",
