@@ -55,6 +55,8 @@ MEASUREMENT_COLUMNS: dict[str, str] = {
     "driver_memory_bytes": "float64",  # MPS: what the driver holds, caches included
     "max_rel_err": "float64",
     "implementation": "string",  # the kernel or path torch ran, where known (attention)
+    "energy_j": "float64",  # joules per call, where a meter could read it (core.measure.energy)
+    "energy_method": "string",  # how energy_j was read ("nvml: ..."), or why it was not
     "cold_cache": "boolean",
     "pct_of_ceiling": "float64",
     # comma-separated: noisy, busy, host-bound, cpu-fallback, suspect, mismatch, nonfinite

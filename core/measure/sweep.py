@@ -20,7 +20,7 @@ import torch
 
 from core import stats, units
 from core.errors import BadInput
-from core.measure import ceilings, devices, load, locks, memory, timing
+from core.measure import ceilings, devices, energy, load, locks, memory, timing
 from core.measure.workloads import Workload, dtype_name, parse_dtype
 from core.measure.workloads.base import TOLERANCE, relative_error, skip_reason
 
@@ -480,10 +480,12 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
         with timing.cpu_threads(threads):
             prepared = task.workload.build(task.params, device, dtype)
             beat()  # building a model, and checking it below, can take seconds
+            span = energy.Span(energy.meter_for(str(device)), then=peak.sample)
             result = timing.measure(
                 prepared.fn, device, settings.timing, threads,
-                should_stop=should_stop, after_call=peak.sample,
+                should_stop=should_stop, after_call=span.after_call,
             )  # fmt: skip
+            used = span.result(result)  # joules per call, over the calls just timed
             peak_bytes, driver_bytes = peak.peak_bytes(), devices.driver_memory_bytes(device)
             check = _check(prepared, dtype) if settings.check_outputs else {}
             beat()
@@ -512,6 +514,7 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
         "driver_memory_bytes": driver_bytes,
         "max_rel_err": check.get("max_rel_err"),
         "implementation": implementation,
+        **used,
         "flags": ",".join(
             [f for f in _ROUND_FLAGS_ORDER if f in _figures_flags(result, device.type)]
             + (["cpu-fallback"] if fallbacks else [])
