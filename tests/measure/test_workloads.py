@@ -17,6 +17,7 @@ TINY = {
     "matmul": {"size": 32},
     "inference": {"model": "mobilenet_v3_small", "batch": 1, "image_size": 32},
     "train": {"model": "resnet18", "batch": 2, "image_size": 32},
+    "attention": {"seq_len": 32, "heads": 2},
 }
 
 

@@ -7,6 +7,7 @@ parameter's axis is titled. Importing it does not import torch.
 from __future__ import annotations
 
 from core.errors import BadInput
+from core.measure.workloads.attention import ATTENTION
 from core.measure.workloads.base import (
     DTYPE_NAMES,
     Cost,
@@ -22,7 +23,9 @@ from core.measure.workloads.elementwise import ELEMENTWISE, OPS
 from core.measure.workloads.matmul import MATMUL
 from core.measure.workloads.models import INFERENCE, MODELS, TRAIN
 
-REGISTRY: dict[str, Workload] = {w.name: w for w in (ELEMENTWISE, CONV2D, MATMUL, INFERENCE, TRAIN)}
+REGISTRY: dict[str, Workload] = {
+    w.name: w for w in (ELEMENTWISE, CONV2D, MATMUL, INFERENCE, TRAIN, ATTENTION)
+}
 
 
 def get(name: str) -> Workload:
