@@ -136,6 +136,7 @@ def reference_frame(workload: str | None = None) -> pd.DataFrame:
     param_names = list(workloads.param_names(workload) if workload else workloads.param_names())
     frame = results.to_frame(rows, param_names)
     # Integers, kept integral where another workload leaves the column empty.
-    frame = frame.astype({name: "Int64" for name in param_names if name not in ("op", "model")})
+    kinds = {p.name: p.kind for w in workloads.REGISTRY.values() for p in w.params}
+    frame = frame.astype({name: "Int64" for name in param_names if kinds.get(name) is int})
     trailing = ["machine", "source", "provenance"]
     return frame[[c for c in frame.columns if c not in trailing] + trailing]

@@ -85,7 +85,25 @@ def to_frame(rows: list[dict] | dict[str, list], param_names: Iterable[str]) -> 
         if name not in frame:
             frame[name] = None
     frame = frame[columns + [c for c in frame.columns if c not in columns]]
-    return frame.astype(MEASUREMENT_COLUMNS)
+    return _with_param_defaults(frame.astype(MEASUREMENT_COLUMNS))
+
+
+def _with_param_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parameters a workload gained after a row was measured (a variant, a stride) take
+    the value that row ran with: the parameter's default. Without it an old eager row
+    would match nothing new, and speedups across runs would vanish."""
+    from core.measure import workloads  # the registry; it does not import torch
+
+    for name in frame["workload"].dropna().unique():
+        workload = workloads.REGISTRY.get(str(name))
+        mine = frame["workload"] == name
+        for param in workload.params if workload else ():
+            if param.name in frame and frame.loc[mine, param.name].isna().any():
+                gaps = mine & frame[param.name].isna()
+                if frame[param.name].isna().all():  # an empty column takes the value's type
+                    frame[param.name] = frame[param.name].astype(object)
+                frame.loc[gaps, param.name] = param.default
+    return frame
 
 
 def param_columns(table: Iterable[str], *, derived: bool = True) -> list[str]:

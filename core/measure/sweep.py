@@ -21,7 +21,7 @@ import torch
 from core import stats, units
 from core.errors import BadInput
 from core.measure import ceilings, devices, energy, load, locks, memory, timing
-from core.measure.workloads import Workload, dtype_name, parse_dtype
+from core.measure.workloads import Workload, dtype_name, parse_dtype, variants
 from core.measure.workloads.base import TOLERANCE, relative_error, skip_reason
 
 
@@ -226,8 +226,10 @@ def plan(
 def _task(workload, params, backend, dtype, cost, problem, settings, group) -> Task:
     device = torch.device(backend.device)
     torch_dtype = parse_dtype(dtype)
-    if reason := skip_reason(device.type, torch_dtype) or workload.unsupported(
-        params, device.type, torch_dtype
+    if reason := (
+        skip_reason(device.type, torch_dtype)
+        or workload.unsupported(params, device.type, torch_dtype)
+        or variants.unsupported(params, device, torch_dtype)
     ):
         verdict = ("skipped", reason)
     elif (support := devices.dtype_support(device, torch_dtype))[0] == "unsupported":
@@ -244,18 +246,23 @@ def _task(workload, params, backend, dtype, cost, problem, settings, group) -> T
     gpu = device.type != "cpu"  # the CPU is never flushed nor pipelined
     key = (workload.name, point, backend.label, dtype, how.budget_s, how.cold_cache and gpu)
     key += (how.pipelined and gpu, settings.check_outputs)
-    estimate_s = 0.0 if verdict[0] else _estimate_s(workload, cost, how)
+    estimate_s = 0.0 if verdict[0] else _estimate_s(workload, cost, how, variants.of(params))
     return Task(workload, point, backend, dtype, cost, verdict, estimate_s, key, group)
 
 
-def _estimate_s(workload: Workload, cost, timing_settings: timing.TimingSettings) -> float:
-    """Rough seconds to measure a point on a backend, as a laptop CPU would: set-up, the
-    first call, the minimum warm-up and repeats, then repeats up to the point budget."""
+def _estimate_s(
+    workload: Workload, cost, timing_settings: timing.TimingSettings, variant: str = "eager"
+) -> float:
+    """Rough seconds to measure a point on a backend, as a laptop CPU would: set-up (and
+    compiling), the first call, the minimum warm-up and repeats, then repeats up to the
+    point budget."""
     call_s = cost.flops / 50e9 + cost.bytes_moved / 10e9
     calls = 1 + timing_settings.min_warmup + timing_settings.min_repeats
     if timing_settings.pipelined:
         calls = 2 * calls - 1
     setup_s = SETUP_S.get(workload.name, DEFAULT_SETUP_S)
+    if variant == variants.COMPILE:
+        setup_s += variants.COMPILE_SETUP_S.get(workload.name, variants.COMPILE_DEFAULT_S)
     return setup_s + calls * call_s + min(timing_settings.budget_s, 40 * call_s)
 
 
@@ -280,12 +287,14 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
             continue
         if "busy" in str(row.get("flags") or ""):  # others' load is no guide to the next run
             continue
-        rough_s = _estimate_s(workload, _RowCost(row), settings.timing)
-        key = (workload.name, row.get("backend"), row.get("dtype"))
+        variant = variants.of(row)  # compiling is no guide to eager points, nor the reverse
+        rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variant)
+        key = (workload.name, row.get("backend"), row.get("dtype"), variant)
         past.setdefault(key, []).append((math.log(rough_s), wall_s / rough_s))
     out = []
     for task in tasks:
-        known = past.get((task.workload.name, task.backend.label, task.dtype))
+        variant = variants.of(task.params)
+        known = past.get((task.workload.name, task.backend.label, task.dtype, variant))
         if not known or task.verdict[0] or not task.estimate_s > 0:
             out.append(task)
             continue
@@ -487,7 +496,8 @@ def _measure(task: Task, device, settings: SweepSettings, should_stop) -> dict:
             )  # fmt: skip
             used = span.result(result)  # joules per call, over the calls just timed
             peak_bytes, driver_bytes = peak.peak_bytes(), devices.driver_memory_bytes(device)
-            check = _check(prepared, dtype) if settings.check_outputs else {}
+            allowed = parse_dtype(variants.check_dtype(task.params, device.type, dtype))
+            check = _check(prepared, allowed) if settings.check_outputs else {}
             beat()
             floor_s = timing.dispatch_floor_s(device, threads)
             implementation = prepared.implementation

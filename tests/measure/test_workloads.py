@@ -151,7 +151,7 @@ def test_axis_titles_name_the_unit():
     assert workloads.get("conv2d").param("size").axis_title == "image size H=W (px)"
     assert workloads.get("train").param("image_size").axis_title == "image size (px)"
     assert workloads.get("inference").x_title == "batch size"
-    assert workloads.param_names("matmul", "nope") == ("size",)
+    assert workloads.param_names("matmul", "nope") == ("size", "m", "k", "batch", "variant")
     assert workloads.param_names()[:2] == ("op", "size")
 
 

@@ -7,6 +7,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from core.measure.workloads import variants
 from core.measure.workloads.base import CHECK_MAX_FLOPS, Prepared
 
 NOT_CHECKED = "not checked: the CPU reference would take too long"
@@ -28,22 +29,29 @@ def checked_images(batch: int, flops_per_image: float) -> int:
     return int(min(batch, CHECK_MAX_FLOPS // max(flops_per_image, 1)))
 
 
-def batch_forward(reference, model, x, flops_per_image: float) -> Prepared:
-    """Times ``model(x)`` without gradients and checks the first images against the
-    reference in float64 on the CPU. Each image's output must depend on that image alone
-    (a convolution, a CNN in eval mode), so that a slice is exact."""
+def batch_forward(
+    reference, model, x, flops_per_image: float, variant: str = variants.EAGER
+) -> Prepared:
+    """Times ``model(x)`` without gradients, done as ``variant`` says, and checks the first
+    images of what the timed call returns against the reference in float64 on the CPU.
+    Each image's output must depend on that image alone (a convolution, a CNN in eval
+    mode), so that a slice is exact."""
     import torch
 
     images = checked_images(len(x), flops_per_image)
+    model, x = variants.laid_out(model, x, variant)
+    run = variants.compiled(model) if variant == variants.COMPILE else model
+    forward = variants.under(lambda: run(x), variant, x.device)
 
     def fn():
         with torch.no_grad():
-            return model(x)
+            return forward()
 
     @torch.no_grad()
     def check():
+        # The timed call itself, so that a compiled or autocast variant is what is checked.
         if images >= 1:
-            return model(x[:images]).cpu(), reference.double()(x[:images].cpu().double())
+            return fn()[:images].cpu(), reference.double()(x[:images].cpu().double())
         return None
 
     note = f"checked the first {images} images" if 0 < images < len(x) else ""

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.measure.workloads import variants
 from core.measure.workloads.base import WORKSPACE_BYTES, Cost, Param, Prepared, Workload, dtype_name
 from core.measure.workloads.forward import NOT_CHECKED, batch_forward, checked_images, seeded_twin
 
@@ -134,19 +135,26 @@ def _twin(params: dict, device: torch.device, dtype: torch.dtype, train: bool):
 
 
 def _build_inference(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
-    return batch_forward(*_twin(params, device, dtype, train=False))
+    return batch_forward(*_twin(params, device, dtype, train=False), variants.of(params))
 
 
 def _build_train(params: dict, device: torch.device, dtype: torch.dtype) -> Prepared:
     import torch
 
     reference, model, x, flops_per_image = _twin(params, device, dtype, train=True)
+    variant = variants.of(params)
+    model, x = variants.laid_out(model, x, variant)
     target = torch.randint(0, CLASSES, (params["batch"],), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     images = checked_images(len(x), flops_per_image)
+    # The model is compiled, as people do; the optimizer step stays eager. Under autocast
+    # the forward pass and the loss are lowered, and backward runs outside, as torch
+    # recommends (without a gradient scaler: it changes no kernel's speed).
+    forward = variants.compiled(model) if variant == variants.COMPILE else model
 
     def step():
-        loss = torch.nn.functional.cross_entropy(model(x), target)
+        with variants.context(variant, device):
+            loss = torch.nn.functional.cross_entropy(forward(x), target)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -161,10 +169,13 @@ def _build_train(params: dict, device: torch.device, dtype: torch.dtype) -> Prep
             return None
         fresh = copy.deepcopy(reference).eval()
         on_device = copy.deepcopy(fresh).to(device=device, dtype=dtype)
-        return batch_forward(fresh, on_device, x, flops_per_image).check()
+        # Compiling the eval-mode copy too would cost as long again: it is checked eagerly.
+        checked = variants.EAGER if variant == variants.COMPILE else variant
+        return batch_forward(fresh, on_device, x, flops_per_image, checked).check()
 
     part = f" on the first {images} images" if images < len(x) else ""
-    note = NOT_CHECKED if images < 1 else f"forward pass checked in eval mode{part}"
+    how = " (eagerly; the compiled step is timed, not compared)" if variant == "compile" else ""
+    note = NOT_CHECKED if images < 1 else f"forward pass checked in eval mode{how}{part}"
     return Prepared(fn=step, check=check, check_note=note)
 
 
@@ -172,6 +183,7 @@ _MODEL_PARAMS = (
     Param("model", str, "resnet18", choices=tuple(MODELS)),
     Param("batch", int, 8, low=1, high=1024, log=True, axis="batch size"),
     Param("image_size", int, 224, low=32, high=512, unit="pixels", axis="image size (px)"),
+    variants.param(),
 )
 
 # Inference and training share the model, batch and image-size parameters.
