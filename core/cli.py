@@ -204,14 +204,16 @@ def _say_if_busy() -> None:
 
 
 def _run_parts(parts, args) -> pd.DataFrame:
-    from core.measure import devices, sweep
+    from core.measure import devices, machine_state, sweep
 
     if args.out:
         out_format = _checked_out(args.out, force=args.force)
     settings = _settings(args)
     backends = _backends(args)
     machine = devices.machine_fingerprint()
+    state = machine_state.snapshot()  # power, heat, versions: what changes the numbers
     settings_record = {**settings.as_dict(), "backends": [b.label for b in backends]}
+    settings_record["machine_state"] = state
     record = None
     if not args.no_store:
         results_store = _open_store(args)
@@ -229,6 +231,8 @@ def _run_parts(parts, args) -> pd.DataFrame:
     print("backends: " + ", ".join(b.label for b in backends), file=sys.stderr)
     if len(parts) > 1 or sum(t.estimate_s for t in tasks) >= LONG_RUN_S:
         _say_if_busy()
+        for line in machine_state.warnings(state):
+            print(f"warning: {line}", file=sys.stderr)
     # A point measured again in a later round replaces its row: rows are kept by task.
     rows_by_part: dict[str, dict[tuple, dict]] = {part.chart: {} for part in parts}
     with tqdm(total=len(tasks), unit="point", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -312,7 +316,9 @@ def _export(args) -> None:
     # One machine's fingerprint travels in the file's header; runs of several machines
     # leave it empty, and each row's own machine column says where it was measured.
     machine = fingerprints[run_ids[0]] if len(machines) == 1 else {}
-    _write(args.out, files.export_bytes(frame, args.format, machine, {"runs": run_ids}))
+    stored = listing.set_index("run_id")["settings"]  # each run's, machine state included
+    about = {"runs": run_ids, "run_settings": {r: stored[r] for r in run_ids}}
+    _write(args.out, files.export_bytes(frame, args.format, machine, about))
     print(f"wrote {len(frame)} rows of {len(run_ids)} runs to {args.out}")
 
 
@@ -322,7 +328,7 @@ def _import(args) -> None:
 
 
 def _info(args) -> None:
-    from core.measure import devices
+    from core.measure import devices, machine_state
 
     for info in devices.describe_all():
         print(f"{info.device}: {info.name}")
@@ -335,6 +341,11 @@ def _info(args) -> None:
             print(f"  {info.note}")
     print(f"CPU threads in use: {devices.cpu_threads()}")
     print(f"torch {devices.describe('cpu').torch_version}")
+    state = machine_state.snapshot()
+    for what, value in machine_state.describe(state):
+        print(f"{what}: {value}")
+    for line in machine_state.warnings(state):
+        print(f"warning: {line}")
 
 
 def _list(args) -> None:

@@ -25,7 +25,7 @@ import streamlit as st
 from core import units
 from core.errors import BadInput
 from core.keep import files, recorder, results
-from core.measure import devices, load, sweep, workloads
+from core.measure import devices, load, machine_state, sweep, workloads
 from core.measure.suites import SuitePart
 from core.show import charts, report, tables
 from ui import sidebar
@@ -78,9 +78,9 @@ def _known(tasks: Sequence[sweep.Task], settings: Settings) -> dict[tuple, dict]
     return found
 
 
-def _frame(tasks: Sequence[sweep.Task], rows: dict[tuple, dict], workload) -> pd.DataFrame:
+def _frame(tasks: Sequence[sweep.Task], rows: dict[tuple, dict], workload, baseline=None):
     shown = [rows[t.key] for t in tasks if t.key in rows]
-    return results.add_speedup(results.to_frame(shown, workload.param_names))
+    return results.add_speedup(results.to_frame(shown, workload.param_names), baseline)
 
 
 def _stop(key: str, signature: str) -> None:
@@ -110,7 +110,8 @@ class _Progress:
         self.draw_s, self.task = 0.0, None
         self.times_cpu = any(t.backend.device == "cpu" for t in tasks)
         self.run_settings = {**settings.sweep_settings().as_dict(), "dtypes": list(dtypes),
-                             "backends": settings.labels, "source": "app"}  # fmt: skip
+                             "backends": settings.labels, "source": "app",
+                             "machine_state": machine_state.snapshot()}  # fmt: skip
         self.records: dict[str, Callable[[dict], None]] | None = {}
 
     def run(self, dtype, run_label, rows=None, redraw=None, budget_s=None) -> sweep.Measured:
@@ -195,6 +196,7 @@ def run_grid(
     dtypes: Sequence[str] | None = None,
     table: bool = True,
     label: str = "",
+    baseline: str | None = None,
 ) -> pd.DataFrame:
     """Draw ``grid`` (parsed values) on every backend, measuring what is not cached; returns
     the tidy frame, with a ``speedup`` column against the first CPU backend.
@@ -203,13 +205,14 @@ def run_grid(
     replacing what it drew. ``key`` names this call's widgets (unique on the page);
     ``dtypes`` runs the grid once per dtype (default: the sidebar's). What is measured is
     stored as one run named ``label``. When the sidebar replays a run, its rows are drawn.
+    ``baseline`` names the backend (and variant: "cuda · eager") speedups are read against.
     """
     try:
         workload = workloads.get(workload_name)
         dtypes = list(dict.fromkeys(dtypes or [settings.dtype]))
         if settings.replay is not None:
-            return _replay(workload, grid, settings, draw, key, dtypes, table)
-        return _run_grid(workload, grid, settings, draw, key, dtypes, table, label)
+            return _replay(workload, grid, settings, draw, key, dtypes, table, baseline)
+        return _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baseline)
     except BadInput as error:
         st.error(str(error))
     except Exception as error:  # the page must keep working; the log keeps the traceback
@@ -218,7 +221,7 @@ def run_grid(
     return results.empty_frame()
 
 
-def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.DataFrame:
+def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baseline) -> pd.DataFrame:
     if empty := [name for name, values in grid.items() if not list(values)]:
         st.info(f"Choose at least one value of {', '.join(empty)} to measure.")
         return results.empty_frame(workload.param_names)
@@ -231,7 +234,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label) -> pd.D
     controls, slot, below = st.container(), st.empty(), st.container()
 
     def redraw(measuring: bool = False) -> pd.DataFrame:
-        shown = _frame(tasks, rows, workload)
+        shown = _frame(tasks, rows, workload, baseline)
         if shown.empty and measuring:
             slot.empty()
         elif shown.empty:
@@ -271,12 +274,16 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:
     total_s = sum(t.estimate_s for t in missing)
     stopped = st.session_state.get(f"{key}.stopped") == signature
-    if settings.auto_run and total_s <= AUTO_RUN_LIMIT_S and not stopped:
+    # Compiling takes seconds to minutes a point: never started by a slider alone.
+    compiles = sum(workloads.variants.of(t.params) == workloads.variants.COMPILE for t in missing)
+    if settings.auto_run and total_s <= AUTO_RUN_LIMIT_S and not stopped and not compiles:
         return True
     if stopped:
         reason = "Stopped. Points measured so far are shown."
     elif not settings.auto_run:
         reason = "Run on every change is off."
+    elif compiles:
+        reason = f"torch.compile compiles each of {compiles} points before timing it."
     else:
         reason = f"Over the {AUTO_RUN_LIMIT_S:g} s limit for running on every change."
     offer = st.empty()
@@ -291,7 +298,7 @@ def _should_run(missing, tasks, settings: Settings, key: str, signature: str) ->
     return clicked
 
 
-def _replay(workload, grid, settings: Settings, draw, key, dtypes, table) -> pd.DataFrame:
+def _replay(workload, grid, settings: Settings, draw, key, dtypes, table, baseline=None):
     replay = settings.replay
     if replay.frame.empty:
         st.info(
@@ -312,7 +319,7 @@ def _replay(workload, grid, settings: Settings, draw, key, dtypes, table) -> pd.
             f"{workload.name} rows are shown."
         )
     st.info(note)
-    frame = results.add_speedup(frame)
+    frame = results.add_speedup(frame, baseline)
     _draw(draw, frame, workload)
     _report(frame, workload, settings, key, table)
     return frame
@@ -370,6 +377,8 @@ def run_suite(
     with st.spinner("Checking that the machine is quiet, and what the points cost…"):
         if sentence := load.check_machine().sentence():
             st.warning(sentence)
+        for line in machine_state.warnings(machine_state.snapshot()):
+            st.warning(line)
         tasks = _suite_tasks(parts, settings, dtype)
     known = _known(tasks, settings)
     missing = [t for t in tasks if t.key not in known]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -10,7 +11,7 @@ import streamlit as st
 
 from core.errors import BadInput
 from core.keep import files, store
-from core.measure import devices, memory, workloads
+from core.measure import devices, machine_state, memory, workloads
 from core.measure.sweep import Backend, SweepSettings, default_backends, parse_backends
 from core.measure.timing import TimingSettings
 from core.measure.workloads import Param
@@ -41,6 +42,7 @@ PAGE_WORKLOADS = {
     "convolution": ("conv2d",),
     "training": ("train",),
     "inference": ("inference",),
+    "attention": ("attention",),
 }
 
 
@@ -164,6 +166,8 @@ def render(page: st.Page | None = None) -> Settings:
         help="For talks: larger chart fonts, the chart and its answer; tables and notes folded.",
     )  # fmt: skip
 
+    _machine_state(bar, replay)
+
     settings = Settings(
         backends=tuple(backends), dtype=dtype, memory_budget_bytes=budget_bytes,
         point_budget_s=float(point_budget_s), auto_run=auto_run, cold_cache=cold_cache,
@@ -172,6 +176,28 @@ def render(page: st.Page | None = None) -> Settings:
     )  # fmt: skip
     st.session_state[_STATE_KEY] = settings
     return settings
+
+
+@st.cache_data(ttl=30, show_spinner=False)  # a few pmset calls on a Mac: not every rerun
+def _state_now() -> dict:
+    return machine_state.snapshot()
+
+
+def _machine_state(bar, replay: Replay | None) -> None:
+    """The machine card's live part: power, heat, versions now (a replayed run's as it was
+    stored), and what in it would slow a long run."""
+    state = (replay.settings or {}).get("machine_state") if replay is not None else _state_now()
+    found = machine_state.warnings(state)
+    title = "Machine state" + (" of the replayed run" if replay is not None else "")
+    with bar.expander(title, icon=":material/warning:" if found else None):
+        if not isinstance(state, dict) or not state:
+            st.caption("Not recorded with this run.")
+            return
+        lines = [f"{what}: {value}" for what, value in machine_state.describe(state)]
+        # OS strings and sensor names (x86_pkg_temp) are not Markdown.
+        st.caption("  \n".join(re.sub(r"([\\`*_~|<>\[\]])", r"\\\1", line) for line in lines))
+        for line in found:
+            st.warning(line)
 
 
 def _backends(bar, threads: int, accelerator: str | None) -> list[Backend]:

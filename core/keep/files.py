@@ -91,6 +91,14 @@ class ImportedRun:
             found.append((str(run_id), rows.assign(run_id=run_id), machine))
         return found
 
+    def settings_of(self, run_id: str) -> dict:
+        """A run's own settings (its machine state among them): an export of stored runs
+        keeps each run's under ``run_settings``; other files have one for all."""
+        own = self.settings.get("run_settings")
+        if isinstance(own, dict) and isinstance(own.get(str(run_id)), dict):
+            return own[str(run_id)]
+        return self.settings
+
 
 def _check_format(fmt: str) -> str:
     if (wanted := _EXTENSIONS.get("." + str(fmt).lower().lstrip("."))) is None:

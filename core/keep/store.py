@@ -532,7 +532,7 @@ class Store:
                 if where is None:
                     skipped.append(run_id)
                     continue
-                run = dict(machine=machine, settings=imported.settings or {}, label=label,
+                run = dict(machine=machine, settings=imported.settings_of(run_id), label=label,
                            source="imported")  # fmt: skip
                 self._insert_frame(conn, frame, where, run)
                 stored.append(where)

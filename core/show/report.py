@@ -20,7 +20,7 @@ import pandas as pd
 
 from core import stats, units
 from core.keep import reference, results
-from core.measure import workloads
+from core.measure import machine_state, workloads
 from core.measure.suites import SuitePart
 from core.show import charts
 
@@ -353,8 +353,10 @@ def post_report(
     machine: Mapping,
     method: Sequence[tuple[str, str]],
     skipped: Sequence[Mapping] = (),
+    state: Mapping | None = None,
 ) -> str:
-    """The whole reproduction as one offline HTML file."""
+    """The whole reproduction as one offline HTML file; ``state`` is the machine's state
+    when it was measured (``core.measure.machine_state``), shown on the machine card."""
     sections = []
     for view in views:
         reached = view.mine["status"].eq("ok").sum() if len(view.mine) else 0
@@ -373,7 +375,9 @@ def post_report(
         columns = ["workload", "point", "backend", "median", "n", "status", "flags", "message"]
         appendix.append(("Every row measured here", rows[columns]))
     title, summary = "Reproducing “" + reference.POST_TITLE + "”", post_summary(views)
-    return html_report(Report(title, dict(machine), list(method), summary, sections, appendix))
+    state = dict(state) if state else None
+    made = Report(title, dict(machine), list(method), summary, sections, appendix, state)
+    return html_report(made)
 
 
 def filter_runs(
@@ -421,6 +425,7 @@ class Report:
     summary: pd.DataFrame | None = None
     sections: list[ReportSection] = field(default_factory=list)
     appendix: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    state: dict | None = None  # power, heat, versions when measured
 
 
 _MACHINE_FIELDS = {
@@ -438,8 +443,16 @@ _MACHINE_FIELDS = {
 }
 
 
-def machine_card(machine: Mapping) -> list[tuple[str, str]]:
-    """The fingerprint as (what, value) lines, known fields first, in words and GiB."""
+def machine_card(machine: Mapping, state: Mapping | None = None) -> list[tuple[str, str]]:
+    """The fingerprint as (what, value) lines, known fields first, in words and GiB; then
+    the machine's state (power, heat...) where one was recorded."""
+    lines = _fingerprint_lines(machine)
+    shown = {what for what, _ in lines}
+    more = machine_state.describe(dict(state)) if state else []
+    return lines + [(what, value) for what, value in more if what not in shown]
+
+
+def _fingerprint_lines(machine: Mapping) -> list[tuple[str, str]]:
     card = {**dict.fromkeys(_MACHINE_FIELDS), **machine}
     card["accelerator"] = card["accelerator"] or "none found: the CPU side only"
     sizes = [k for k in _MACHINE_FIELDS if k.endswith("_bytes")]
@@ -516,7 +529,10 @@ def html_report(report: Report) -> str:
         f"<title>{esc(report.title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{esc(report.title)}</h1><p class='muted'>Made {made} by Speedup Explorer.</p>",
         "<h2>Machine</h2><table class='card' id='machine-card'>",
-        *(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in machine_card(report.machine)),
+        *(
+            f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>"
+            for k, v in machine_card(report.machine, report.state)
+        ),
         "</table>",
     ]
     if report.method:
