@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.measure import energy
 from core.measure.workloads import MODELS, get
 from core.show import charts
 from ui import page, query, runner, sidebar
@@ -22,6 +23,10 @@ def draw(frame):
     machine = settings.machine
     page.chart(charts.bar_by_batch, frame, "images_per_s", machine=machine)
     page.chart(charts.bar_by_batch, frame, "median", machine=machine)
+    if charts.has_energy(frame):  # only where a meter read the calls' energy
+        page.chart(charts.bar_by_batch, frame, "images_per_j", machine=machine)
+    if said := energy.note(frame):
+        page.note(said)
     for model, part in frame.groupby("model", sort=False):
         title = f"{model}: memory"
         page.chart(charts.memory_vs_budget, part, budgets, "batch", machine, title=title)

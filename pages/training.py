@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.measure import energy
 from core.measure.workloads import MODELS, get
 from core.show import charts
 from ui import page, query, runner, sidebar
@@ -25,6 +26,10 @@ def draw(frame):
         page.chart(charts.bar_by_batch, frame, "median", machine=machine)
     with right:
         page.chart(charts.bar_by_batch, frame, "images_per_s", machine=machine)
+    if charts.has_energy(frame):  # only where a meter read the steps' energy
+        page.chart(charts.bar_by_batch, frame, "images_per_j", machine=machine)
+    if said := energy.note(frame):
+        page.note(said)
     page.chart(charts.memory_vs_budget, frame, budgets, x="batch", machine=machine)
     page.note(
         "Bars: peak memory measured (on the CPU, the whole process's resident memory). "

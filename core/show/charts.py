@@ -29,6 +29,7 @@ _METRIC_TITLES = {
     "gflops_per_s": "achieved GFLOP/s",
     "tflops_per_s": "achieved TFLOP/s",
     "images_per_s": "images per second",
+    "images_per_j": "images per joule",
 }
 _BAD_STATUSES = ("failed", "refused")
 # Distinct hues for backends, machines and series, each with a WCAG contrast of at least
@@ -525,9 +526,17 @@ def _with_derived_rates(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     if "batch" in frame and "median_s" in frame:
         frame["images_per_s"] = _floats(frame["batch"]) / _floats(frame["median_s"])
+    if "batch" in frame and "energy_j" in frame:
+        frame["images_per_j"] = _floats(frame["batch"]) / _floats(frame["energy_j"])
     if "gflops_per_s" in frame:
         frame["tflops_per_s"] = _floats(frame["gflops_per_s"]) / 1000
     return frame
+
+
+def has_energy(frame: pd.DataFrame) -> bool:
+    """Whether any ok row has its energy per call (only where a meter could read it)."""
+    ok = _with_status(frame, "ok")
+    return "energy_j" in ok and bool(np.isfinite(_floats(ok["energy_j"])).any())
 
 
 def threads_chart(frame: pd.DataFrame, machine: str = "") -> alt.LayerChart:
@@ -630,7 +639,7 @@ def bar_by_batch(
 ) -> alt.LayerChart | alt.HConcatChart:
     """Step time (``metric="median"``, with p25–p75 whiskers) or images/s per batch, bars
     grouped by backend; several models in one table become side-by-side panels."""
-    what = "step time" if metric == "median" else "images per second"
+    what = "step time" if metric == "median" else _METRIC_TITLES.get(metric, metric)
     if "model" in frame and frame["model"].nunique() > 1:
         groups = frame.groupby("model", sort=False)
         panels = [bar_by_batch(part, metric, x, title=str(model)) for model, part in groups]
