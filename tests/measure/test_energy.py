@@ -2,6 +2,7 @@
 over exactly the calls a measurement made. Every OS call and NVML are substituted."""
 
 import dataclasses
+import json
 import math
 
 import pandas as pd
@@ -201,3 +202,21 @@ def test_the_note_names_each_backends_method_or_why_not():
         "Energy: cpu (8 threads) not readable here (RAPL is root-only); cuda nvml"
     )
     assert energy.note(pd.DataFrame({"backend": ["cpu"]})) == ""
+
+
+def test_model_pages_chart_images_per_joule_only_where_energy_was_read():
+    from core.show import charts
+
+    rows = [
+        {"workload": "inference", "model": "resnet18", "batch": batch, "image_size": 224,
+         "backend": backend, "device": backend, "dtype": "float32", "status": "ok",
+         "median_s": 0.01, "p25_s": 0.01, "p75_s": 0.01, "flags": "", "energy_j": energy_j}
+        for batch, backend, energy_j in [(8, "cuda", 2.0), (32, "cuda", 4.0), (8, "cpu", None)]
+    ]  # fmt: skip
+    frame = results.to_frame(rows, ["model", "batch", "image_size"])
+    assert charts.has_energy(frame)
+    assert not charts.has_energy(frame[frame["backend"] == "cpu"])
+    spec = charts.bar_by_batch(frame, "images_per_j").to_dict()
+    values = [v for data in spec["datasets"].values() for v in data if "images_per_j" in v]
+    assert sorted(v["images_per_j"] for v in values if v["images_per_j"]) == [4.0, 8.0]
+    assert "images per joule" in json.dumps(spec)
