@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/convolution.py", title="Convolution", icon=":material/filter:"),
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/inference.py", title="Inference", icon=":material/bolt:"),
+    st.Page("pages/attention.py", title="Attention", icon=":material/center_focus_strong:"),
     st.Page("pages/reproduce.py", title="Reproduce the post", icon=":material/replay:"),
     st.Page("pages/results.py", title="Results", icon=":material/history:"),
     st.Page("pages/trust.py", title="Trust the numbers", icon=":material/verified:"),

@@ -14,7 +14,9 @@ page.header(W.name, settings)
 q = query.binder(W)
 
 left, middle, right = st.columns([4, 5, 2])
-ops = q.many("Ops", "op", OPS, ["add", "mul", "exp", "sin", "relu"], where=left)
+ops = q.many(
+    "Ops", "op", OPS, ["add", "mul", "exp", "sin", "relu"], where=left, help=W.param("op").help
+)
 fits = page.sizes_that_fit(W.name, SIZES, {"op": ops}, settings)
 low, high = q.span(
     "Size (elements)", "size", fits, (1_000, 100_000), fmt=units.short, where=middle,

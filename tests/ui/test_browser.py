@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["", "elementwise", "matmul", "convolution", "training", "inference"]
+PAGES = ["", "elementwise", "matmul", "convolution", "training", "inference", "attention"]
 CHART = '[data-testid="stVegaLiteChart"]'
 EXCEPTION = '[data-testid="stException"]'
 RUNNING = '[data-testid="stStatusWidget"]'
