@@ -14,6 +14,7 @@ settings = sidebar.current()
 page.header(W.name, settings, title="Convolution")
 q = query.binder(W)
 view, tabs = query.tabs("view", TABS, "channels")
+variants, baseline = page.variant_picker(q, settings, W.name)
 
 
 def channel_scaling():
@@ -23,7 +24,8 @@ def channel_scaling():
     size = q.choice("Input H = W", "size", INPUTS, 32, where=c)
     batch = q.choice("Batch", "batch", BATCHES, 1, where=d)
     channels = [ch for ch in CHANNELS if low <= ch <= high]
-    grid = {"channels": channels, "kernel": [kernel], "size": [size], "batch": [batch]}
+    grid = {"channels": channels, "kernel": [kernel], "size": [size], "batch": [batch],
+            "variant": variants}  # fmt: skip
 
     def draw(frame):
         timed = charts.time_vs_x(frame, "channels", machine=settings.machine)
@@ -33,7 +35,8 @@ def channel_scaling():
         )
         page.checks(frame, settings)
 
-    runner.run_grid(W.name, grid, settings, draw, key="conv_ch", table=not settings.stage)
+    runner.run_grid(W.name, grid, settings, draw, key="conv_ch", table=not settings.stage,
+                    baseline=baseline)  # fmt: skip
 
 
 def kernel_by_input():
@@ -41,7 +44,8 @@ def kernel_by_input():
     kernels = q.many("Kernels", "kernels", KERNELS, [3, 5, 7], param="kernel", where=a)
     sizes = q.many("Input sizes (H = W)", "sizes", INPUTS, [16, 32, 64], param="size", where=b)
     channels = q.choice("Channels", "at_channels", CHANNELS, 16, param="channels", where=c)
-    grid = {"kernel": sorted(kernels), "size": sorted(sizes), "channels": [channels]}
+    grid = {"kernel": sorted(kernels), "size": sorted(sizes), "channels": [channels],
+            "variant": variants}  # fmt: skip
 
     def draw(frame):
         page.chart(charts.speedup_heatmap, frame, "size", "kernel", machine=settings.machine)
@@ -51,7 +55,8 @@ def kernel_by_input():
         )  # fmt: skip
         page.checks(frame, settings)
 
-    runner.run_grid(W.name, grid, settings, draw, key="conv_k", table=not settings.stage)
+    runner.run_grid(W.name, grid, settings, draw, key="conv_k", table=not settings.stage,
+                    baseline=baseline)  # fmt: skip
 
 
 with tabs[view]:

@@ -16,6 +16,7 @@ a, b, c = st.columns([3, 3, 2])
 models = q.many("Models", "model", list(MODELS), ["resnet18"], where=a)
 batches = q.many("Batch sizes", "batch", page.BATCHES, [1, 4, 16], where=b)
 image_size = page.image_size_picker(q, where=c)
+variants, baseline = page.variant_picker(q, settings, W.name)
 budgets = settings.budgets()
 
 
@@ -32,5 +33,6 @@ def draw(frame):
         page.chart(charts.memory_vs_budget, part, budgets, "batch", machine, title=title)
 
 
-grid = {"model": models, "batch": sorted(batches), "image_size": [image_size]}
-runner.run_grid(W.name, grid, settings, draw, key="inf", table=not settings.stage)
+grid = {"model": models, "batch": sorted(batches), "image_size": [image_size], "variant": variants}
+runner.run_grid(W.name, grid, settings, draw, key="inf", table=not settings.stage,
+                baseline=baseline)  # fmt: skip

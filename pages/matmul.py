@@ -24,6 +24,7 @@ also = q.many(
     help="Each extra dtype times the same sizes again.",
 )  # fmt: skip
 dtypes = [settings.dtype, *also]
+variants, baseline = page.variant_picker(q, settings, W.name)
 sizes = [s for s in fits if low <= s <= high]
 
 
@@ -48,6 +49,8 @@ def draw(frame):
     page.checks(frame, settings)
 
 
+grid = {"size": sizes, "variant": variants}
 runner.run_grid(
-    W.name, {"size": sizes}, settings, draw, key="mm", dtypes=dtypes, table=not settings.stage
-)
+    W.name, grid, settings, draw, key="mm", dtypes=dtypes, table=not settings.stage,
+    baseline=baseline,
+)  # fmt: skip

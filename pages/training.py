@@ -16,6 +16,7 @@ a, b, c = st.columns([2, 3, 3])
 model = q.choice("Model", "model", list(MODELS), "resnet18", where=a)
 batches = q.many("Batch sizes", "batch", page.BATCHES, [1, 2, 4], where=b)
 image_size = page.image_size_picker(q, where=c)
+variants, baseline = page.variant_picker(q, settings, W.name)
 budgets = settings.budgets()
 
 
@@ -37,5 +38,6 @@ def draw(frame):
     )
 
 
-grid = {"model": [model], "batch": sorted(batches), "image_size": [image_size]}
-runner.run_grid(W.name, grid, settings, draw, key="train", table=not settings.stage)
+grid = {"model": [model], "batch": sorted(batches), "image_size": [image_size], "variant": variants}
+runner.run_grid(W.name, grid, settings, draw, key="train", table=not settings.stage,
+                baseline=baseline)  # fmt: skip

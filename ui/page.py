@@ -10,10 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from core import units
+from core.keep import results
 from core.measure import ceilings, locks, sweep, workloads
 from core.measure.sweep import Backend
 from core.show import charts, trust
-from ui import sidebar
+from ui import query, sidebar
 from ui.sidebar import Settings
 
 _LOG = logging.getLogger(__name__)
@@ -235,3 +236,21 @@ def image_size_picker(q, where) -> int:
         "Image size (px)", "image_size", IMAGE_SIZES, 64, widget="select_slider", where=where,
         help="224 is what ImageNet models are trained at; smaller answers faster.",
     )  # fmt: skip
+
+
+def variant_picker(q, settings: Settings, workload_name: str, where=st) -> tuple[list, str | None]:
+    """The variants to time side by side, and the backend and variant that speedups are read
+    against (None: the CPU, eagerly). Any variant but eager names itself in every label."""
+    choices = workloads.get(workload_name).param("variant").choices
+    left, right = where.columns([3, 2])
+    chosen = q.many(
+        "Variants", "variant", choices, ["eager"], where=left,
+        help="The same work done another way: compile is torch.compile, which compiles "
+        "each point first (seconds to minutes); autocast runs float32 work at half width "
+        "(autocast alone: the device's default, bfloat16 on the CPU, float16 elsewhere).",
+    )  # fmt: skip
+    if not chosen or chosen == ["eager"]:
+        return chosen, None
+    labels = [f"{b}{results.VARIANT_SEPARATOR}{v}" for b in settings.labels for v in chosen]
+    baseline = query.choice("Speedups against", "against", labels, labels[0], where=right)
+    return chosen, baseline

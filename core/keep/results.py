@@ -123,7 +123,7 @@ def add_speedup(frame: pd.DataFrame, baseline_backend: str | None = None) -> pd.
     The baseline is the given backend, else the first CPU backend in the table. Rows
     without an ok baseline get NaN; the baseline's own rows get 1.
     """
-    frame = with_median_intervals(frame)
+    frame = with_median_intervals(fold_variants(frame))
     if frame.empty:
         return frame.assign(**{c: pd.Series(dtype="float64") for c in SPEEDUP_COLUMNS})
     if baseline_backend is None:
@@ -170,7 +170,26 @@ def with_median_intervals(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def baseline_of(frame: pd.DataFrame) -> str | None:
-    """The backend others are compared with: the first CPU backend present."""
+    """The backend others are compared with: the first CPU backend present, run eagerly
+    where variants are compared."""
     backends = list(dict.fromkeys(frame["backend"].dropna()))
     cpu = [b for b in backends if str(b).startswith("cpu")]
-    return (cpu or backends or [None])[0]
+    eager = [b for b in cpu if str(b).endswith(f"{VARIANT_SEPARATOR}eager")]
+    return (eager or cpu or backends or [None])[0]
+
+
+VARIANT_SEPARATOR = " · "
+
+
+def fold_variants(frame: pd.DataFrame) -> pd.DataFrame:
+    """Where any row ran another way than eagerly, each backend label names its variant
+    ("cuda · compile") and the ``variant`` column goes: every chart then draws variants
+    side by side per backend, and a speedup can be read against any backend and variant."""
+    if "variant" not in frame or frame.empty:
+        return frame
+    variant = frame["variant"].astype("string").fillna("eager")
+    if (variant == "eager").all():
+        return frame
+    folded = frame.drop(columns="variant")
+    folded["backend"] = frame["backend"].astype("string") + VARIANT_SEPARATOR + variant
+    return folded

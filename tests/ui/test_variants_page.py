@@ -1,0 +1,33 @@
+"""Variants on the pages, through AppTest: side by side per backend, speedups against any
+backend and variant, and compiling never started by a slider alone."""
+
+from __future__ import annotations
+
+from tests.ui.apptest_helpers import assert_clean, open_page, texts
+
+
+def shown_backends(at) -> set[str]:
+    return {b for frame in at.dataframe for b in frame.value.get("backend", [])}
+
+
+def test_variants_run_side_by_side_and_speedups_read_against_the_chosen_one():
+    at = open_page("pages/convolution.py", variant="eager,channels_last", size="8", channels="8,16")
+    assert_clean(at)
+    assert {"cpu (1 thread) · eager", "cpu (1 thread) · channels_last"} <= shown_backends(at)
+    against = at.selectbox(key="against")
+    assert against.value == "cpu (1 thread) · eager"
+    assert "cpu (2 threads) · channels_last" in against.options
+    at = against.set_value("cpu (2 threads) · channels_last").run()
+    assert_clean(at)
+    (table,) = [f.value for f in at.dataframe if "speedup" in f.value]
+    evens = table[table["speedup"].astype(str) == "1× (1–1×)"]["backend"]
+    assert set(evens) == {"cpu (2 threads) · channels_last"}, table[["backend", "speedup"]]
+
+
+def test_compile_waits_for_a_click_and_says_why():
+    at = open_page("pages/matmul.py", variant="compile")
+    assert_clean(at)
+    said = texts(at.caption)
+    assert "torch.compile compiles each of" in said, said
+    assert [b for b in at.button if b.label == "Run"]
+    assert not shown_backends(at)  # nothing measured: no table yet
