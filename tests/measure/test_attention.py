@@ -7,7 +7,7 @@ import torch
 
 from core.cli import main
 from core.errors import BadInput
-from core.measure import sweep, workloads
+from core.measure import devices, sweep, workloads
 from core.measure.workloads import attention
 from core.measure.workloads.base import WORKSPACE_BYTES, relative_error
 from tests.helpers import measure_point
@@ -135,3 +135,31 @@ def test_the_cli_runs_attention_and_writes_the_kernel(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         "error: causal: 'maybe' is not known; choose from no, yes"
     )
+
+
+ACCELERATOR = next((d for d in devices.device_strings() if d != "cpu"), None)
+
+
+@pytest.mark.skipif(ACCELERATOR is None, reason="no accelerator on this machine")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_on_the_accelerator_the_output_checks_out_and_the_kernel_is_the_one_that_ran(dtype):
+    settings = sweep.SweepSettings(dtype=dtype, timing=FAST.timing)
+    for causal in ("no", "yes"):
+        params = _params(seq_len=256, heads=4, head_dim=64, causal=causal)
+        row = measure_point(W, params, sweep.Backend(ACCELERATOR), settings)
+        assert row["status"] == "ok", row["message"]
+        assert not {"mismatch", "nonfinite"} & set(row["flags"].split(","))
+        if not ACCELERATOR.startswith("cuda"):  # torch does not say on MPS
+            assert row["implementation"] == ""
+            continue
+        prepared = W.build(params, torch.device(ACCELERATOR), workloads.parse_dtype(dtype))
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            prepared.fn()
+        ran = {e.name for e in prof.events()}
+        op = {
+            "flash": "aten::_scaled_dot_product_flash_attention",
+            "memory-efficient": "aten::_scaled_dot_product_efficient_attention",
+            "cudnn": "aten::_scaled_dot_product_cudnn_attention",
+            "math": "aten::_scaled_dot_product_attention_math",
+        }[row["implementation"]]
+        assert op in ran, (row["implementation"], sorted(n for n in ran if "attention" in n))
