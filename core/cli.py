@@ -69,6 +69,8 @@ _ARGUMENTS = (
     ("run suite", "--pipelined",
      "time each call behind an untimed one (steady state of a loop; GPUs with events)", _ON),
     ("run suite", "--no-check", "skip the output check", _ON),
+    ("run", "--against",
+     "the backend (and variant) speedups are read against, e.g. 'cuda · eager'", {}),
     ("export", "--format", None, {"required": True, "choices": files.FORMATS}),
     ("export", "--run", "a run id; repeat for more; default all", {"action": "append"}),
     ("runs", "--workload", None, {}),
@@ -203,6 +205,26 @@ def _say_if_busy() -> None:
         print(sentence, file=sys.stderr)
 
 
+def _against(label: str | None, tasks) -> str | None:
+    """``--against`` checked before anything is measured: one of the labels the table will
+    show (a backend, and its variant where any point runs another way than eagerly)."""
+    if label is None:
+        return None
+    from core.measure.workloads import variants
+
+    chosen = {variants.of(t.params) for t in tasks}
+    labels = list(dict.fromkeys(t.backend.label for t in tasks))
+    if chosen != {variants.EAGER}:
+        sep = results.VARIANT_SEPARATOR
+        labels = [f"{b}{sep}{v}" for b in labels for v in sorted(chosen)]
+    found = {" ".join(name.split()).lower(): name for name in labels}
+    text = " ".join(str(label).replace("/", results.VARIANT_SEPARATOR).split()).lower()
+    if text not in found:
+        raise BadInput(f"--against: '{units.echo(label)}' is not measured here; choose from "
+                       + ", ".join(f"'{name}'" for name in labels))  # fmt: skip
+    return found[text]
+
+
 def _run_parts(parts, args) -> pd.DataFrame:
     from core.measure import devices, machine_state, sweep
 
@@ -228,6 +250,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
             history = results_store.history(workload.name, machine.get("machine", ""))
             planned = sweep.learned(planned, history, settings)
         tasks += planned
+    against = _against(getattr(args, "against", None), tasks)
     print("backends: " + ", ".join(b.label for b in backends), file=sys.stderr)
     if len(parts) > 1 or sum(t.estimate_s for t in tasks) >= LONG_RUN_S:
         _say_if_busy()
@@ -253,7 +276,7 @@ def _run_parts(parts, args) -> pd.DataFrame:
         frames.append(frame)
         print(
             f"\n{part.chart}\n"
-            + tables.result_table(results.add_speedup(frame)).to_string(index=False)
+            + tables.result_table(results.add_speedup(frame, against)).to_string(index=False)
         )
     if busy := tables.busy_summary(pd.DataFrame(done.rows)):
         print(f"\n{busy}", file=sys.stderr)

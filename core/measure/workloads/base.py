@@ -68,6 +68,9 @@ class Param:
     unit: str = ""
     help: str = ""
     axis: str = ""  # a chart axis title, when the name and unit do not read well
+    # A parameter whose 0 means "as large as that one" (matmul's M and K are N unless
+    # given): points store the value it stands for, so tables show real sizes.
+    same_as: str = ""
 
     @property
     def axis_title(self) -> str:
@@ -166,7 +169,14 @@ class Workload:
         """Defaults filled in and every value parsed; unknown names are refused."""
         for name in values:
             self.param(name)
-        return {p.name: p.parse(values.get(p.name, p.default)) for p in self.params}
+        return self.resolved({p.name: p.parse(values.get(p.name, p.default)) for p in self.params})
+
+    def resolved(self, params: dict) -> dict:
+        """A point with each ``same_as`` parameter left at 0 given the value it stands for."""
+        for p in self.params:
+            if p.same_as and not params.get(p.name) and p.same_as in params:
+                params = {**params, p.name: params[p.same_as]}
+        return params
 
 
 def skip_reason(device_type: str, dtype: torch.dtype | str) -> str | None:
