@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/inference.py", title="Inference", icon=":material/bolt:"),
     st.Page("pages/attention.py", title="Attention", icon=":material/center_focus_strong:"),
     st.Page("pages/reproduce.py", title="Reproduce the post", icon=":material/replay:"),
+    st.Page("pages/fit.py", title="Will it fit?", icon=":material/memory:"),
     st.Page("pages/results.py", title="Results", icon=":material/history:"),
     st.Page("pages/trust.py", title="Trust the numbers", icon=":material/verified:"),
 ]

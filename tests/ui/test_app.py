@@ -28,6 +28,7 @@ PAGES = [
     "pages/convolution.py",
     "pages/training.py",
     "pages/inference.py",
+    "pages/fit.py",
     "pages/attention.py",
 ]
 N_BACKENDS = len(core.measure.sweep.default_backends(ui_sidebar.default_threads()))

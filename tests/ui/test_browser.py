@@ -68,7 +68,7 @@ def test_garbage_in_the_url_falls_back_with_a_note(page, app_url):
     assert page.locator(EXCEPTION).count() == 0
 
 
-@pytest.mark.parametrize("path", ["trust", "results", "reproduce"])
+@pytest.mark.parametrize("path", ["trust", "results", "reproduce", "fit"])
 def test_the_evidence_pages_open_without_an_exception(page, app_url, artifacts, path):
     page.goto(f"{app_url}/{path}")
     page.wait_for_selector("h1", timeout=120_000)
