@@ -5,7 +5,7 @@ import functools
 import streamlit as st
 
 from core.keep import files, reference
-from core.measure import suites
+from core.measure import machine_state, suites
 from core.show import report
 from ui import page, runner, sidebar
 
@@ -65,7 +65,8 @@ machine = (replay.fingerprint or {"machine": replay.machine}) if replay else Non
 machine = machine or runner.machine_fingerprint()
 run_settings = {**settings.sweep_settings(report.POST_DTYPE).as_dict(), "backends": settings.labels}
 method = report.post_method(run_settings, settings.labels, budget_s, len(parts))
-html = functools.partial(report.post_report, views, machine, method, skipped)
+state = replay.settings.get("machine_state") if replay else machine_state.snapshot()
+html = functools.partial(report.post_report, views, machine, method, skipped, state)
 csv = files.export_bytes(report.measured_rows(views), "csv", machine, run_settings)
 a, b = st.columns(2)
 a.download_button(

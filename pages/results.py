@@ -83,7 +83,8 @@ runs_word = f"{len(exported)} run{'s' * (len(exported) != 1)}"
 e.download_button(
     f"Export {runs_word} as {fmt}", file_name=f"speedup-runs.{FORMATS[fmt]}",
     # Made on click, not on every rerun: every run shown can be many rows.
-    data=lambda: files.export_bytes(saved.load(exported), FORMATS[fmt], about, {"runs": exported}),
+    data=lambda: files.export_bytes(saved.load(exported), FORMATS[fmt], about, {
+        "runs": exported, "run_settings": {r: by_id[r].get("settings") for r in exported}}),
     disabled=not exported or too_big, key="res.export", on_click="ignore",
     help="Runs this large: python -m core export --run RUN_ID" if too_big else None,
 )  # fmt: skip

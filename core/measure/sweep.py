@@ -21,7 +21,7 @@ import torch
 from core import stats, units
 from core.errors import BadInput
 from core.measure import ceilings, devices, energy, load, locks, memory, timing
-from core.measure.workloads import Workload, dtype_name, parse_dtype, variants
+from core.measure.workloads import Workload, dtype_name, parse_dtype, said, variants
 from core.measure.workloads.base import TOLERANCE, relative_error, skip_reason
 
 
@@ -195,7 +195,7 @@ class Task:
 
     @property
     def label(self) -> str:
-        return units.point_label(self.workload.name, self.params)
+        return units.point_label(self.workload.name, said(self.workload.name, self.params))
 
 
 def plan(

@@ -554,7 +554,9 @@ def threads_chart(frame: pd.DataFrame, machine: str = "") -> alt.LayerChart:
     data, unit, _, titles = _timed(ok)
     data = _positive(data, "time", "threads")
     data["point"] = [
-        units.point_label(row.get("workload"), {p: row[p] for p in params})
+        units.point_label(
+            row.get("workload"), workloads.said(row.get("workload"), {p: row[p] for p in params})
+        )
         for row in data.to_dict(orient="records")
     ]
     data["threads"] = _floats(data["threads"])

@@ -127,7 +127,8 @@ def numeric_params(frame: pd.DataFrame, workload: str | None = None) -> list[str
 
 def _point(row: Mapping, params: Sequence[str]) -> str:
     """'op=add size=1e6': a point as a person would say it, every value named."""
-    return units.point_label(None, {p: row.get(p) for p in params}, all_named=True)
+    shown = workloads.said(row.get("workload"), {p: row.get(p) for p in params})
+    return units.point_label(None, shown, all_named=True)
 
 
 def overlay_chart(

@@ -6,6 +6,7 @@ import pandas as pd
 
 from core import units
 from core.keep import results
+from core.measure import workloads
 
 _NOT_MEASURED = ("refused", "failed", "skipped")
 
@@ -65,7 +66,8 @@ def problems(frame: pd.DataFrame) -> list[str]:
     wrong = frame["flags"].fillna("").str.contains("mismatch|nonfinite")
     lines = []
     for row in frame[not_measured | wrong].to_dict("records"):
-        point = units.point_label(row.get("workload"), {n: row[n] for n in names})
+        said = workloads.said(row.get("workload"), {n: row[n] for n in names})
+        point = units.point_label(row.get("workload"), said)
         status = row["status"] if row["status"] != "ok" else "output check failed"
         reason = row["message"] or "no reason given"
         lines.append(f"{point} on {row['backend']}: {status} — {reason}")

@@ -37,6 +37,24 @@ def get(name: str) -> Workload:
         ) from None
 
 
+def said(workload_name: str | None, params: dict) -> dict:
+    """A point's parameters as its name says them: quiet parameters at their default (or
+    at the value they stand for) left out, so "size=256" stays "size=256"."""
+    workload = REGISTRY.get(str(workload_name))
+    if workload is None:
+        return dict(params)
+    quiet = {p.name: p for p in workload.params if p.quiet}
+
+    def plain(name, value) -> bool:
+        param = quiet.get(name)
+        if param is None:
+            return False
+        same = params.get(param.same_as) if param.same_as else param.default
+        return value == param.default or value == same
+
+    return {name: value for name, value in params.items() if not plain(name, value)}
+
+
 def param_names(*names: str) -> tuple[str, ...]:
     """The named workloads' parameter names, each once and in order; every workload's when
     none is named. A name the registry does not know adds none."""
@@ -58,4 +76,5 @@ __all__ = [
     "param_names",
     "parse_dtype",
     "parse_dtype_name",
+    "said",
 ]

@@ -71,6 +71,9 @@ class Param:
     # A parameter whose 0 means "as large as that one" (matmul's M and K are N unless
     # given): points store the value it stands for, so tables show real sizes.
     same_as: str = ""
+    # Left out of a point's name at its default (or, with ``same_as``, at the value it
+    # stands for): parameters added after the post keep the post's points named as before.
+    quiet: bool = False
 
     @property
     def axis_title(self) -> str:

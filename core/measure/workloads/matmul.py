@@ -97,6 +97,7 @@ MATMUL = Workload(
             help="rows of the product; 0: N",
             axis="M",
             same_as="size",
+            quiet=True,
         ),
         Param(
             "k",
@@ -107,8 +108,9 @@ MATMUL = Workload(
             help="the inner dimension; 0: N",
             axis="K",
             same_as="size",
+            quiet=True,
         ),
-        Param("batch", int, 1, low=1, high=4096, log=True, help="products at once (bmm)"),
+        Param("batch", int, 1, low=1, high=4096, log=True, help="products at once", quiet=True),
         variants.param(variants.FLAT_VARIANTS),
     ),
     cost=_cost,

@@ -45,6 +45,7 @@ def param(choices: tuple[str, ...] = VARIANTS) -> Param:
         EAGER,
         choices=choices,
         help="eager, torch.compile, channels_last memory format, or float32 under autocast",
+        quiet=True,
     )
 
 
