@@ -240,7 +240,7 @@ def _task(workload, params, backend, dtype, cost, problem, settings, group) -> T
     else:
         budget = memory.capped_budget(settings.memory_budget_bytes, device)[0]
         budget = memory.default_budget_bytes(device) if budget is None else budget
-        refused = memory.refusal(cost.memory_bytes, budget, device)
+        refused = memory.refusal(cost.memory_for(device.type), budget, device)
         # An emulated dtype is timed, with a note: its speed is float32's, not the dtype's.
         verdict = ("refused", refused) if refused else ("", support[1])
     point, how = tuple(params.items()), settings.timing
@@ -447,7 +447,9 @@ def base_row(task: Task, settings: SweepSettings, run_id: str = "") -> dict:
     }
     if (cost := task.cost) is not None:
         row.update(
-            flops=cost.flops, bytes=cost.bytes_moved, memory_estimate_bytes=cost.memory_bytes
+            flops=cost.flops,
+            bytes=cost.bytes_moved,
+            memory_estimate_bytes=cost.memory_for(device.type),
         )
     status, message = task.verdict  # a task to be timed may carry a note (emulated dtype)
     return {**row, "status": status, "message": message} if status else {**row, "message": message}

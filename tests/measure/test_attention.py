@@ -163,3 +163,14 @@ def test_on_the_accelerator_the_output_checks_out_and_the_kernel_is_the_one_that
             "math": "aten::_scaled_dot_product_attention_math",
         }[row["implementation"]]
         assert op in ran, (row["implementation"], sorted(n for n in ran if "attention" in n))
+
+
+def test_cuda_is_judged_by_its_fused_kernels_memory_not_the_math_paths():
+    from core.measure.workloads import get
+
+    params = get("attention").validate({"batch": 4, "heads": 16, "seq_len": 16384, "head_dim": 128})
+    cost = get("attention").cost(params, "float16")
+    tensors = 4 * 4 * 16 * 16384 * 128 * 2  # q, k, v and the output: what an H200 held
+    assert cost.memory_for("cuda") >= tensors
+    assert cost.memory_for("cuda") < cost.memory_for("cpu") / 50
+    assert cost.memory_for("mps") == cost.memory_bytes  # MPS may run the math path

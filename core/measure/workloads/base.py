@@ -121,6 +121,13 @@ class Cost:
     bytes_moved: float
     memory_bytes: float
     items: int = 1  # images or samples per call, for throughput
+    # Tighter bounds for device types whose kernels need less (attention's fused kernels
+    # on CUDA hold no s×s block): (device type, bytes) pairs.
+    memory_bytes_on: tuple[tuple[str, float], ...] = ()
+
+    def memory_for(self, device_type: str) -> float:
+        """The memory bound on this device type."""
+        return dict(self.memory_bytes_on).get(device_type, self.memory_bytes)
 
 
 @dataclass
