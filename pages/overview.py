@@ -48,7 +48,9 @@ PAGES = {
     "pages/convolution.py": "conv2d",
     "pages/training.py": "train",
     "pages/inference.py": "inference",
+    "pages/attention.py": "attention",
 }
 for path, name in PAGES.items():
     workload = get(name)
     st.page_link(path, label=f"{workload.title}: {workload.question}")
+st.page_link("pages/fit.py", label="Will it fit? Memory a model needs, before anything runs")

@@ -93,7 +93,7 @@ def test_overview_shows_machine_duel_and_questions():
         bars = columns_in(chart, "backend", "time")
         assert len(bars) == N_BACKENDS
     links = [link.proto.label for link in at.main.get("page_link")]
-    assert len(links) == 5 and all(":" in label for label in links)
+    assert len(links) == 7 and all(":" in label or "?" in label for label in links)
 
 
 @pytest.mark.skipif(
