@@ -15,6 +15,11 @@ page.header(W.name, settings, title="Convolution")
 q = query.binder(W)
 view, tabs = query.tabs("view", TABS, "channels")
 variants, baseline = page.variant_picker(q, settings, W.name)
+left, right, _ = st.columns([2, 1, 2])
+out = q.choice("Output channels", "out_channels", [0, *CHANNELS], 0, where=left,
+               fmt=lambda v: "as many as in" if v == 0 else str(v))  # fmt: skip
+stride = q.choice("Stride", "stride", [1, 2, 4], 1, where=right)
+shape = {"out_channels": [out], "stride": [stride], "variant": variants}
 
 
 def channel_scaling():
@@ -24,8 +29,7 @@ def channel_scaling():
     size = q.choice("Input H = W", "size", INPUTS, 32, where=c)
     batch = q.choice("Batch", "batch", BATCHES, 1, where=d)
     channels = [ch for ch in CHANNELS if low <= ch <= high]
-    grid = {"channels": channels, "kernel": [kernel], "size": [size], "batch": [batch],
-            "variant": variants}  # fmt: skip
+    grid = {"channels": channels, "kernel": [kernel], "size": [size], "batch": [batch], **shape}
 
     def draw(frame):
         timed = charts.time_vs_x(frame, "channels", machine=settings.machine)
@@ -44,8 +48,7 @@ def kernel_by_input():
     kernels = q.many("Kernels", "kernels", KERNELS, [3, 5, 7], param="kernel", where=a)
     sizes = q.many("Input sizes (H = W)", "sizes", INPUTS, [16, 32, 64], param="size", where=b)
     channels = q.choice("Channels", "at_channels", CHANNELS, 16, param="channels", where=c)
-    grid = {"kernel": sorted(kernels), "size": sorted(sizes), "channels": [channels],
-            "variant": variants}  # fmt: skip
+    grid = {"kernel": sorted(kernels), "size": sorted(sizes), "channels": [channels], **shape}
 
     def draw(frame):
         page.chart(charts.speedup_heatmap, frame, "size", "kernel", machine=settings.machine)

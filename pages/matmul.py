@@ -12,10 +12,16 @@ settings = sidebar.current()
 page.header(W.name, settings)
 q = query.binder(W)
 
+variants, baseline = page.variant_picker(q, settings, W.name)
+a, b, c = st.columns(3)
+same = {"fmt": lambda v: "N" if v == 0 else str(v)}
+m = q.choice("Rows M", "m", [0, 64, 256, 1024, 4096], 0, where=a, **same)
+k = q.choice("Inner size K", "k", [0, 64, 256, 1024, 4096], 0, where=b, **same)
+batch = q.choice("Batch of products", "batch", [1, 4, 16, 64], 1, where=c)
 left, right = st.columns([3, 2])
-fits = page.sizes_that_fit(W.name, SIZES, {}, settings)
+fits = page.sizes_that_fit(W.name, SIZES, {"m": [m], "k": [k], "batch": [batch]}, settings)
 low, high = q.span(
-    "Matrix size N (N × N)", "size", fits, (64, 512), where=left,
+    "Matrix size N (N × N unless M or K is set)", "size", fits, (64, 512), where=left,
     help="Sizes that would not fit the memory budget are left off.",
 )  # fmt: skip
 others = [d for d in sidebar.DTYPES if d != settings.dtype]
@@ -24,7 +30,6 @@ also = q.many(
     help="Each extra dtype times the same sizes again.",
 )  # fmt: skip
 dtypes = [settings.dtype, *also]
-variants, baseline = page.variant_picker(q, settings, W.name)
 sizes = [s for s in fits if low <= s <= high]
 
 
@@ -49,7 +54,7 @@ def draw(frame):
     page.checks(frame, settings)
 
 
-grid = {"size": sizes, "variant": variants}
+grid = {"size": sizes, "m": [m], "k": [k], "batch": [batch], "variant": variants}
 runner.run_grid(
     W.name, grid, settings, draw, key="mm", dtypes=dtypes, table=not settings.stage,
     baseline=baseline,

@@ -31,3 +31,14 @@ def test_compile_waits_for_a_click_and_says_why():
     assert "torch.compile compiles each of" in said, said
     assert [b for b in at.button if b.label == "Run"]
     assert not shown_backends(at)  # nothing measured: no table yet
+
+
+def test_the_shape_controls_reach_the_points():
+    at = open_page("pages/matmul.py", size="64", m="256", k="N", batch="4")
+    assert_clean(at)
+    (table,) = [f.value for f in at.dataframe if "backend" in f.value]
+    assert set(table["m"]) == {256} and set(table["k"]) == {64} and set(table["batch"]) == {4}
+    at = open_page("pages/convolution.py", channels="8", size="8", out_channels="16", stride="2")
+    assert_clean(at)
+    (table,) = [f.value for f in at.dataframe if "backend" in f.value]
+    assert set(table["out_channels"]) == {16} and set(table["stride"]) == {2}
