@@ -219,6 +219,11 @@ def _against(label: str | None, tasks) -> str | None:
         labels = [f"{b}{sep}{v}" for b in labels for v in sorted(chosen)]
     found = {" ".join(name.split()).lower(): name for name in labels}
     text = " ".join(str(label).replace("/", results.VARIANT_SEPARATOR).split()).lower()
+    # "accel" names this machine's accelerator here too, as in --devices.
+    head, sep, tail = text.partition(results.VARIANT_SEPARATOR.strip())
+    accel = next((t.backend.label for t in tasks if not t.backend.label.startswith("cpu")), None)
+    if head.strip() == "accel" and accel:
+        text = f"{accel.lower()}{' ' + sep + tail if sep else ''}"
     if text not in found:
         raise BadInput(f"--against: '{units.echo(label)}' is not measured here; choose from "
                        + ", ".join(f"'{name}'" for name in labels))  # fmt: skip

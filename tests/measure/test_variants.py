@@ -162,3 +162,17 @@ def test_the_cli_runs_variants_and_reads_speedups_against_the_one_named(capsys):
     assert cli.main([*argv, "--against", "cuda"]) == 2
     said = capsys.readouterr().err.strip().splitlines()[-1]
     assert said.startswith("error: --against: 'cuda' is not measured here; choose from")
+
+
+def test_against_accel_names_this_machines_accelerator():
+    from types import SimpleNamespace
+
+    from core import cli
+
+    def task(variant, label):
+        return SimpleNamespace(params={"variant": variant}, backend=SimpleNamespace(label=label))
+
+    tasks = [task("eager", "cpu (1 thread)"), task("compile", "cuda")]
+    assert cli._against("accel/eager", tasks) == "cuda · eager"
+    assert cli._against("ACCEL · compile", tasks) == "cuda · compile"
+    assert cli._against(None, tasks) is None
