@@ -195,7 +195,7 @@ def _open_store(args, write: bool = True):
 
 
 # Before a run estimated to take this long (or a suite), watch the machine for a second.
-LONG_RUN_S = 10.0
+LONG_RUN_S = 10.0  # ui.runner warns about the machine's state from the same length on
 
 
 def _say_if_busy() -> None:

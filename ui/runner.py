@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from core import units
+from core import cli, units
 from core.errors import BadInput
 from core.keep import files, recorder, results
 from core.measure import devices, load, machine_state, sweep, workloads
@@ -292,6 +292,9 @@ def _should_run(missing, tasks, settings: Settings, key: str, signature: str) ->
         clicked = left.button("Run", key=f"{key}.run", type="primary")
         right.caption(f"{reason} {len(missing)} of {len(tasks)} points to measure: "
                       f"{units.duration(total_s)}.")  # fmt: skip
+        if total_s >= cli.LONG_RUN_S:  # on battery or in Low Power Mode: say so before a long run
+            for line in machine_state.warnings(machine_state.snapshot()):
+                st.warning(line)
     if clicked:
         offer.empty()
         st.session_state.pop(f"{key}.stopped", None)

@@ -319,6 +319,18 @@ def _power_words(state: dict) -> str:
     return NOT_REPORTED
 
 
+def marks(state: dict | None) -> list[str]:
+    """A few words each for what held a run back, for lists of runs: "on battery (45%)"."""
+    state = state if isinstance(state, dict) else {}
+    found = [_power_words(state)] if state.get("power_source") == "battery" else []
+    found += ["Low Power Mode"] if state.get("low_power_mode") else []
+    profile = state.get("platform_profile")
+    found += [f"{profile} profile"] if profile in LOW_POWER_PROFILES else []
+    found += ["thermal pressure"] if state.get("thermal_pressure") else []
+    found += ["GPU clocks held back"] if state.get("gpu_thermal") else []
+    return found + (["Rosetta"] if state.get("rosetta") else [])
+
+
 def warnings(state: dict | None) -> list[str]:
     """One line each for what makes a long run's numbers slower than this machine can do."""
     state = state if isinstance(state, dict) else {}

@@ -402,10 +402,16 @@ def filter_runs(
 
 
 def describe_run(run: Mapping) -> str:
-    """'2026-11-27 14:03 · matmul · AMD EPYC · 12 rows · Matmul (app)'."""
+    """'2026-11-27 14:03 · matmul · AMD EPYC · 12 rows · Matmul (app)', and what held the
+    machine back when it ran ('· on battery (40%), Low Power Mode')."""
     created = pd.Timestamp(run["created_at"]).strftime("%Y-%m-%d %H:%M")
     label = run.get("label") or run.get("source") or ""
-    return f"{created} · {run['workload']} · {run['machine']} · {run['rows']} rows · {label}"
+    said = f"{created} · {run['workload']} · {run['machine']} · {run['rows']} rows · {label}"
+    settings = run.get("settings")
+    held = machine_state.marks(
+        settings.get("machine_state") if isinstance(settings, dict) else None
+    )
+    return f"{said} · {', '.join(held)}" if held else said
 
 
 @dataclass

@@ -268,3 +268,17 @@ def test_the_report_card_shows_the_state_after_the_fingerprint():
     assert [what for what, _ in card].count("Python") == 1  # the fingerprint's, once
     page = report.html_report(report.Report("t", {"machine": "MacBook"}, state=STATE))
     assert "<th>Power</th><td>on battery (41%)</td>" in page
+
+
+def test_a_list_of_runs_says_what_held_each_back():
+    from core.show import report
+
+    run = {"created_at": "2026-12-03T10:00:00", "workload": "matmul", "machine": "MacBook Neo",
+           "rows": 4, "label": "Matmul (app)",
+           "settings": {"machine_state": {"power_source": "battery", "battery_percent": 40,
+                                          "low_power_mode": True, "rosetta": False}}}  # fmt: skip
+    assert report.describe_run(run).endswith("· on battery (40%), Low Power Mode")
+    run["settings"] = {"machine_state": {"power_source": "ac"}}
+    assert report.describe_run(run).endswith("· Matmul (app)")
+    run["settings"] = "not a mapping"
+    assert report.describe_run(run).endswith("· Matmul (app)")

@@ -42,3 +42,14 @@ def test_the_shape_controls_reach_the_points():
     assert_clean(at)
     (table,) = [f.value for f in at.dataframe if "backend" in f.value]
     assert set(table["out_channels"]) == {16} and set(table["stride"]) == {2}
+
+
+def test_a_long_run_on_battery_is_warned_about_before_it_starts(monkeypatch):
+    from core.measure import machine_state
+
+    monkeypatch.setattr(
+        machine_state, "snapshot", lambda: {"power_source": "battery", "battery_percent": 30}
+    )
+    at = open_page("pages/matmul.py", variant="compile")
+    assert_clean(at)
+    assert "On battery power (30%)" in texts(at.warning)
