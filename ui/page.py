@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 
 import altair as alt
@@ -107,7 +108,31 @@ def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
         return
     wide = not isinstance(made, (alt.FacetChart, alt.HConcatChart, alt.ConcatChart))
     made = charts.same_colours(made, copy=False)  # panels put together elsewhere, too
-    st.altair_chart(_staged(made) if on_stage() else made, width="stretch" if wide else "content")
+    spec = _spec(_staged(made) if on_stage() else made)
+    st.vega_lite_chart(spec, width="stretch" if wide else "content")
+
+
+# Altair's theme and data transformer are settings of the whole process: one chart is
+# turned into a spec at a time.
+_SPEC_LOCK = threading.Lock()
+
+
+def _spec(made: alt.TopLevelMixin) -> dict:
+    """The chart's Vega-Lite spec, as ``st.altair_chart`` would send it but not validated
+    against the schema again: that took a third of a page's drawing (0.35 of 1.2 s for
+    four charts), which a slider move waits for. tests/show validate every builder's
+    spec. Each table stays a DataFrame under a name in ``datasets``, which Streamlit
+    sends to the browser as Arrow, as it does for Altair charts."""
+    datasets: dict[str, pd.DataFrame] = {}
+
+    def by_name(data):
+        datasets[name := f"data-{len(datasets)}"] = data
+        return {"name": name}
+
+    alt.data_transformers.register("speedup_by_name", lambda data: by_name(data))
+    with _SPEC_LOCK, alt.theme.enable("none"), alt.data_transformers.enable("speedup_by_name"):
+        spec = made.to_dict(validate=False)
+    return {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
 
 
 def note(text: str) -> None:
