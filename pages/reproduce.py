@@ -40,16 +40,24 @@ if st.session_state.get("rep.stopped"):
 frames = [runner.suite_frame(part, settings, report.POST_DTYPE) for part in parts]
 views = report.post_views(parts, frames, settings.machine, against)
 skipped = st.session_state.get("rep.skipped", []) if settings.replay is None else []
-reached = sum(len(view.mine) for view in views)
+reached = sum(view.reached for view in views)
 wanted = sum(report.grid_points(part) for part in parts) * len(settings.labels)
 if reached:
     with page.folded("Summary: time here over time in the post", heading=True):
         st.caption(f"{reached} of the grid's {wanted} rows are drawn; the rest were not measured.")
         summary = report.post_summary(views)
-        # At 1440 px every column did not fit: "reference" is the choice above, and
-        # "reading" says the row's numbers again in words.
-        shown = [c for c in summary.columns if c not in ("reference", "reading")]
-        st.dataframe(summary, hide_index=True, column_order=shown)
+        # Every column must fit at 1440 px: "reference" is the choice above, "reading" says
+        # the row's numbers again in words, and the reference backend is left out where it
+        # is the backend's own name; the verdict's threshold goes to its header's tooltip.
+        same = (summary["backend"] == summary["reference backend"]).all()
+        hidden = ("reference", "reading", *(["reference backend"] if same else []))
+        widths = {"chart": 260, "side": 90, "backend": 160, "points": 60, "median ratio": 100,
+                  "lowest": 70, "highest": 70, "reference backend": 190}  # fmt: skip
+        config = {name: st.column_config.Column(width=px) for name, px in widths.items()}
+        verdict = next(c for c in summary.columns if c.startswith("verdict"))
+        config[verdict] = st.column_config.Column("verdict", help=verdict, width=150)
+        shown = [c for c in summary.columns if c not in hidden]
+        st.dataframe(summary, hide_index=True, column_order=shown, column_config=config)
 else:
     st.info("Nothing measured yet for the post's grid: the charts show the post's figures alone.")
 for view in views:  # each chart carries its own title: no heading repeats it

@@ -283,6 +283,13 @@ class PostView:
     def chart(self) -> alt.TopLevelMixin:
         return part_chart(self.part, self.combined)
 
+    @property
+    def reached(self) -> int:
+        """Grid points drawn on each backend, each once: a file may hold a point twice
+        (the post itself timed one convolution in two notebooks)."""
+        keys = [*workloads.param_names(self.part.workload), "backend", "dtype"]
+        return len(self.mine.drop_duplicates(subset=[k for k in keys if k in self.mine]))
+
     def ratio_rows(self) -> pd.DataFrame:
         """The ratios as read on screen: the point in words, formatted times."""
         params = workloads.param_names(self.part.workload)
