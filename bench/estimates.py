@@ -41,7 +41,7 @@ def _visit(page: str, key: str, budget_s: float):
     should_run = runner._should_run
 
     def spy(missing, tasks, settings, key_, signature):
-        offered[key_] = sum(t.estimate_s for t in missing)
+        offered[key_] = runner.offered_s(missing, key_)
         return should_run(missing, tasks, settings, key_, signature)
 
     runner._should_run = spy

@@ -258,7 +258,9 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
             what = f"Measuring {len(missing)} points on {backends}…"
             progress = _Progress(key, signature, missing, what, settings, dtypes)
             run_label = label or f"{workload.title} (app)"
-            progress.run(dtypes[0], lambda _: run_label, rows, redraw)
+            begun = time.perf_counter()
+            measured = progress.run(dtypes[0], lambda _: run_label, rows, redraw)
+            _learn_page(key, time.perf_counter() - begun, measured.rows)
             progress.close(len(missing), len(tasks) - len(missing))
         elif not missing and tasks:
             st.caption(f"All {len(tasks)} points from the cache: measured earlier on this server.")
@@ -274,6 +276,26 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
     except Exception as error:  # a drawing bug, or a replayed file without what a chart needs
         _LOG.exception("drawing %s failed", workload.name)
         st.warning(f"The charts could not be drawn: {units.one_line(error, typed=True)}")
+
+
+# How much longer a page's run took than its points' own time (drawing as rows arrive,
+# waiting for the browser to finish before a CPU point), from that page's last run on
+# this server. Only what the page offers ("about N s") includes it: whether a grid runs
+# by itself is judged on the points alone, or small grids would stop running by themselves.
+_PAGE_FACTOR: dict[str, float] = {}
+MAX_PAGE_FACTOR = 5.0
+
+
+def _learn_page(key: str, wall_s: float, rows: Sequence[dict]) -> None:
+    points_s = sum(float(row.get("wall_s") or 0.0) for row in rows)
+    if points_s >= 0.5 and wall_s > 0:  # too short a run says little
+        _PAGE_FACTOR[key] = min(max(wall_s / points_s, 1.0), MAX_PAGE_FACTOR)
+
+
+def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
+    """What a page offers for measuring ``missing``: the points' estimates, and the
+    page's own time as it went last time."""
+    return sum(t.estimate_s for t in missing) * _PAGE_FACTOR.get(key, 1.0)
 
 
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:
@@ -296,7 +318,7 @@ def _should_run(missing, tasks, settings: Settings, key: str, signature: str) ->
         left, right = st.columns([1, 5], vertical_alignment="center")
         clicked = left.button("Run", key=f"{key}.run", type="primary")
         right.caption(f"{reason} {len(missing)} of {len(tasks)} points to measure: "
-                      f"{units.duration(total_s)}.")  # fmt: skip
+                      f"{units.duration(offered_s(missing, key))}.")  # fmt: skip
         if total_s >= cli.LONG_RUN_S:  # on battery or in Low Power Mode: say so before a long run
             for line in machine_state.warnings(machine_state.snapshot()):
                 st.warning(line)
