@@ -176,3 +176,21 @@ def test_against_accel_names_this_machines_accelerator():
     assert cli._against("accel/eager", tasks) == "cuda · eager"
     assert cli._against("ACCEL · compile", tasks) == "cuda · compile"
     assert cli._against(None, tasks) is None
+
+
+@pytest.mark.parametrize("workload", ["inference", "train"])
+def test_the_vision_transformer_runs_beside_the_cnns_and_is_checked(workload):
+    grid = {"model": ["vit_b_16"], "batch": [2], "image_size": [32, 40]}
+    fits, odd = measured(workload, grid)
+    assert fits["status"] == "ok", fits["message"]
+    # A head started at zero would pass any check: the outputs must be compared for real.
+    assert fits["max_rel_err"] is not None and "mismatch" not in fits["flags"]
+    assert odd["status"] == "skipped"
+    assert odd["message"] == "vit_b_16 needs an image size that is a multiple of 16 px"
+
+
+def test_a_vit_head_is_not_left_at_zero():
+    from core.measure.workloads import models
+
+    head = models.new_model("vit_b_16", False, 32).heads.head.weight
+    assert head.abs().sum() > 0
