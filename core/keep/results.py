@@ -102,8 +102,7 @@ def _with_param_defaults(frame: pd.DataFrame) -> pd.DataFrame:
                 gaps = mine & frame[param.name].isna()
                 if frame[param.name].isna().all():  # an empty column takes the value's type
                     frame[param.name] = frame[param.name].astype(object)
-                same = param.same_as if param.same_as in frame else ""
-                frame.loc[gaps, param.name] = frame.loc[gaps, same] if same else param.default
+                frame.loc[gaps, param.name] = param.default
     return frame
 
 

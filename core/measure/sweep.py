@@ -131,10 +131,9 @@ def expand_grid(workload: Workload, grid: dict[str, Sequence]) -> list[dict]:
     count = math.prod(len(axis) for axis in axes)  # counted before anything is built
     if count > MAX_POINTS:
         raise BadInput(f"the grid has {count:,} points; at most {MAX_POINTS:,} fit in one run")
-    points = [dict(zip(workload.param_names, c, strict=True)) for c in itertools.product(*axes)]
-    # M = 0 and M = N name the same point once resolved: keep it once.
-    unique = {tuple(p.items()): p for p in map(workload.resolved, points)}
-    return list(unique.values())
+    return [
+        dict(zip(workload.param_names, combo, strict=True)) for combo in itertools.product(*axes)
+    ]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -15,6 +15,8 @@ def result_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Formatted times, one row per point and backend, sorted by the point; ``speedup``
     stays a number (the app formats it, the terminal through ``units.speedup``)."""
     names = results.param_columns(frame, derived=False)
+    quiet = workloads.quiet_defaults(*frame["workload"].dropna().unique())
+    names = [n for n in names if n not in quiet or (frame[n] != quiet[n]).any()]
     iqr = [
         f"{units.seconds(low)} – {units.seconds(high)}" if pd.notna(low) else "-"
         for low, high in zip(frame["p25_s"], frame["p75_s"], strict=True)

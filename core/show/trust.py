@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from core import units
-from core.measure import ceilings
+from core.measure import ceilings, workloads
 from core.measure.ceilings import Ceilings
 from core.measure.sweep import Backend
 
@@ -100,7 +100,9 @@ def cold_slice(frame: pd.DataFrame, param_names: Sequence[str]) -> tuple[str, pd
     groups = ok.groupby(others, dropna=False, sort=False)
     values = max(groups.groups, key=lambda k: len(groups.groups[k]))
     values = values if isinstance(values, tuple) else (values,)
-    what = units.point_label(None, dict(zip(others, values, strict=True)), all_named=True)
+    chosen = dict(zip(others, values, strict=True))
+    workload = ok["workload"].iloc[0] if "workload" in ok else None
+    what = units.point_label(None, workloads.said(workload, chosen), all_named=True)
     return x, groups.get_group(values), what.replace(f"dtype={values[-1]}", str(values[-1]))
 
 

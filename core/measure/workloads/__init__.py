@@ -38,21 +38,19 @@ def get(name: str) -> Workload:
 
 
 def said(workload_name: str | None, params: dict) -> dict:
-    """A point's parameters as its name says them: quiet parameters at their default (or
-    at the value they stand for) left out, so "size=256" stays "size=256"."""
+    """A point's parameters as its name says them: quiet parameters at their default left
+    out, so "size=256" stays "size=256"."""
     workload = REGISTRY.get(str(workload_name))
-    if workload is None:
-        return dict(params)
-    quiet = {p.name: p for p in workload.params if p.quiet}
+    quiet = {p.name: p.default for p in workload.params if p.quiet} if workload else {}
+    return {name: v for name, v in params.items() if name not in quiet or v != quiet[name]}
 
-    def plain(name, value) -> bool:
-        param = quiet.get(name)
-        if param is None:
-            return False
-        same = params.get(param.same_as) if param.same_as else param.default
-        return value == param.default or value == same
 
-    return {name: value for name, value in params.items() if not plain(name, value)}
+def quiet_defaults(*names: str) -> dict:
+    """The named workloads' quiet parameters and their defaults: a table shows one only
+    where some row sets it otherwise."""
+    return {
+        p.name: p.default for n in names if n in REGISTRY for p in REGISTRY[n].params if p.quiet
+    }
 
 
 def param_names(*names: str) -> tuple[str, ...]:
@@ -76,5 +74,6 @@ __all__ = [
     "param_names",
     "parse_dtype",
     "parse_dtype_name",
+    "quiet_defaults",
     "said",
 ]

@@ -68,11 +68,8 @@ class Param:
     unit: str = ""
     help: str = ""
     axis: str = ""  # a chart axis title, when the name and unit do not read well
-    # A parameter whose 0 means "as large as that one" (matmul's M and K are N unless
-    # given): points store the value it stands for, so tables show real sizes.
-    same_as: str = ""
-    # Left out of a point's name at its default (or, with ``same_as``, at the value it
-    # stands for): parameters added after the post keep the post's points named as before.
+    # Left out of a point's name, and of tables, at its default: parameters added after
+    # the post (a variant, a stride) keep the post's points named and shown as before.
     quiet: bool = False
 
     @property
@@ -179,14 +176,7 @@ class Workload:
         """Defaults filled in and every value parsed; unknown names are refused."""
         for name in values:
             self.param(name)
-        return self.resolved({p.name: p.parse(values.get(p.name, p.default)) for p in self.params})
-
-    def resolved(self, params: dict) -> dict:
-        """A point with each ``same_as`` parameter left at 0 given the value it stands for."""
-        for p in self.params:
-            if p.same_as and not params.get(p.name) and p.same_as in params:
-                params = {**params, p.name: params[p.same_as]}
-        return params
+        return {p.name: p.parse(values.get(p.name, p.default)) for p in self.params}
 
 
 def skip_reason(device_type: str, dtype: torch.dtype | str) -> str | None:

@@ -77,7 +77,6 @@ CONV2D = Workload(
             high=1024,
             help="output channels; 0: as many as the input has",
             axis="output channels",
-            same_as="channels",
             quiet=True,
         ),
         Param("stride", int, 1, low=1, high=8, help="the convolution's stride", quiet=True),

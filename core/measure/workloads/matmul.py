@@ -96,7 +96,6 @@ MATMUL = Workload(
             high=32768,
             help="rows of the product; 0: N",
             axis="M",
-            same_as="size",
             quiet=True,
         ),
         Param(
@@ -107,7 +106,6 @@ MATMUL = Workload(
             high=32768,
             help="the inner dimension; 0: N",
             axis="K",
-            same_as="size",
             quiet=True,
         ),
         Param("batch", int, 1, low=1, high=4096, log=True, help="products at once", quiet=True),
