@@ -3,7 +3,12 @@ backend and variant, and compiling never started by a slider alone."""
 
 from __future__ import annotations
 
+import core.measure.sweep
 from tests.ui.apptest_helpers import assert_clean, open_page, texts
+from ui import sidebar
+
+# This machine's backends: the CPU against the accelerator, or one CPU thread against all.
+FIRST, LAST = (b.label for b in core.measure.sweep.default_backends(sidebar.default_threads()))
 
 
 def shown_backends(at) -> set[str]:
@@ -13,15 +18,15 @@ def shown_backends(at) -> set[str]:
 def test_variants_run_side_by_side_and_speedups_read_against_the_chosen_one():
     at = open_page("pages/convolution.py", variant="eager,channels_last", size="8", channels="8,16")
     assert_clean(at)
-    assert {"cpu (1 thread) · eager", "cpu (1 thread) · channels_last"} <= shown_backends(at)
+    assert {f"{FIRST} · eager", f"{FIRST} · channels_last"} <= shown_backends(at)
     against = at.selectbox(key="against")
-    assert against.value == "cpu (1 thread) · eager"
-    assert "cpu (2 threads) · channels_last" in against.options
-    at = against.set_value("cpu (2 threads) · channels_last").run()
+    assert against.value == f"{FIRST} · eager"
+    assert f"{LAST} · channels_last" in against.options
+    at = against.set_value(f"{LAST} · channels_last").run()
     assert_clean(at)
     (table,) = [f.value for f in at.dataframe if "speedup" in f.value]
     evens = table[table["speedup"].astype(str) == "1× (1–1×)"]["backend"]
-    assert set(evens) == {"cpu (2 threads) · channels_last"}, table[["backend", "speedup"]]
+    assert set(evens) == {f"{LAST} · channels_last"}, table[["backend", "speedup"]]
 
 
 def test_compile_waits_for_a_click_and_says_why():
