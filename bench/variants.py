@@ -44,6 +44,20 @@ POINTS = (
     ("ResNet-18 training step", "train", {"model": ["resnet18"], "batch": [32]},
      ["eager", "autocast_bf16"]),
 )  # fmt: skip
+# Every convolution and ResNet-18 point of the post (core.measure.suites.POST).
+LAYOUTS = ["eager", "channels_last", "compile"]
+POST_POINTS = (
+    ("conv2d 3×3 128² by channels", "conv2d", {**CONV, "channels": [32, 64, 128, 256]}, LAYOUTS),
+    ("conv2d 64ch kernel × input", "conv2d",
+     {"batch": [1], "channels": [64], "size": [64, 128, 256, 512], "kernel": [3, 5, 7]}, LAYOUTS),
+    ("ResNet-18 inference", "inference", {"model": ["resnet18"], "batch": [1, 8, 32, 64]}, LAYOUTS),
+    ("ResNet-18 training step", "train", {"model": ["resnet18"], "batch": [1, 8, 32]}, LAYOUTS),
+    ("matmul", "matmul", {"size": [256, 512, 1024, 2048, 4096, 8192]}, ["eager", "autocast_bf16"]),
+    ("ResNet-18 inference", "inference", {"model": ["resnet18"], "batch": [1, 8, 32, 64]},
+     ["eager", "autocast_bf16"]),
+    ("ResNet-18 training step", "train", {"model": ["resnet18"], "batch": [1, 8, 32]},
+     ["eager", "autocast_bf16"]),
+)  # fmt: skip
 TINY = (
     ("conv2d tiny", "conv2d", {"channels": [8], "size": [16]}, ["eager", "channels_last"]),
     ("matmul tiny", "matmul", {"size": [64]}, ["eager", "autocast_bf16", "compile"]),
@@ -54,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--tiny", action="store_true", help="small points on the CPU")
+    parser.add_argument("--post", action="store_true", help="every point of the post's grid")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     device = "cpu" if args.tiny else str(devices.device_strings()[-1])
@@ -68,7 +83,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     records = []
-    for what, name, grid, chosen in TINY if args.tiny else POINTS:
+    for what, name, grid, chosen in TINY if args.tiny else POST_POINTS if args.post else POINTS:
         workload = get(name)
         tasks = sweep.plan(workload, {**grid, "variant": chosen}, [backend], settings)
         started = time.perf_counter()
