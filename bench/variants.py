@@ -106,8 +106,9 @@ def main() -> None:
                 f"{shown} | {units.seconds(row['first_call_s'])} | "
                 f"{'' if err is None else f'{err:.1e}'} | {row.get('flags') or ''} |"
             )
-    (args.out / "variants.md").write_text("\n".join(lines) + "\n")
-    (args.out / "variants.json").write_text(json.dumps(records, indent=1, default=str))
+        # After each group: a run cut short by its time limit keeps what it measured.
+        (args.out / "variants.md").write_text("\n".join(lines) + "\n")
+        (args.out / "variants.json").write_text(json.dumps(records, indent=1, default=str))
     print("\n".join(lines))
 
 
