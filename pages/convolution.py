@@ -13,18 +13,18 @@ TABS = {"channels": "Channel scaling", "kernels": "Kernel × input size"}
 settings = sidebar.current()
 page.header(W.name, settings, title="Convolution")
 q = query.binder(W)
-view, tabs = query.tabs("view", TABS, "channels")
 variants, baseline = page.variant_picker(q, settings, W.name)
 left, right, _ = st.columns([2, 1, 2])
 out = q.choice("Output channels", "out_channels", [0, *CHANNELS], 0, where=left,
                fmt=lambda v: "as many as in" if v == 0 else str(v))  # fmt: skip
 stride = q.choice("Stride", "stride", [1, 2, 4], 1, where=right)
 shape = {"out_channels": [out], "stride": [stride], "variant": variants}
+view, tabs = query.tabs("view", TABS, "channels")
 
 
 def channel_scaling():
     a, b, c, d = st.columns([3, 1, 1, 1])
-    low, high = q.span("Channels (in = out)", "channels", CHANNELS, (8, 64), where=a)
+    low, high = q.span("Input channels", "channels", CHANNELS, (8, 64), where=a)
     kernel = q.choice("Kernel", "kernel", KERNELS, 3, where=b)
     size = q.choice("Input H = W", "size", INPUTS, 32, where=c)
     batch = q.choice("Batch", "batch", BATCHES, 1, where=d)

@@ -112,7 +112,25 @@ def colour_scale(field: str, labels: Iterable) -> alt.Scale:
     """An explicit scale for the labels a chart shows: Streamlit's theme would otherwise
     colour them in order of appearance, differently on every chart."""
     domain = [units.plain(v) for v in dict.fromkeys(labels) if not units.missing(v)]
-    return alt.Scale(domain=domain, range=[colour_of(field, v) for v in domain])
+    return alt.Scale(domain=domain, range=[distinct_colours(field, domain)[v] for v in domain])
+
+
+def distinct_colours(field: str, labels: Sequence) -> dict:
+    """Each label's ``colour_of``, except that two labels of one chart never share a colour
+    (hashes collide: "cpu (1 thread) · eager" and "· channels_last" came out the same
+    green). Labels with a fixed colour keep it; the others are settled in sorted order, so
+    that the same labels get the same colours on every chart that shows them."""
+    known = _KNOWN_COLOURS.get(field, {})
+    fixed = [v for v in labels if str(v) in known]
+    others = sorted((v for v in labels if str(v) not in known), key=str)
+    chosen: dict = {v: known[str(v)] for v in fixed}
+    for label in others:
+        wanted = colour_of(field, label)
+        start = PALETTE.index(wanted) if wanted in PALETTE else 0
+        turn = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))]
+        free = [c for c in turn if c not in chosen.values()]
+        chosen[label] = free[0] if free else wanted  # more labels than colours: repeat
+    return chosen
 
 
 def colour(field: str, labels: Iterable, title: str | None = None, legend: bool = True):

@@ -770,3 +770,14 @@ def test_neighbouring_crossover_labels_step_down():
     assert len(set(heights[:3])) == 3  # no two neighbours on one line
     text = one(spec, "text")
     assert text["encoding"]["y"] == {"field": "label_y", "type": "quantitative", "scale": None}
+
+
+def test_two_labels_of_one_chart_never_share_a_colour():
+    # These two hash to the same colour; a chart that shows both must tell them apart.
+    first, second = "cpu (1 thread) · eager", "cpu (1 thread) · channels_last"
+    assert charts.colour_of("backend", first) == charts.colour_of("backend", second)
+    chosen = charts.distinct_colours("backend", [first, second, "cuda"])
+    assert len(set(chosen.values())) == 3
+    assert chosen["cuda"] == charts.colour_of("backend", "cuda")  # fixed colours stay
+    # The same labels, in any order, get the same colours.
+    assert charts.distinct_colours("backend", [second, "cuda", first]) == chosen
