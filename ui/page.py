@@ -129,9 +129,10 @@ def _spec(made: alt.TopLevelMixin) -> dict:
         datasets[name := f"data-{len(datasets)}"] = data
         return {"name": name}
 
-    alt.data_transformers.register("speedup_by_name", lambda data: by_name(data))
-    with _SPEC_LOCK, alt.theme.enable("none"), alt.data_transformers.enable("speedup_by_name"):
-        spec = made.to_dict(validate=False)
+    with _SPEC_LOCK:  # the transformer is registered by name: one chart at a time
+        alt.data_transformers.register("speedup_by_name", by_name)
+        with alt.theme.enable("none"), alt.data_transformers.enable("speedup_by_name"):
+            spec = made.to_dict(validate=False)
     return {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
 
 
