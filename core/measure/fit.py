@@ -17,7 +17,7 @@ import torch
 from core import units
 from core.errors import BadInput
 from core.measure import devices, memory
-from core.measure.workloads import models
+from core.measure.workloads import dtype_name, models
 
 DTYPES = ("float32", "float16", "bfloat16")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 1024
@@ -98,7 +98,7 @@ def check(model: str, batch: int, image_size: int, dtype: str, train: bool = Fal
             f"{model} needs an image size that is a multiple of {patch} px, "
             f"e.g. {snap_image_size(model, image_size)}"
         )
-    if _dtype_name(dtype) not in DTYPES:
+    if dtype_name(dtype) not in DTYPES:
         raise BadInput(f"dtype: '{units.echo(dtype)}' must be one of {', '.join(DTYPES)}")
 
 
@@ -113,16 +113,12 @@ def snap_image_size(model: str, image_size: int) -> int:
     return min(snapped, MAX_IMAGE_SIZE // patch * patch)
 
 
-def _dtype_name(dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def estimate(model: str, batch: int, image_size: int, dtype: str, train: bool) -> int:
     """An upper bound on the bytes one forward pass (``train`` False) or one SGD training
     step needs, found without allocating anything (cached per point)."""
     check(model, batch, image_size, dtype, train)
     try:
-        cost = models.model_cost(model, batch, image_size, _dtype_name(dtype), bool(train))
+        cost = models.model_cost(model, batch, image_size, dtype_name(dtype), bool(train))
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         # Too small an image for the model's pooling, say: the model's own words.
         raise BadInput(f"{model} at {image_size} px: {units.one_line(error, limit=160)}") from None
@@ -299,7 +295,7 @@ def measure_peak(
     budget, _ = memory.capped_budget(budget, device)
     if (refused := memory.refusal(need_bytes, budget, device)) is not None:
         raise BadInput(f"not measured: {model} batch {batch} {refused}")
-    torch_dtype = getattr(torch, _dtype_name(dtype))
+    torch_dtype = getattr(torch, dtype_name(dtype))
     devices.empty_cache(device)
     before = devices.allocated_bytes(device)
     try:
