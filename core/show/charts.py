@@ -112,7 +112,8 @@ def colour_scale(field: str, labels: Iterable) -> alt.Scale:
     """An explicit scale for the labels a chart shows: Streamlit's theme would otherwise
     colour them in order of appearance, differently on every chart."""
     domain = [units.plain(v) for v in dict.fromkeys(labels) if not units.missing(v)]
-    return alt.Scale(domain=domain, range=[distinct_colours(field, domain)[v] for v in domain])
+    chosen = distinct_colours(field, domain)
+    return alt.Scale(domain=domain, range=[chosen[v] for v in domain])
 
 
 def distinct_colours(field: str, labels: Sequence) -> dict:
