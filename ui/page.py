@@ -124,9 +124,12 @@ def _spec(made: alt.TopLevelMixin) -> dict:
     spec. Each table stays a DataFrame under a name in ``datasets``, which Streamlit
     sends to the browser as Arrow, as it does for Altair charts."""
     datasets: dict[str, pd.DataFrame] = {}
+    names: dict[int, str] = {}  # marks that share a table send it once
 
     def by_name(data):
-        datasets[name := f"data-{len(datasets)}"] = data
+        if (name := names.get(id(data))) is None:
+            names[id(data)] = name = f"data-{len(datasets)}"
+            datasets[name] = data
         return {"name": name}
 
     with _SPEC_LOCK:  # the transformer is registered by name: one chart at a time

@@ -347,15 +347,24 @@ def _line_chart(
     if band:
         lo, hi = "time_p25", "time_p75"
         quartiles = _slim(_positive(data, lo, hi), [x, lo, hi, *keys, "series", *tips])
-        area = alt.Chart(quartiles).mark_area(opacity=0.18).encode(color=hue, detail="series:N")
+        # Channels are given as objects, not shorthand text, here and below: Altair reads
+        # its schema to turn text into one, 4 ms a time, on every redraw.
+        area = (
+            alt.Chart(quartiles)
+            .mark_area(opacity=0.18)
+            .encode(color=hue, detail=alt.Detail("series:N"))
+        )
         tooltip = _tooltips(quartiles, [*keys, x, lo, hi], tip_titles)
         layers.append(
             area.encode(*_axes(x, lo, log, x_base=x_base), y2=alt.Y2(hi), tooltip=tooltip)
         )
     lines = _slim(data, [x, y, *keys, "series", *tips])
     titles = (look.x_title or _x_title(frame, x), y_title)
-    base = alt.Chart(lines).encode(*_axes(x, y, log, titles, x_base, x_ticks), color=hue)
-    line = base.mark_line().encode(detail="series:N", tooltip=_tooltips(lines, keys, tip_titles))
+    # Lines and points take their table from the layer, as in crossover_rules.
+    base = alt.Chart().encode(*_axes(x, y, log, titles, x_base, x_ticks), color=hue)
+    line = base.mark_line().encode(
+        detail=alt.Detail("series:N"), tooltip=_tooltips(lines, keys, tip_titles)
+    )
     point = base.mark_point(filled=True, size=45)
     point = point.encode(tooltip=_tooltips(lines, [*keys, x, y, *tips], tip_titles))
     if look.dash and look.dash in data:
@@ -367,7 +376,7 @@ def _line_chart(
         at = _axes(x, y, log, x_base=x_base)  # untitled: the line's titles win
         layers += _flag_rings(data, x, y, at, [*keys, *tips], tip_titles)
     layers += extra
-    chart = alt.layer(*layers).properties(title=_title(frame, what, look.machine, look.title))
+    chart = alt.layer(*layers, data=lines, title=_title(frame, what, look.machine, look.title))
     return same_colours(chart, copy=False)
 
 
@@ -486,7 +495,7 @@ def time_vs_x(
     # Failed/refused points as red crosses along the bottom edge: they have no time to plot.
     bad = _positive(_with_status(frame, *_BAD_STATUSES), x)
     bad = _slim(bad, ["backend", *_params(frame), "status", "message"])
-    bottom = {"y": alt.value("height"), "yOffset": alt.value(-8)}
+    bottom = {"y": alt.YValue("height"), "yOffset": alt.YOffsetValue(-8)}
     extra.append(_crosses(bad, 120, bad.columns, _axes(x, x, (look.log_x, False))[0], **bottom))
     tips = ["backend", *_params(frame), "dtype", "time_p25", "time_p75", "n", "flags"]
     more, y_title = {"band": True, "rings": True, "extra": extra}, f"median time ({unit})"
@@ -587,7 +596,9 @@ def threads_chart(frame: pd.DataFrame, machine: str = "") -> alt.LayerChart:
     at = _axes("threads", "ideal", (True, True), x_base=2)
     tip = _tooltips(ideal, ["point", "threads", "ideal"], titles)
     ideal_line = alt.Chart(ideal).mark_line(strokeDash=[2, 3], opacity=0.5).encode(*at, tooltip=tip)
-    ideal_line = ideal_line.encode(color=colour("point", ideal["point"]), detail="series:N")
+    ideal_line = ideal_line.encode(
+        color=colour("point", ideal["point"]), detail=alt.Detail("series:N")
+    )
     look = _Look("point", None, machine=machine, x_title="threads")
     tips = ["backend", "time_p25", "time_p75", "ideal"]
     # A log axis over 1..2 threads would otherwise tick at 1.1, 1.2, ...
@@ -631,7 +642,7 @@ def speedup_heatmap(
     }
     # Numbers grow upwards like a y axis; names read top to bottom.
     y_order = "descending" if _field_type(ok, y) == "quantitative" else "ascending"
-    base = alt.Chart(cells).encode(
+    base = alt.Chart().encode(  # its table goes on the layer, as in crossover_rules
         alt.X(f"{x}:O", title=_x_title(frame, x)),
         alt.Y(f"{y}:O", title=_x_title(frame, y), sort=y_order),
         tooltip=_tooltips(
@@ -643,8 +654,8 @@ def speedup_heatmap(
         scale=alt.Scale(type="log", scheme="redyellowgreen", domainMid=1),
         legend=alt.Legend(title=f"speedup vs {baseline}", format=".2~g"),
     )
-    text = base.mark_text(fontSize=11, color="black").encode(text="label:N")
-    chart = alt.layer(base.mark_rect().encode(color=shade), text)
+    text = base.mark_text(fontSize=11, color="black").encode(text=alt.Text("label:N"))
+    chart = alt.layer(base.mark_rect().encode(color=shade), text, data=cells)
     if cells["backend"].nunique() > 1:
         chart = chart.facet(column=alt.Column("backend:N", title=None))
     what = f"speedup over {baseline}" if baseline else "speedup"
@@ -687,9 +698,7 @@ def bar_by_batch(
         whisker = alt.Chart(whiskers).mark_rule(color=NEUTRAL, opacity=0.8)
         layers.append(whisker.encode(*at, alt.Y("time_p25:Q"), alt.Y2("time_p75"), tooltip=tips))
     layers.append(_bad_bars(frame, x, value))
-    return same_colours(
-        alt.layer(*layers).properties(title=_title(frame, what, machine, title)), copy=False
-    )
+    return same_colours(alt.layer(*layers, title=_title(frame, what, machine, title)), copy=False)
 
 
 def memory_vs_budget(
@@ -773,11 +782,14 @@ def crossover_rules(crossover_df: pd.DataFrame, x: str, color: str = "backend") 
     marks = pd.DataFrame(rows, columns=[x, "label", "sentence", "hue", "label_y"])
     tips = _tooltips(marks, [x, "label", "sentence"], {x: "crossover", "label": "where"})
     # hue and label_y are drawn as they are (scale None): no legend entry for a fold.
-    base = alt.Chart(marks).encode(_axes(x, x, (True, False))[0], tooltip=tips)
+    # The table goes on the layer, not on its marks: Altair would hash a table the marks
+    # share, as text, to move it there (a third of this chart's time).
+    base = alt.Chart().encode(_axes(x, x, (True, False))[0], tooltip=tips)
     base = base.encode(color=alt.Color("hue:N", scale=None))
     rule = base.mark_rule(strokeDash=[6, 3], strokeWidth=1.5)
     text = base.mark_text(align="left", baseline="top", dx=3, fontSize=11)
-    return alt.layer(rule, text.encode(y=alt.Y("label_y:Q", scale=None), text="label:N"))
+    text = text.encode(y=alt.Y("label_y:Q", scale=None), text=alt.Text("label:N"))
+    return alt.layer(rule, text, data=marks)
 
 
 def roofline(
@@ -865,14 +877,15 @@ def speedup_vs_x(
     base = alt.Chart(data).encode(*_axes(x, "speedup", (True, True), titles))
     base = base.encode(color=colour(color, data[color]), tooltip=tips)
     even = alt.Chart(pd.DataFrame({"even": [1.0]})).mark_rule(color="gray", strokeDash=[2, 2])
-    layers = [base.mark_line().encode(detail="series:N"), base.mark_point(filled=True, size=45)]
+    layers = [
+        base.mark_line().encode(detail=alt.Detail("series:N")),
+        base.mark_point(filled=True, size=45),
+    ]
     layers.append(even.encode(y=alt.Y("even:Q", scale=_scale(True))))
     if crossovers is not None and not crossovers.empty:
         layers.append(crossover_rules(crossovers, x, color=color))
     what = f"Speedup over {baseline}"
-    return same_colours(
-        alt.layer(*layers).properties(title=_title(frame, what, machine, what)), copy=False
-    )
+    return same_colours(alt.layer(*layers, title=_title(frame, what, machine, what)), copy=False)
 
 
 def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> alt.LayerChart:
@@ -886,7 +899,7 @@ def with_speedup_labels(chart: alt.LayerChart, frame: pd.DataFrame, x: str) -> a
     text = alt.Chart(_slim(data, [x, "time", "label", "backend"]))
     text = text.mark_text(dy=-12, fontSize=11, fontWeight="bold")
     axes = _axes(x, "time", (True, True))
-    labels = text.encode(*axes, text="label:N", color=colour("backend", data["backend"]))
+    labels = text.encode(*axes, text=alt.Text("label:N"), color=colour("backend", data["backend"]))
     return same_colours(chart.add_layers(labels), copy=False)
 
 
@@ -896,14 +909,17 @@ def duel_bars(frame: pd.DataFrame, what: str) -> alt.LayerChart:
     unit, factor = units.time_unit(data["median_s"])
     data["time"] = _floats(data["median_s"]) * factor
     data["label"] = data["median_s"].map(units.seconds)
-    base = alt.Chart(data[["backend", "time", "label"]].reset_index(drop=True)).encode(
+    base = alt.Chart().encode(  # its table goes on the layer, as in crossover_rules
         y=alt.Y("backend:N", title=None, sort=None),
         x=alt.X("time:Q", title=f"median time ({unit}), shorter is faster"),
     )
     return alt.layer(
         base.mark_bar().encode(color=colour("backend", data["backend"], legend=False)),
-        base.mark_text(align="left", dx=4).encode(text="label:N"),
-    ).properties(title=what, height=alt.Step(28))
+        base.mark_text(align="left", dx=4).encode(text=alt.Text("label:N")),
+        data=data[["backend", "time", "label"]].reset_index(drop=True),
+        title=what,
+        height=alt.Step(28),
+    )
 
 
 def speedup_text(frame: pd.DataFrame) -> str:

@@ -273,6 +273,36 @@ def test_speedup_heatmap_facets_several_accelerators():
     assert spec["facet"]["column"]["field"] == "backend"
 
 
+def test_drawing_the_element_wise_charts_asks_altair_for_no_slow_conversions(monkeypatch):
+    """A slider move waits for these charts: no channel given as shorthand text (Altair
+    reads its schema to convert it, 4 ms a time) and no table shared by several marks
+    (Altair hashes it as text to move it up to their layer)."""
+    from altair.utils import core as altair_core
+    from altair.utils.schemapi import SchemaBase
+
+    slow = []
+    wrap = altair_core._ChannelCache._wrap_in_channel
+
+    def channel(self, obj, encoding):
+        if not isinstance(obj, (SchemaBase, list, tuple)):
+            slow.append(f"{encoding}={obj!r}")
+        return wrap(self, obj, encoding)
+
+    monkeypatch.setattr(altair_core._ChannelCache, "_wrap_in_channel", channel)
+    monkeypatch.setattr(alt.Chart, "_compute_hash", lambda chart: slow.append("hash") or "v")
+    frame = elementwise()
+    found = crossover(frame, "size", group="op", unit="elements")
+    for made in (
+        charts.time_vs_x(frame, "size", detail="op", floor_s={CPU: 1e-6}),
+        charts.speedup_heatmap(frame, "size", "op"),
+        charts.speedup_vs_x(frame, "size", found, color="op"),
+        charts.throughput_vs_x(frame, "size", "gb_per_s", detail="op"),
+        charts.duel_bars(frame[frame["size"] == 1000], "add"),
+    ):
+        made.to_dict()
+    assert slow == []
+
+
 # ---------------------------------------------------------------- crossover rules
 
 
