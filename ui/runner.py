@@ -101,9 +101,10 @@ class _Progress:
     def __init__(self, key: str, signature: str, tasks, label: str, settings, dtypes) -> None:
         self.note = st.empty()  # outside the status box, which folds away when done
         self.status = st.status(label, expanded=True)
-        with self.status:
-            self.bar = st.progress(0.0, text="starting…")
-            self.waiting, self.stop_slot = st.empty(), st.empty()
+        # Filled through its methods, not in a ``with`` block: leaving one while it runs
+        # sleeps 50 ms in Streamlit, before the first point.
+        self.bar = self.status.progress(0.0, text="starting…")
+        self.waiting, self.stop_slot = self.status.empty(), self.status.empty()
         self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
         self.tasks, self.settings, self.done = tasks, settings, 0
         self.started = self.beat_at = self.task_at = time.perf_counter()
@@ -247,6 +248,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
 
     signature = _signature(tasks)
     st.session_state[f"{key}.signature"] = signature  # what a Stop pressed now would name
+    measured = None
     with controls:
         if missing and _should_run(missing, tasks, settings, key, signature):
             # Drawing the cached points before measuring costs as long as a page's charts
@@ -260,13 +262,14 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
             run_label = label or f"{workload.title} (app)"
             begun = time.perf_counter()
             measured = progress.run(dtypes[0], lambda _: run_label, rows, redraw)
-            _learn_page(key, time.perf_counter() - begun, measured.rows)
             progress.close(len(missing), len(tasks) - len(missing))
         elif not missing and tasks:
             st.caption(f"All {len(tasks)} points from the cache: measured earlier on this server.")
     final = redraw()
     with below:
         _report(final, workload, settings, key, table)
+    if measured is not None:  # the page's time, from Run to its last table
+        _learn_page(key, time.perf_counter() - begun, measured.rows)
     return final
 
 
@@ -293,9 +296,9 @@ def _learn_page(key: str, wall_s: float, rows: Sequence[dict]) -> None:
 
 
 def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
-    """What a page offers for measuring ``missing``: the points' estimates, and the
-    page's own time as it went last time."""
-    return sum(t.estimate_s for t in missing) * _PAGE_FACTOR.get(key, 1.0)
+    """What a page offers for measuring ``missing``: the points' estimates with the
+    rounds they may need again, and the page's own time as it went last time."""
+    return sweep.run_estimate_s(missing) * _PAGE_FACTOR.get(key, 1.0)
 
 
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:

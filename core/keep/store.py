@@ -631,10 +631,11 @@ class Store:
 
     def history(self, workload: str, machine: str, limit: int = 500) -> pd.DataFrame:
         """The newest measured rows of ``workload`` on ``machine`` (a machine label), with
-        what time estimates learn from: backend, dtype, flops, bytes, wall_s and flags."""
+        what time estimates learn from: the point's parameters, backend, dtype, flops,
+        bytes, wall_s, rounds and flags."""
         res, r = results_table, runs_table
-        names = ("workload", "backend", "dtype", "flops", "bytes", "wall_s", "flags")
-        columns = [res.c[c] for c in names]
+        names = ("workload", "backend", "dtype", "flops", "bytes", "wall_s", "rounds", "flags")
+        columns = [res.c[c] for c in (*names, "params")]
         query = (
             sa.select(*columns, r.c.machine.label("_machine"))
             .select_from(res.join(r, r.c.run_id == res.c.run_id))
@@ -644,6 +645,10 @@ class Store:
         )
         table = self._read("cannot read results from", query)
         mine = table.pop("_machine").map(lambda text: json.loads(text).get("machine") == machine)
+        # A point's parameters say which earlier points it is like (an op, a model, a
+        # variant: compiling is no guide to eager points).
+        params = pd.DataFrame([json.loads(text) for text in table.pop("params")], index=table.index)
+        table = table.join(params[[name for name in params if name not in table]])
         return table[mine.astype(bool)].reset_index(drop=True)
 
     def row_count(self, run_id: str | None = None) -> int:

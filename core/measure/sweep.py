@@ -266,19 +266,22 @@ def _estimate_s(
     return setup_s + calls * call_s + min(timing_settings.budget_s, 40 * call_s)
 
 
-# How many earlier points of the same kind an estimate learns from: the nearest in size.
-NEIGHBOURS = 5
-
-
 def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Task]:
     """``tasks`` with estimates learned from what this machine measured before: ``history``
-    holds earlier rows (``workload``, ``backend``, ``dtype``, ``flops``, ``bytes``,
-    ``wall_s``, ``flags``; rows measured busy are left out). Each estimate is scaled by
-    the median ratio of real to estimated time of the earlier points of the same workload,
-    backend and dtype nearest to it in estimate; with none, it stays the rough one."""
+    holds earlier rows (``workload``, its parameters, ``backend``, ``dtype``, ``flops``,
+    ``bytes``, ``wall_s``, ``rounds``, ``flags``; rows measured busy are left out).
+
+    What is learned is the ratio of a round's real time to the rough estimate, for the
+    same workload, backend, dtype and named parameters (``_kind_of``). A point measured
+    before gets its own ratio (the median, if measured more than once); any other point
+    the ratio interpolated, in logs, between the earlier points nearest to it in rough
+    estimate on either side, or the nearest one's beyond them: small points cost mostly
+    their set-up and check, large ones their repeats, so one ratio for all sizes would
+    get both wrong. With none learned, an estimate stays the rough one. An estimate is
+    of one round: later rounds are ``run_estimate_s``'s to price."""
     if history is None or len(history) == 0:
         return list(tasks)
-    past: dict[tuple, list[tuple[float, float]]] = {}
+    past: dict[tuple, dict[float, list[float]]] = {}
     workloads_ = {t.workload.name: t.workload for t in tasks}
     for row in history.to_dict("records"):
         workload = workloads_.get(row.get("workload"))
@@ -287,22 +290,57 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
             continue
         if "busy" in str(row.get("flags") or ""):  # others' load is no guide to the next run
             continue
-        variant = variants.of(row)  # compiling is no guide to eager points, nor the reverse
-        rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variant)
-        key = (workload.name, row.get("backend"), row.get("dtype"), variant)
-        past.setdefault(key, []).append((math.log(rough_s), wall_s / rough_s))
+        rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
+        per_round_s = wall_s / _rounds_of(row)
+        key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
+        at = round(math.log(rough_s), 9)  # one point, however its floats were stored
+        past.setdefault(key, {}).setdefault(at, []).append(math.log(per_round_s / rough_s))
+    curves = {
+        key: (np.array(sorted(points)), np.array([np.median(points[x]) for x in sorted(points)]))
+        for key, points in past.items()
+    }
     out = []
     for task in tasks:
-        variant = variants.of(task.params)
-        known = past.get((task.workload.name, task.backend.label, task.dtype, variant))
-        if not known or task.verdict[0] or not task.estimate_s > 0:
+        curve = curves.get(_kind_of(task.workload, task.params, task.backend.label, task.dtype))
+        if curve is None or task.verdict[0] or not task.estimate_s > 0:
             out.append(task)
             continue
-        here = math.log(task.estimate_s)
-        nearest = sorted(known, key=lambda pair: abs(pair[0] - here))[:NEIGHBOURS]
-        factor = float(np.median([ratio for _, ratio in nearest]))
+        factor = math.exp(float(np.interp(math.log(task.estimate_s), *curve)))
         out.append(replace(task, estimate_s=task.estimate_s * factor))
     return out
+
+
+def _kind_of(workload: Workload, params: dict, backend, dtype) -> tuple:
+    """What an estimate learns within: the workload, backend, dtype and every parameter
+    that names something rather than counts it (an op, a model, a variant: compiling is
+    no guide to eager points, nor exp to add). Rows from before a parameter existed ran
+    at its default."""
+    named = []
+    for param in workload.params:
+        if param.kind is str:
+            value = params.get(param.name)
+            named.append(value if isinstance(value, str) and value else param.default)
+    return (workload.name, backend, dtype, *named)
+
+
+def _rounds_of(row: dict) -> int:
+    """How many rounds a row's ``wall_s`` covers (stores older than rounds hold none)."""
+    try:
+        return max(int(row.get("rounds") or 1), 1)
+    except (TypeError, ValueError):  # NaN or pandas' NA, where a table had no such row
+        return 1
+
+
+def run_estimate_s(tasks: Sequence[Task]) -> float:
+    """Seconds measuring ``tasks`` is expected to take without a budget: each point once,
+    and half of what later rounds may take (they take all of it when points stay noisy
+    or busy, none when every point is steady)."""
+    first_s = sum(t.estimate_s for t in tasks)
+    return first_s + _rounds_allowance_s(first_s) / 2
+
+
+def _rounds_allowance_s(first_s: float) -> float:
+    return max(ROUNDS_SHARE * first_s, MIN_ROUNDS_S)
 
 
 @dataclass
@@ -331,7 +369,8 @@ def measure(
     ``on_start(task)`` hears of each task before it is measured.
 
     Points measured busy or noisy are measured again after the rest of their group, every
-    backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows; ``on_row``
+    backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows (without a
+    budget, ``ROUNDS_SHARE`` of the first pass); ``on_row``
     then gets the point's row again, with every round in it."""
     done = Measured()
     load.snapshot()  # a short first point reads the machine's load from here, not waiting
@@ -360,10 +399,11 @@ def measure(
                 done.rows.append(row)
                 if on_row is not None:
                     on_row(task, row)
-        # Without a budget, further rounds may take as long again as the first one did
-        # (or a few seconds, for a quick grid).
+        # Without a budget, further rounds may take half as long as the first one did (or
+        # half a second, for a quick grid): enough to catch a quiet moment for a busy point,
+        # and a bound that keeps what a page offers ("about N s") a promise.
         now = time.perf_counter()
-        end = share_end if budget_s is not None else now + max(now - started, MIN_ROUNDS_S)
+        end = share_end if budget_s is not None else now + _rounds_allowance_s(now - started)
         for _ in range(MAX_ROUNDS - 1):
             for again in [p for p in measured if p.needs_another(settings)]:
                 if time.perf_counter() + _estimate_of(again.tasks) > end:
@@ -383,7 +423,8 @@ def measure(
 
 
 MAX_ROUNDS = 3
-MIN_ROUNDS_S = 2.0
+ROUNDS_SHARE = 0.5
+MIN_ROUNDS_S = 0.5
 # Flags a later round may clear: a busy machine, or a spread too wide to trust.
 _ROUND_FLAGS = {"busy", "noisy"}
 

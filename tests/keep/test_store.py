@@ -296,6 +296,21 @@ def test_mixed_workloads_load_with_every_parameter(open_store):
     assert frame["machine"].tolist() == ["Test GPU + Test CPU", "Other"]
 
 
+def test_history_carries_what_estimates_learn_from(open_store):
+    s = open_store()
+    s.start_run("a", "conv2d", MACHINE, SETTINGS)
+    s.start_run("b", "conv2d", {"machine": "Other"}, SETTINGS)
+    s.add_row(conv_row("a", 3, wall_s=1.5))
+    s.add_row(conv_row("a", 5, wall_s=9.0, variant="compile", rounds=3))
+    s.add_row(conv_row("b", 3, wall_s=2.0))  # another machine's time is no guide here
+    history = s.history("conv2d", MACHINE["machine"])
+    by_kernel = history.set_index("flops")
+    assert sorted(history["wall_s"]) == [1.5, 9.0]
+    # Compiling is no guide to eager points, and three rounds cost three times one.
+    assert by_kernel.loc[5e9, "variant"] == "compile" and by_kernel.loc[5e9, "rounds"] == 3
+    assert pd.isna(by_kernel.loc[3e9, "variant"])  # eager, as rows before variants were
+
+
 def test_errors_on_unknown_or_duplicate_runs(open_store):
     s = open_store()
     with pytest.raises(StoreError, match="run 'nope' does not exist"):

@@ -1,6 +1,7 @@
 """Sweeps: tidy columns, alternating backends, stops, budgets, and the three non-ok statuses."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -264,6 +265,68 @@ def test_estimates_learn_from_what_this_machine_measured_before():
     assert sweep.learned([task], other, settings)[0].estimate_s == rough_s
     busy = history.assign(flags="busy")
     assert sweep.learned([task], busy, settings)[0].estimate_s == rough_s
+
+
+def test_a_point_measured_before_is_expected_to_take_what_it_took_per_round():
+    workload = workloads.get("matmul")
+    settings = sweep.SweepSettings()
+    backend = sweep.Backend("cpu", 1)
+    small, middle, large = sweep.plan(workload, {"size": [128, 256, 512]}, [backend], settings)
+    # Small points cost their set-up and check (here their rough estimate), large ones
+    # four times it; the large one was measured in two rounds.
+    history = pd.DataFrame([
+        {"workload": "matmul", "backend": backend.label, "dtype": "float32",
+         "flops": t.cost.flops, "bytes": t.cost.bytes_moved, "wall_s": ratio * t.estimate_s,
+         "rounds": rounds}
+        for t, ratio, rounds in ((small, 1.0, 1), (large, 8.0, 2))
+    ])  # fmt: skip
+    learned = {t.params["size"]: t.estimate_s for t in sweep.learned(
+        [small, middle, large], history, settings)}  # fmt: skip
+    assert learned[128] == pytest.approx(small.estimate_s)
+    assert learned[512] == pytest.approx(4 * large.estimate_s)
+    assert middle.estimate_s < learned[256] < 4 * middle.estimate_s  # between its neighbours
+
+
+def test_estimates_learn_each_op_apart():
+    workload = workloads.get("elementwise")
+    settings = sweep.SweepSettings()
+    backend = sweep.Backend("cpu", 1)
+    grid = {"op": ["add", "exp"], "size": [1000, 10_000, 100_000]}
+    # exp took ten times its rough estimate at every size, add its rough estimate.
+    history = pd.DataFrame([
+        {"workload": "elementwise", "op": t.params["op"], "backend": backend.label,
+         "dtype": "float32", "flops": t.cost.flops, "bytes": t.cost.bytes_moved,
+         "wall_s": (10 if t.params["op"] == "exp" else 1) * t.estimate_s}
+        for t in sweep.plan(workload, grid, [backend], settings)
+    ])  # fmt: skip
+    larger = sweep.plan(workload, {"op": ["add", "exp"], "size": [1_000_000]}, [backend], settings)
+    learned = {t.params["op"]: t.estimate_s / r.estimate_s
+               for t, r in zip(sweep.learned(larger, history, settings), larger)}  # fmt: skip
+    assert learned == {"add": pytest.approx(1.0), "exp": pytest.approx(10.0)}
+
+
+def test_without_a_budget_later_rounds_take_a_share_of_the_first_pass(monkeypatch):
+    workload = workloads.get("elementwise")
+    settings = sweep.SweepSettings()
+    sizes = [1000 * (i + 1) for i in range(10)]
+    tasks = sweep.plan(workload, {"op": ["add"], "size": sizes}, [sweep.Backend("cpu", 1)],
+                       settings)  # fmt: skip
+    clock_s = [0.0]
+
+    def noisy_second(task, *_args, **_kwargs):  # every point takes a second and stays noisy
+        clock_s[0] += 1.0
+        row = sweep.base_row(task, settings)
+        return {**row, "status": "ok", "flags": "noisy", "times_s": "[1, 2, 3]", "median_s": 2.0}
+
+    monkeypatch.setattr(sweep, "measure_task", noisy_second)
+    monkeypatch.setattr(sweep, "_estimate_of", lambda point: 1.0)
+    monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock_s[0]))
+    sweep.measure(tasks, settings)
+    # The first pass took 10 s; rounds took what the share of it allows, no more.
+    assert clock_s[0] == 10 + 10 * sweep.ROUNDS_SHARE
+    # What a page offers counts half of that: rounds take all of it or none.
+    one_second = [dataclasses.replace(task, estimate_s=1.0) for task in tasks]
+    assert sweep.run_estimate_s(one_second) == 10 * (1 + sweep.ROUNDS_SHARE / 2)
 
 
 def test_every_measured_row_records_its_wall_time():
