@@ -1,5 +1,5 @@
 """Short ways into the engine for tests: the CLI as a process, one grid or one point, and
-the app served for a real browser."""
+the app served for a real browser and waited on there."""
 
 import contextlib
 import os
@@ -76,3 +76,14 @@ def _answers(url: str) -> bool:
             return answer.read().decode().strip() == "ok"
     except OSError:
         return False
+
+
+# Streamlit's "running" indicator: present while a script run is under way.
+RUNNING = '[data-testid="stStatusWidget"]'
+
+
+def idle(page, timeout_ms: float = 120_000) -> None:
+    """Wait, in a Playwright page, until the app's script run has finished."""
+    page.wait_for_function(
+        f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=250
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import idle
+
 pytestmark = pytest.mark.browser
 
 PAGES = ["", "elementwise", "matmul", "convolution", "training", "inference", "attention"]
 CHART = '[data-testid="stVegaLiteChart"]'
 EXCEPTION = '[data-testid="stException"]'
-RUNNING = '[data-testid="stStatusWidget"]'
 
 
 RUN_BUTTON = 'button:has-text("Run")'
@@ -22,15 +23,11 @@ def _settle(page, timeout_ms=120_000):
     instead of measuring at once; press it, as a person would.
     """
     page.wait_for_selector(f"{CHART}, {RUN_BUTTON}", timeout=timeout_ms)
-    page.wait_for_function(
-        f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=250
-    )
+    idle(page, timeout_ms)
     if page.locator(CHART).count() == 0 and page.locator(RUN_BUTTON).count() > 0:
         page.locator(RUN_BUTTON).first.click()
     page.wait_for_selector(CHART, timeout=timeout_ms)
-    page.wait_for_function(
-        f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=250
-    )
+    idle(page, timeout_ms)
     page.wait_for_timeout(500)
 
 
@@ -72,9 +69,7 @@ def test_garbage_in_the_url_falls_back_with_a_note(page, app_url):
 def test_the_evidence_pages_open_without_an_exception(page, app_url, artifacts, path):
     page.goto(f"{app_url}/{path}")
     page.wait_for_selector("h1", timeout=120_000)
-    page.wait_for_function(
-        f"() => !document.querySelector('{RUNNING}')", timeout=120_000, polling=250
-    )
+    idle(page)
     page.wait_for_timeout(1000)
     assert page.locator(EXCEPTION).count() == 0
     assert "Traceback" not in page.inner_text("body")

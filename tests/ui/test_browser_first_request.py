@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import serve_app
+from tests.helpers import idle, serve_app
 
 pytestmark = pytest.mark.browser
 
-RUNNING = '[data-testid="stStatusWidget"]'
 # Every text a navigation menu ever shows while the page loads, however briefly.
 RECORD_MENUS = """
 window.__menus = [];
@@ -45,9 +44,7 @@ def test_the_first_request_opens_with_the_apps_own_menu(browser, fresh_server, p
         tab.add_init_script(RECORD_MENUS)
         tab.goto(f"{fresh_server}/{path}")
         tab.wait_for_selector("h1", timeout=120_000)
-        tab.wait_for_function(
-            f"() => !document.querySelector('{RUNNING}')", timeout=120_000, polling=250
-        )
+        idle(tab)
         # A deep link's first run draws the sidebar twice (see ui/navigation.py).
         sidebar_done = "document.querySelector('[data-testid=stSidebar]')?.innerText"
         tab.wait_for_function(

@@ -7,10 +7,11 @@ import re
 
 import pytest
 
+from tests.helpers import idle
+
 pytestmark = pytest.mark.browser
 
 CHART = '[data-testid="stVegaLiteChart"]'
-RUNNING = '[data-testid="stStatusWidget"]'
 # A small grid: two ops, two sizes, on both CPU backends; every legend kind is drawn.
 PAGE = "elementwise?budget_s=0.1&op=add,sin&size=1e3,1e5&ppd=1"
 # WCAG's minimum for large text and for graphics that carry meaning.
@@ -68,9 +69,7 @@ def test_legends_stand_out_in_both_themes(browser, app_url, artifacts, scheme):
     try:
         page.goto(f"{app_url}/{PAGE}")
         page.wait_for_selector(f"{CHART} svg", timeout=120_000)
-        page.wait_for_function(
-            f"() => !document.querySelector('{RUNNING}')", timeout=120_000, polling=250
-        )
+        idle(page)
         page.wait_for_timeout(1000)
         background = _rgba(
             page.evaluate(

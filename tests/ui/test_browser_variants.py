@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import idle
+
 pytestmark = pytest.mark.browser
 
 CHART = '[data-testid="stVegaLiteChart"]'
-RUNNING = '[data-testid="stStatusWidget"]'
 PAGE = "convolution?budget_s=0.1&variant=eager,channels_last&channels=8,16&size=8"
 _LEGEND_LABELS = """() => [...document.querySelectorAll(
   '[data-testid="stVegaLiteChart"] svg .role-legend-label text')].map(t => t.textContent)"""
@@ -19,9 +20,7 @@ def test_each_backend_and_variant_is_its_own_series(browser, app_url, artifacts)
     try:
         page.goto(f"{app_url}/{PAGE}")
         page.wait_for_selector(f"{CHART} svg", timeout=120_000)
-        page.wait_for_function(
-            f"() => !document.querySelector('{RUNNING}')", timeout=120_000, polling=250
-        )
+        idle(page)
         page.wait_for_timeout(1000)
         labels = set(page.evaluate(_LEGEND_LABELS))
         assert {"cpu (1 thread) · eager", "cpu (1 thread) · channels_last"} <= labels, labels
