@@ -252,7 +252,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
     with controls:
         if missing and _should_run(missing, tasks, settings, key, signature):
             # Drawing the cached points before measuring costs as long as a page's charts
-            # take (0.6 s for four): when the first new point comes sooner than that, the
+            # take (0.3 s for four here): when the first new point comes sooner than that, the
             # chart is drawn once, with it, and a slider's first new point arrives sooner.
             if missing[0].estimate_s >= QUICK_FIRST_S:
                 redraw(measuring=True)
