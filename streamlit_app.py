@@ -11,8 +11,12 @@ import sys
 
 import streamlit as st
 
+from core.measure import load
 from ui.navigation import leave_folder_mode, menu
 
+# The load window of a short point reaches back to here (core.measure.load.window): without
+# a snapshot this recent, the first point after a slider move would wait 0.15 s for one.
+load.snapshot()
 leave_folder_mode(entry=True)
 st.set_page_config(page_title="Speedup Explorer", page_icon="⚡", layout="wide")
 

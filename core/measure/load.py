@@ -68,17 +68,19 @@ def other_cores(start: Snapshot, end: Snapshot) -> float:
 
 def window(start: Snapshot) -> tuple[Snapshot, Snapshot]:
     """A window ending now that began at ``start`` and spans at least ``MIN_WINDOW_S``: a
-    short point borrows a recent earlier snapshot, or, with none, waits until the window is
-    long enough (only the first short point of a while pays this)."""
+    short point borrows a recent earlier snapshot, or, with none old enough, waits until the
+    oldest recent one is (a point with no recent snapshot at all waits from ``start``)."""
     end = snapshot()
     if end.at_s - start.at_s >= MIN_WINDOW_S:
         return start, end
-    recent = list(_recent)  # a copy: other sessions' threads append to it
-    earlier = [s for s in recent if end.at_s - LOOKBACK_S <= s.at_s <= end.at_s - MIN_WINDOW_S]
+    # A copy: other sessions' threads append to it.
+    recent = [s for s in list(_recent) if s.at_s >= end.at_s - LOOKBACK_S]
+    earlier = [s for s in recent if s.at_s <= end.at_s - MIN_WINDOW_S]
     if earlier:
         return earlier[-1], end
-    time.sleep(MIN_WINDOW_S - (end.at_s - start.at_s))
-    return start, snapshot()
+    begin = min([start, *recent], key=lambda s: s.at_s)
+    time.sleep(max(MIN_WINDOW_S - (end.at_s - begin.at_s), 0.0))
+    return begin, snapshot()
 
 
 def settle(max_wait_s: float = 1.0, step_s: float = 0.1) -> float:

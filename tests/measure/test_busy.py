@@ -52,6 +52,20 @@ def test_a_short_window_borrows_a_recent_snapshot_or_waits():
     assert end.at_s - start.at_s >= load.MIN_WINDOW_S
 
 
+def test_a_short_window_waits_only_until_the_oldest_recent_snapshot_is_old_enough(monkeypatch):
+    # The app takes a snapshot when its script starts, 0.1 s or so before the first point
+    # after a slider move ends: that point waits out the rest, not a whole window.
+    monkeypatch.setattr(load, "_recent", load.collections.deque(maxlen=8))
+    now = load.snapshot()
+    planted = load.Snapshot(now.at_s - 0.1, now.machine_busy_s, now.own_s)
+    load._recent.appendleft(planted)
+    slept = []
+    monkeypatch.setattr(load.time, "sleep", slept.append)
+    start, _ = load.window(load.snapshot())
+    assert start == planted
+    assert slept and slept[0] <= load.MIN_WINDOW_S - 0.1 + 1e-9
+
+
 def _round(times, busy=False, flags=(), **more):
     times = list(times)
     return {
