@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import altair as alt
 import pandas as pd
@@ -93,6 +95,24 @@ def _compares_one(build: Callable, frame: pd.DataFrame) -> bool:
     return len(set(chosen)) < 2
 
 
+# Run once after the next chart is sent (set by the runner while it measures): on a small
+# CPU the browser drawing that chart and the page building its others compete, and the
+# first new point after a slider move waited for the page's last chart to be built.
+_after_chart: contextvars.ContextVar[Callable[[], object] | None] = contextvars.ContextVar(
+    "after_chart", default=None
+)
+
+
+@contextlib.contextmanager
+def after_first_chart(then: Callable[[], object] | None) -> Iterator[None]:
+    """Within this block, ``then()`` runs once, after the first chart is sent."""
+    token = _after_chart.set(then)
+    try:
+        yield
+    finally:
+        _after_chart.reset(token)
+
+
 def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
     """Build and show one chart; a chart that cannot be drawn says so and the page goes on.
     A chart that compares backends is left out when there is one backend to compare."""
@@ -110,6 +130,9 @@ def chart(build: Callable[..., alt.TopLevelMixin], *args, **kwargs) -> None:
     made = charts.same_colours(made, copy=False)  # panels put together elsewhere, too
     spec = _spec(_staged(made) if on_stage() else made)
     st.vega_lite_chart(spec, width="stretch" if wide else "content")
+    if (then := _after_chart.get()) is not None:
+        _after_chart.set(None)
+        then()
 
 
 # Altair's theme and data transformer are settings of the whole process: one chart is

@@ -18,17 +18,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core import cli, units
 from core.errors import BadInput
-from core.keep import files, recorder, results
+from core.keep import files, recorder, results, store
 from core.measure import devices, load, machine_state, sweep, workloads
 from core.measure.suites import SuitePart
 from core.show import charts, report, tables
-from ui import sidebar
+from ui import page, sidebar
 from ui.sidebar import Settings
 
 AUTO_RUN_LIMIT_S = 3.0
@@ -55,6 +57,7 @@ machine_fingerprint = functools.cache(devices.machine_fingerprint)  # asked once
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+    _stored_history.clear()
 
 
 def measured_frame(workload_name: str) -> pd.DataFrame:
@@ -93,19 +96,24 @@ def _signature(tasks: Sequence[sweep.Task]) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass
+class _Box:
+    status: Any  # Streamlit's status container
+    bar: Any
+    waiting: Any
+    stop_slot: Any
+
+
 class _Progress:
     """One measuring call on screen (status box, progress bar, Stop button, heartbeat), for
     pages and the suite alike. Each finished row is cached and stored as it arrives; a
     store that fails costs one warning, and measuring goes on."""
 
-    def __init__(self, key: str, signature: str, tasks, label: str, settings, dtypes) -> None:
+    def __init__(
+        self, key: str, signature: str, tasks, label: str, settings, dtypes, quick=False
+    ) -> None:
         self.note = st.empty()  # outside the status box, which folds away when done
-        self.status = st.status(label, expanded=True)
-        # Filled through its methods, not in a ``with`` block: leaving one while it runs
-        # sleeps 50 ms in Streamlit, before the first point.
-        self.bar = self.status.progress(0.0, text="starting…")
-        self.waiting, self.stop_slot = self.status.empty(), self.status.empty()
-        self.stop_slot.button("Stop", key=f"{key}.stop", on_click=_stop, args=(key, signature))
+        self.key, self.signature, self.label, self.box = key, signature, label, None
         self.tasks, self.settings, self.done = tasks, settings, 0
         self.started = self.beat_at = self.task_at = time.perf_counter()
         self.drawn_at = -math.inf  # the first new point is drawn at once
@@ -115,6 +123,21 @@ class _Progress:
                              "backends": settings.labels, "source": "app",
                              "machine_state": machine_state.snapshot()}  # fmt: skip
         self.records: dict[str, Callable[[dict], None]] | None = {}
+        if not quick:  # a quick first point opens it with its row: see _open
+            self._open()
+
+    def _open(self) -> _Box:
+        """The status box, made on first use. Streamlit sleeps 50 ms when it makes one; a
+        quick first point (a slider's new size) is drawn before that, not after."""
+        if self.box is None:
+            status = st.status(self.label, expanded=True)
+            # Filled through its methods, not in a ``with`` block: leaving one while it
+            # runs sleeps 50 ms more.
+            bar = status.progress(0.0, text="starting…")
+            self.box = _Box(status, bar, status.empty(), status.empty())
+            self.box.stop_slot.button("Stop", key=f"{self.key}.stop", on_click=_stop,
+                                      args=(self.key, self.signature))  # fmt: skip
+        return self.box
 
     def run(self, dtype, run_label, rows=None, redraw=None, budget_s=None) -> sweep.Measured:
         def on_row(task: sweep.Task, row: dict) -> None:
@@ -127,30 +150,34 @@ class _Progress:
                 rows[task.key] = row
             self._save(row, run_label(task))
             self.done += 1
-            self.waiting.empty()
+            wait_s = max(REDRAW_EVERY_S, self.draw_s * (1 - REDRAW_SHARE) / REDRAW_SHARE)
+            drew = redraw is not None and time.perf_counter() - self.drawn_at >= wait_s
+            if drew:
+                begun = time.perf_counter()
+                # The first new point: the browser draws its chart before the others are built.
+                first = self.drawn_at == -math.inf
+                with page.after_first_chart(_let_browser_draw if first else None):
+                    redraw(measuring=True)
+                self.drawn_at = time.perf_counter()
+                self.draw_s = self.drawn_at - begun
+            self._open().waiting.empty()
             shown = units.seconds(row.get("median_s")) if row["status"] == "ok" else row["status"]
             group = f"{task.group} · " if task.group else ""
             self._show(f"{group}{task.label} on {task.backend.label}: {shown}")
-            wait_s = max(REDRAW_EVERY_S, self.draw_s * (1 - REDRAW_SHARE) / REDRAW_SHARE)
-            if redraw is not None and time.perf_counter() - self.drawn_at >= wait_s:
-                begun = time.perf_counter()
-                redraw(measuring=True)
-                self.drawn_at = time.perf_counter()
-                self.draw_s = self.drawn_at - begun
-                if self.times_cpu:  # let the browser finish drawing before a CPU point
-                    load.settle()
+            if drew and self.times_cpu:  # let the browser finish drawing before a CPU point
+                load.settle()
 
         def on_start(task: sweep.Task) -> None:
             self.task, self.task_at = task, time.perf_counter()
 
         settings = self.settings.sweep_settings(dtype)
         return sweep.measure(self.tasks, settings, on_row=on_row, should_stop=self.beat,
-                             on_wait=self.waiting.info, budget_s=budget_s,
-                             on_start=on_start)  # fmt: skip
+                             on_wait=lambda text: self._open().waiting.info(text),
+                             budget_s=budget_s, on_start=on_start)  # fmt: skip
 
     def _show(self, text: str) -> None:
         total = max(len(self.tasks), 1)
-        self.bar.progress(min(self.done / total, 1.0), text=f"{self.done}/{total} · {text}")
+        self._open().bar.progress(min(self.done / total, 1.0), text=f"{self.done}/{total} · {text}")
 
     def _save(self, row: dict, run_label: str) -> None:
         if self.records is None:  # the store failed earlier in this call
@@ -181,11 +208,16 @@ class _Progress:
         return False
 
     def close(self, measured: int, cached: int, also: str = "") -> None:
-        self.stop_slot.empty()
-        self.waiting.empty()
+        box = self._open()
+        box.stop_slot.empty()
+        box.waiting.empty()
         took_s = time.perf_counter() - self.started
         label = f"Measured {measured} points in {took_s:.1f} s ({cached} from cache){also}."
-        self.status.update(label=label, state="complete", expanded=False)
+        box.status.update(label=label, state="complete", expanded=False)
+
+
+def _let_browser_draw() -> None:
+    load.settle(max_wait_s=0.3, step_s=0.05)
 
 
 def run_grid(
@@ -258,7 +290,8 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
                 redraw(measuring=True)
             backends = " and ".join(dict.fromkeys(t.backend.label for t in missing))
             what = f"Measuring {len(missing)} points on {backends}…"
-            progress = _Progress(key, signature, missing, what, settings, dtypes)
+            quick = missing[0].estimate_s < QUICK_FIRST_S
+            progress = _Progress(key, signature, missing, what, settings, dtypes, quick)
             run_label = label or f"{workload.title} (app)"
             begun = time.perf_counter()
             measured = progress.run(dtypes[0], lambda _: run_label, rows, redraw)
@@ -372,11 +405,19 @@ def _history(names: Sequence[str], settings: Settings) -> pd.DataFrame:
     with _cache_lock:
         frames = [pd.DataFrame([r for r in _cache.values() if r.get("workload") in names])]
     try:
-        store = sidebar.open_store()
-        frames += [store.history(name, settings.machine) for name in names]
+        url = store.default_store_url()
+        frames += [_stored_history(url, name, settings.machine) for name in names]
     except Exception as error:  # the store is a convenience
         _LOG.warning("no history for time estimates: %s", error)
     return pd.concat([f for f in frames if len(f)] or [pd.DataFrame()], ignore_index=True)
+
+
+# This server's own rows are in _cache from the moment they are measured, so a read of
+# the store a minute old misses at most what another process (the CLI) stored since; a
+# slider move saves the read (20-70 ms here). Failures are not cached.
+@st.cache_resource(show_spinner=False, ttl=60)
+def _stored_history(url: str, workload_name: str, machine: str) -> pd.DataFrame:
+    return sidebar.open_store().history(workload_name, machine)
 
 
 def suite_frame(part: SuitePart, settings: Settings, dtype: str) -> pd.DataFrame:

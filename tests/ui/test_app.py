@@ -201,6 +201,54 @@ def test_points_come_from_the_cache_on_a_second_visit(count_points):
     assert "cache" in texts(at.caption)
 
 
+def test_the_browser_draws_the_first_new_point_before_the_other_charts_are_built(monkeypatch):
+    # On a small CPU the browser drawing the time chart and the page building its three
+    # other charts compete: the first new point after a slider move waited for all four.
+    import streamlit as st
+
+    events, show = [], st.vega_lite_chart
+
+    def chart(*args, **kwargs):
+        events.append("chart")
+        return show(*args, **kwargs)
+
+    monkeypatch.setattr(st, "vega_lite_chart", chart)
+    monkeypatch.setattr(runner, "_let_browser_draw", lambda: events.append("wait"))
+    runner.clear_cache()
+    at = open_page("pages/elementwise.py", op="add,mul", size="1e3,1e4")
+    assert_clean(at)
+    assert events[:3] == ["chart", "wait", "chart"]  # the first new point's redraw
+    assert events.count("wait") == 1  # later redraws fill in without waiting
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_a_quick_first_point_comes_before_the_status_box(monkeypatch, quick):
+    # Streamlit sleeps 50 ms when it makes a status box: a slider's quick new point does
+    # not wait for it. A long first point shows its box, and Stop, before it starts.
+    import streamlit as st
+
+    events, status, measure = [], st.status, core.measure.sweep.measure_task
+    monkeypatch.setattr(st, "status", lambda *a, **k: events.append("box") or status(*a, **k))
+    monkeypatch.setattr(
+        core.measure.sweep,
+        "measure_task",
+        lambda *a, **k: events.append("point") or measure(*a, **k),
+    )
+    monkeypatch.setattr(runner, "QUICK_FIRST_S", 1e3 if quick else 0.0)
+    runner.clear_cache()
+    assert_clean(open_page("pages/elementwise.py", op="add", size="1e3"))
+    assert events[:2] == (["point", "box"] if quick else ["box", "point"])
+
+
+def test_each_script_run_leaves_a_recent_load_snapshot(monkeypatch):
+    # A short first point borrows it for its load window instead of waiting 0.15 s.
+    from core.measure import load
+
+    monkeypatch.setattr(load, "_recent", load.collections.deque(maxlen=8))
+    assert_clean(open_page("pages/results.py"))
+    assert len(load._recent) >= 1
+
+
 def test_run_button_when_auto_run_is_off_and_after_a_stop(count_points):
     runner.clear_cache()
     at = open_page("pages/matmul.py", size="16")
