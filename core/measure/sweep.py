@@ -291,10 +291,9 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         if "busy" in str(row.get("flags") or ""):  # others' load is no guide to the next run
             continue
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
-        per_round_s = wall_s / _rounds_of(row)
         key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
         at = round(math.log(rough_s), 9)  # one point, however its floats were stored
-        past.setdefault(key, {}).setdefault(at, []).append(math.log(per_round_s / rough_s))
+        past.setdefault(key, {}).setdefault(at, []).append(math.log(round_s(row) / rough_s))
     curves = {
         key: (np.array(sorted(points)), np.array([np.median(points[x]) for x in sorted(points)]))
         for key, points in past.items()
@@ -323,12 +322,14 @@ def _kind_of(workload: Workload, params: dict, backend, dtype) -> tuple:
     return (workload.name, backend, dtype, *named)
 
 
-def _rounds_of(row: dict) -> int:
-    """How many rounds a row's ``wall_s`` covers (stores older than rounds hold none)."""
+def round_s(row: dict) -> float:
+    """What one round of a measured row took: its ``wall_s`` over its rounds (stores
+    older than rounds hold none: one). What a point's estimate learns from."""
     try:
-        return max(int(row.get("rounds") or 1), 1)
+        rounds = max(int(row.get("rounds") or 1), 1)
     except (TypeError, ValueError):  # NaN or pandas' NA, where a table had no such row
-        return 1
+        rounds = 1
+    return float(row.get("wall_s") or 0.0) / rounds
 
 
 def run_estimate_s(tasks: Sequence[Task]) -> float:
@@ -414,12 +415,24 @@ def measure(
                     if on_start is not None:
                         on_start(task)
                     history = again.history[position]
-                    history.append(measure_task(task, settings, run_id, on_wait, should_stop))
+                    # A point still noisy repeats until its budget is spent: in a later
+                    # round, that budget is at most what the rounds have left, so the
+                    # rounds end when they were meant to (a new round's times are pooled
+                    # with the earlier ones').
+                    capped = _with_point_budget(settings, end - time.perf_counter())
+                    history.append(measure_task(task, capped, run_id, on_wait, should_stop))
                     precision = settings.timing.target_precision
                     done.rows[again.slots[position]] = row = merge_rounds(history, precision)
                     if on_row is not None:
                         on_row(task, row)
     return done
+
+
+def _with_point_budget(settings: SweepSettings, left_s: float) -> SweepSettings:
+    """``settings`` with each point's time budget cut to ``left_s`` if that is shorter."""
+    if left_s >= settings.timing.budget_s:
+        return settings
+    return replace(settings, timing=replace(settings.timing, budget_s=max(left_s, 0.0)))
 
 
 MAX_ROUNDS = 3

@@ -306,6 +306,29 @@ def test_estimates_learn_each_op_apart():
     assert ratios == {"add": pytest.approx(1.0), "exp": pytest.approx(10.0)}
 
 
+def test_a_later_round_never_runs_past_what_the_rounds_have_left(monkeypatch):
+    # A noisy point repeats until its budget is spent, however short its estimate: in a
+    # later round, its budget is what the rounds have left.
+    workload = workloads.get("elementwise")
+    settings = sweep.SweepSettings()
+    sizes = [1000 * (i + 1) for i in range(9)]
+    tasks = sweep.plan(workload, {"op": ["add"], "size": sizes}, [sweep.Backend("cpu", 1)],
+                       settings)  # fmt: skip
+    clock_s = [0.0]
+
+    def spends_its_budget(task, settings_, *_args, **_kwargs):
+        clock_s[0] += settings_.timing.budget_s
+        row = sweep.base_row(task, settings_)
+        return {**row, "status": "ok", "flags": "noisy", "times_s": "[1, 2, 3]", "median_s": 2.0}
+
+    monkeypatch.setattr(sweep, "measure_task", spends_its_budget)
+    monkeypatch.setattr(sweep, "_estimate_of", lambda point: 0.3)
+    monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock_s[0]))
+    sweep.measure(tasks, settings)
+    # The first pass took 9 s; the rounds have 4.5 s, and the last one started gets 0.5 s.
+    assert clock_s[0] == pytest.approx(9 * (1 + sweep.ROUNDS_SHARE))
+
+
 def test_without_a_budget_later_rounds_take_a_share_of_the_first_pass(monkeypatch):
     workload = workloads.get("elementwise")
     settings = sweep.SweepSettings()

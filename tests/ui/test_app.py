@@ -221,6 +221,20 @@ def test_the_browser_draws_the_first_new_point_before_the_other_charts_are_built
     assert events.count("wait") == 1  # later redraws fill in without waiting
 
 
+def test_a_page_offers_one_round_of_each_point_times_what_its_last_run_took_over_that(
+    monkeypatch,
+):
+    # Points are priced by one round; later rounds, drawing and waiting for the browser
+    # are what the page's last run took beyond that.
+    monkeypatch.setattr(runner, "_PAGE_FACTOR", {})
+    sweep = core.measure.sweep
+    matmul, cpu = core.measure.workloads.get("matmul"), sweep.Backend("cpu", 1)
+    tasks = sweep.plan(matmul, {"size": [16, 32]}, [cpu], sweep.SweepSettings())
+    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks)  # no run: rounds priced
+    runner._learn_page("mm", 6.0, [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}])
+    assert runner.offered_s(tasks, "mm") == pytest.approx(3 * sum(t.estimate_s for t in tasks))
+
+
 @pytest.mark.parametrize("quick", [True, False])
 def test_a_quick_first_point_comes_before_the_status_box(monkeypatch, quick):
     # Streamlit sleeps 50 ms when it makes a status box: a slider's quick new point does
