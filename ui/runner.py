@@ -314,30 +314,28 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
         st.warning(f"The charts could not be drawn: {units.one_line(error, typed=True)}")
 
 
-# How much longer a page's run took than one round of each of its points (later rounds
-# for noisy or busy points, drawing as rows arrive, waiting for the browser to finish
-# before a CPU point), from that page's last run on this server. Points are priced by one
-# round (sweep.learned), so this is what the next run of the page adds to them; until a
-# page has run, the rounds are priced by sweep.run_estimate_s. Only what the page offers
-# ("about N s") includes it: whether a grid runs by itself is judged on the points alone,
-# or small grids would stop running by themselves.
+# How much longer a page's run took than its points' own time (drawing as rows arrive,
+# waiting for the browser to finish before a CPU point), from that page's last run on
+# this server. Only what the page offers ("about N s") includes it: whether a grid runs
+# by itself is judged on the points alone, or small grids would stop running by themselves.
+# The points' own time counts every round: what the next run's rounds take is priced by
+# sweep.run_estimate_s, at half their allowance, not by how many the last run happened to
+# need (on a small noisy machine, anywhere from none to all of it).
 _PAGE_FACTOR: dict[str, float] = {}
 MAX_PAGE_FACTOR = 5.0
-MIN_LEARNED_S = 0.25  # points shorter than this in all say little of the page
+MIN_LEARNED_S = 0.5  # points shorter than this in all say little of the page
 
 
 def _learn_page(key: str, wall_s: float, rows: Sequence[dict]) -> None:
-    points_s = sum(sweep.round_s(row) for row in rows)
+    points_s = sum(float(row.get("wall_s") or 0.0) for row in rows)
     if points_s >= MIN_LEARNED_S and wall_s > 0:
         _PAGE_FACTOR[key] = min(max(wall_s / points_s, 1.0), MAX_PAGE_FACTOR)
 
 
 def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
-    """What a page offers for measuring ``missing``: one round of each point, times what
-    the page's last run took over that; before any, with the rounds they may need."""
-    if (factor := _PAGE_FACTOR.get(key)) is None:
-        return sweep.run_estimate_s(missing)
-    return sum(t.estimate_s for t in missing) * factor
+    """What a page offers for measuring ``missing``: the points' estimates with the
+    rounds they may need again, and the page's own time as it went last time."""
+    return sweep.run_estimate_s(missing) * _PAGE_FACTOR.get(key, 1.0)
 
 
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:

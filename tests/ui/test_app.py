@@ -221,18 +221,17 @@ def test_the_browser_draws_the_first_new_point_before_the_other_charts_are_built
     assert events.count("wait") == 1  # later redraws fill in without waiting
 
 
-def test_a_page_offers_one_round_of_each_point_times_what_its_last_run_took_over_that(
-    monkeypatch,
-):
-    # Points are priced by one round; later rounds, drawing and waiting for the browser
-    # are what the page's last run took beyond that.
+def test_a_page_offers_its_points_rounds_allowance_and_its_own_time_as_last_run(monkeypatch):
+    # The page's own time (drawing, waiting for the browser) is learned over every round
+    # its points took; the next run's rounds are priced at half their allowance, however
+    # many the last run happened to need.
     monkeypatch.setattr(runner, "_PAGE_FACTOR", {})
     sweep = core.measure.sweep
     matmul, cpu = core.measure.workloads.get("matmul"), sweep.Backend("cpu", 1)
     tasks = sweep.plan(matmul, {"size": [16, 32]}, [cpu], sweep.SweepSettings())
-    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks)  # no run: rounds priced
+    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks)
     runner._learn_page("mm", 6.0, [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}])
-    assert runner.offered_s(tasks, "mm") == pytest.approx(3 * sum(t.estimate_s for t in tasks))
+    assert runner.offered_s(tasks, "mm") == pytest.approx(2 * sweep.run_estimate_s(tasks))
 
 
 @pytest.mark.parametrize("quick", [True, False])
