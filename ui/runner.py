@@ -302,7 +302,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
     with below:
         _report(final, workload, settings, key, table)
     if measured is not None:  # the page's time, from Run to its last table
-        _learn_page(key, time.perf_counter() - begun, measured.rows)
+        _learn_page(key, time.perf_counter() - begun, measured)
     return final
 
 
@@ -318,24 +318,29 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
 # waiting for the browser to finish before a CPU point), from that page's last run on
 # this server. Only what the page offers ("about N s") includes it: whether a grid runs
 # by itself is judged on the points alone, or small grids would stop running by themselves.
-# The points' own time counts every round: what the next run's rounds take is priced by
-# sweep.run_estimate_s, at half their allowance, not by how many the last run happened to
-# need (on a small noisy machine, anywhere from none to all of it).
 _PAGE_FACTOR: dict[str, float] = {}
 MAX_PAGE_FACTOR = 5.0
 MIN_LEARNED_S = 0.5  # points shorter than this in all say little of the page
+# The share of their allowance the page's later rounds took last time. Whether a point
+# needs another round is a matter of luck on a small noisy machine (none one run, all the
+# next), so what the next run's rounds are priced at lies halfway between that share and
+# the half that is priced before a page has run.
+_PAGE_ROUNDS: dict[str, float] = {}
 
 
-def _learn_page(key: str, wall_s: float, rows: Sequence[dict]) -> None:
-    points_s = sum(float(row.get("wall_s") or 0.0) for row in rows)
+def _learn_page(key: str, wall_s: float, measured: sweep.Measured) -> None:
+    points_s = sum(float(row.get("wall_s") or 0.0) for row in measured.rows)
     if points_s >= MIN_LEARNED_S and wall_s > 0:
         _PAGE_FACTOR[key] = min(max(wall_s / points_s, 1.0), MAX_PAGE_FACTOR)
+    if math.isfinite(share := measured.rounds_share):
+        _PAGE_ROUNDS[key] = share
 
 
 def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
     """What a page offers for measuring ``missing``: the points' estimates with the
     rounds they may need again, and the page's own time as it went last time."""
-    return sweep.run_estimate_s(missing) * _PAGE_FACTOR.get(key, 1.0)
+    rounds_share = (0.5 + _PAGE_ROUNDS.get(key, 0.5)) / 2
+    return sweep.run_estimate_s(missing, rounds_share) * _PAGE_FACTOR.get(key, 1.0)
 
 
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:

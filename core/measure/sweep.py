@@ -332,12 +332,12 @@ def round_s(row: dict) -> float:
     return float(row.get("wall_s") or 0.0) / rounds
 
 
-def run_estimate_s(tasks: Sequence[Task]) -> float:
+def run_estimate_s(tasks: Sequence[Task], rounds_share: float = 0.5) -> float:
     """Seconds measuring ``tasks`` is expected to take without a budget: each point once,
-    and half of what later rounds may take (they take all of it when points stay noisy
-    or busy, none when every point is steady)."""
+    and ``rounds_share`` of what later rounds may take (they take all of it when points
+    stay noisy or busy, none when every point is steady; by default, half)."""
     first_s = sum(t.estimate_s for t in tasks)
-    return first_s + _rounds_allowance_s(first_s) / 2
+    return first_s + rounds_share * _rounds_allowance_s(first_s)
 
 
 def _rounds_allowance_s(first_s: float) -> float:
@@ -350,6 +350,15 @@ class Measured:
 
     rows: list[dict] = field(default_factory=list)
     skipped: list[list[Task]] = field(default_factory=list)
+    rounds_s: float = 0.0  # without a budget: what later rounds took, and were allowed
+    rounds_allowance_s: float = 0.0
+
+    @property
+    def rounds_share(self) -> float:
+        """The share of their allowance later rounds took (NaN when none was given)."""
+        if not self.rounds_allowance_s > 0:
+            return math.nan
+        return min(self.rounds_s / self.rounds_allowance_s, 1.0)
 
 
 def measure(
@@ -425,6 +434,9 @@ def measure(
                     done.rows[again.slots[position]] = row = merge_rounds(history, precision)
                     if on_row is not None:
                         on_row(task, row)
+        if budget_s is None:  # what a page learns its next run's rounds from
+            done.rounds_s += time.perf_counter() - now
+            done.rounds_allowance_s += end - now
     return done
 
 

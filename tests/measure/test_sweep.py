@@ -324,9 +324,10 @@ def test_a_later_round_never_runs_past_what_the_rounds_have_left(monkeypatch):
     monkeypatch.setattr(sweep, "measure_task", spends_its_budget)
     monkeypatch.setattr(sweep, "_estimate_of", lambda point: 0.3)
     monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock_s[0]))
-    sweep.measure(tasks, settings)
+    done = sweep.measure(tasks, settings)
     # The first pass took 9 s; the rounds have 4.5 s, and the last one started gets 0.5 s.
     assert clock_s[0] == pytest.approx(9 * (1 + sweep.ROUNDS_SHARE))
+    assert done.rounds_share == pytest.approx(1.0)  # what a page learns its rounds from
 
 
 def test_without_a_budget_later_rounds_take_a_share_of_the_first_pass(monkeypatch):

@@ -221,17 +221,20 @@ def test_the_browser_draws_the_first_new_point_before_the_other_charts_are_built
     assert events.count("wait") == 1  # later redraws fill in without waiting
 
 
-def test_a_page_offers_its_points_rounds_allowance_and_its_own_time_as_last_run(monkeypatch):
+def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(monkeypatch):
     # The page's own time (drawing, waiting for the browser) is learned over every round
-    # its points took; the next run's rounds are priced at half their allowance, however
-    # many the last run happened to need.
+    # its points took. Rounds are priced at half their allowance, then halfway between
+    # that and the share the page's last run took: how many a run needs is partly luck.
     monkeypatch.setattr(runner, "_PAGE_FACTOR", {})
+    monkeypatch.setattr(runner, "_PAGE_ROUNDS", {})
     sweep = core.measure.sweep
     matmul, cpu = core.measure.workloads.get("matmul"), sweep.Backend("cpu", 1)
     tasks = sweep.plan(matmul, {"size": [16, 32]}, [cpu], sweep.SweepSettings())
-    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks)
-    runner._learn_page("mm", 6.0, [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}])
-    assert runner.offered_s(tasks, "mm") == pytest.approx(2 * sweep.run_estimate_s(tasks))
+    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks, 0.5)
+    rows = [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}]
+    no_rounds = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0)
+    runner._learn_page("mm", 6.0, no_rounds)
+    assert runner.offered_s(tasks, "mm") == pytest.approx(2 * sweep.run_estimate_s(tasks, 0.25))
 
 
 @pytest.mark.parametrize("quick", [True, False])
