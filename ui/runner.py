@@ -320,7 +320,9 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
 # by itself is judged on the points alone, or small grids would stop running by themselves.
 _PAGE_FACTOR: dict[str, float] = {}
 MAX_PAGE_FACTOR = 5.0
-MIN_LEARNED_S = 0.5  # points shorter than this in all say little of the page
+# Points shorter than this in all say little of the page. Not much longer, though: on a
+# big GPU a whole default grid's points take 0.3 s and drawing it 0.8 s more.
+MIN_LEARNED_S = 0.2
 # The share of their allowance the page's later rounds took last time. Whether a point
 # needs another round is a matter of luck on a small noisy machine (none one run, all the
 # next), so what the next run's rounds are priced at lies halfway between that share and
