@@ -306,49 +306,41 @@ def test_estimates_learn_each_op_apart():
     assert ratios == {"add": pytest.approx(1.0), "exp": pytest.approx(10.0)}
 
 
-def test_a_later_round_never_runs_past_what_the_rounds_have_left(monkeypatch):
-    # A noisy point repeats until its budget is spent, however short its estimate: in a
-    # later round, its budget is what the rounds have left.
-    workload = workloads.get("elementwise")
-    settings = sweep.SweepSettings()
-    sizes = [1000 * (i + 1) for i in range(9)]
+def _noisy_on_a_fake_clock(monkeypatch, count: int, estimate_s: float, take_s):
+    """Measure ``count`` points on a fake clock, each estimated at ``estimate_s``, each
+    taking ``take_s(its settings)`` seconds and staying noisy: (the clock at the end,
+    what measure returned, the tasks)."""
+    workload, settings = workloads.get("elementwise"), sweep.SweepSettings()
+    sizes = [1000 * (i + 1) for i in range(count)]
     tasks = sweep.plan(workload, {"op": ["add"], "size": sizes}, [sweep.Backend("cpu", 1)],
                        settings)  # fmt: skip
     clock_s = [0.0]
 
-    def spends_its_budget(task, settings_, *_args, **_kwargs):
-        clock_s[0] += settings_.timing.budget_s
+    def noisy(task, settings_, *_args, **_kwargs):
+        clock_s[0] += take_s(settings_)
         row = sweep.base_row(task, settings_)
         return {**row, "status": "ok", "flags": "noisy", "times_s": "[1, 2, 3]", "median_s": 2.0}
 
-    monkeypatch.setattr(sweep, "measure_task", spends_its_budget)
-    monkeypatch.setattr(sweep, "_estimate_of", lambda point: 0.3)
+    monkeypatch.setattr(sweep, "measure_task", noisy)
+    monkeypatch.setattr(sweep, "_estimate_of", lambda point: estimate_s)
     monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock_s[0]))
     done = sweep.measure(tasks, settings)
+    return clock_s[0], done, tasks
+
+
+def test_a_later_round_never_runs_past_what_the_rounds_have_left(monkeypatch):
+    # A noisy point repeats until its budget is spent, however short its estimate: in a
+    # later round, its budget is what the rounds have left.
+    end_s, done, _ = _noisy_on_a_fake_clock(monkeypatch, 9, 0.3, lambda s: s.timing.budget_s)
     # The first pass took 9 s; the rounds have 4.5 s, and the last one started gets 0.5 s.
-    assert clock_s[0] == pytest.approx(9 * (1 + sweep.ROUNDS_SHARE))
+    assert end_s == pytest.approx(9 * (1 + sweep.ROUNDS_SHARE))
     assert done.rounds_share == pytest.approx(1.0)  # what a page learns its rounds from
 
 
 def test_without_a_budget_later_rounds_take_a_share_of_the_first_pass(monkeypatch):
-    workload = workloads.get("elementwise")
-    settings = sweep.SweepSettings()
-    sizes = [1000 * (i + 1) for i in range(10)]
-    tasks = sweep.plan(workload, {"op": ["add"], "size": sizes}, [sweep.Backend("cpu", 1)],
-                       settings)  # fmt: skip
-    clock_s = [0.0]
-
-    def noisy_second(task, *_args, **_kwargs):  # every point takes a second and stays noisy
-        clock_s[0] += 1.0
-        row = sweep.base_row(task, settings)
-        return {**row, "status": "ok", "flags": "noisy", "times_s": "[1, 2, 3]", "median_s": 2.0}
-
-    monkeypatch.setattr(sweep, "measure_task", noisy_second)
-    monkeypatch.setattr(sweep, "_estimate_of", lambda point: 1.0)
-    monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock_s[0]))
-    sweep.measure(tasks, settings)
+    end_s, _, tasks = _noisy_on_a_fake_clock(monkeypatch, 10, 1.0, lambda _: 1.0)
     # The first pass took 10 s; rounds took what the share of it allows, no more.
-    assert clock_s[0] == 10 + 10 * sweep.ROUNDS_SHARE
+    assert end_s == 10 + 10 * sweep.ROUNDS_SHARE
     # What a page offers counts half of that: rounds take all of it or none.
     one_second = [dataclasses.replace(task, estimate_s=1.0) for task in tasks]
     assert sweep.run_estimate_s(one_second) == 10 * (1 + sweep.ROUNDS_SHARE / 2)
