@@ -325,8 +325,8 @@ MAX_PAGE_FACTOR = 5.0
 MIN_LEARNED_S = 0.2
 # The share of their allowance the page's later rounds took last time. Whether a point
 # needs another round is a matter of luck on a small noisy machine (none one run, all the
-# next), so what the next run's rounds are priced at lies halfway between that share and
-# the half that is priced before a page has run.
+# next), so the next run's rounds are priced halfway between that share and the one
+# expected before a page has run.
 _PAGE_ROUNDS: dict[str, float] = {}
 
 
@@ -341,7 +341,8 @@ def _learn_page(key: str, wall_s: float, measured: sweep.Measured) -> None:
 def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
     """What a page offers for measuring ``missing``: the points' estimates with the
     rounds they may need again, and the page's own time as it went last time."""
-    rounds_share = (0.5 + _PAGE_ROUNDS.get(key, 0.5)) / 2
+    expected = sweep.EXPECTED_ROUNDS_SHARE
+    rounds_share = (expected + _PAGE_ROUNDS.get(key, expected)) / 2
     return sweep.run_estimate_s(missing, rounds_share) * _PAGE_FACTOR.get(key, 1.0)
 
 

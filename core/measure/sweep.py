@@ -293,7 +293,7 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
         key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
         at = round(math.log(rough_s), 9)  # one point, however its floats were stored
-        past.setdefault(key, {}).setdefault(at, []).append(math.log(round_s(row) / rough_s))
+        past.setdefault(key, {}).setdefault(at, []).append(math.log(_round_s(row) / rough_s))
     curves = {
         key: (np.array(sorted(points)), np.array([np.median(points[x]) for x in sorted(points)]))
         for key, points in past.items()
@@ -322,7 +322,7 @@ def _kind_of(workload: Workload, params: dict, backend, dtype) -> tuple:
     return (workload.name, backend, dtype, *named)
 
 
-def round_s(row: dict) -> float:
+def _round_s(row: dict) -> float:
     """What one round of a measured row took: its ``wall_s`` over its rounds (stores
     older than rounds hold none: one). What a point's estimate learns from."""
     try:
@@ -332,10 +332,14 @@ def round_s(row: dict) -> float:
     return float(row.get("wall_s") or 0.0) / rounds
 
 
-def run_estimate_s(tasks: Sequence[Task], rounds_share: float = 0.5) -> float:
+# The share of their allowance later rounds are expected to take, before a page has run:
+# all of it when points stay noisy or busy, none when every point is steady.
+EXPECTED_ROUNDS_SHARE = 0.5
+
+
+def run_estimate_s(tasks: Sequence[Task], rounds_share: float = EXPECTED_ROUNDS_SHARE) -> float:
     """Seconds measuring ``tasks`` is expected to take without a budget: each point once,
-    and ``rounds_share`` of what later rounds may take (they take all of it when points
-    stay noisy or busy, none when every point is steady; by default, half)."""
+    and ``rounds_share`` of what later rounds may take."""
     first_s = sum(t.estimate_s for t in tasks)
     return first_s + rounds_share * _rounds_allowance_s(first_s)
 

@@ -230,7 +230,7 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     sweep = core.measure.sweep
     matmul, cpu = core.measure.workloads.get("matmul"), sweep.Backend("cpu", 1)
     tasks = sweep.plan(matmul, {"size": [16, 32]}, [cpu], sweep.SweepSettings())
-    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks, 0.5)
+    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks)  # half the allowance
     rows = [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}]
     no_rounds = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0)
     runner._learn_page("mm", 6.0, no_rounds)
