@@ -29,7 +29,8 @@ def missing(value: Any) -> bool:
         return False
 
 
-def _number(value: Any) -> float | None:  # a finite float, or None
+def as_number(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, a flag, text, NaN, infinite)."""
     if missing(value) or isinstance(value, bool):
         return None
     try:
@@ -55,7 +56,7 @@ def plain(value: Any, *, finite: bool = False) -> Any:
 
 def seconds(value_s: Any) -> str:
     """0.00042 -> '420 µs': ns, µs, ms or s with 3 significant digits; '-' when missing."""
-    number = _number(value_s)
+    number = as_number(value_s)
     if number is None:
         return "-"
     unit, _, factor = next((t for t in _TIME if abs(number) >= t[1]), _TIME[-1])
@@ -64,7 +65,7 @@ def seconds(value_s: Any) -> str:
 
 def duration(value_s: Any) -> str:
     """A time estimate in words: 'under a second', 'about 40 s', 'about 3 min'; or '-'."""
-    number = _number(value_s)
+    number = as_number(value_s)
     if number is None:
         return "-"
     if number < 1:
@@ -83,7 +84,7 @@ def bytes_si(n_bytes: Any) -> str:
 
 
 def _bytes(n_bytes: Any, ladder: tuple[tuple[str, float], ...]) -> str:
-    number = _number(n_bytes)
+    number = as_number(n_bytes)
     if number is None:
         return "unknown"
     for unit, size in ladder:
@@ -95,7 +96,7 @@ def _bytes(n_bytes: Any, ladder: tuple[tuple[str, float], ...]) -> str:
 
 def rate(per_s: Any, unit: str = "B") -> str:
     """5.12e11 -> '512 GB/s', rate(1.23e13, 'FLOP') -> '12.3 TFLOP/s'; '-' when missing."""
-    number = _number(per_s)
+    number = as_number(per_s)
     if number is None:
         return "-"
     prefix, size = next(((p, s) for p, s in _RATE_PREFIXES if abs(number) >= s), ("", 1.0))
@@ -103,7 +104,7 @@ def rate(per_s: Any, unit: str = "B") -> str:
 
 
 def _median_positive(values: Iterable[Any]) -> float:
-    numbers = [n for n in map(_number, values) if n is not None and n > 0]
+    numbers = [n for n in map(as_number, values) if n is not None and n > 0]
     return statistics.median(numbers) if numbers else math.nan
 
 
@@ -129,7 +130,7 @@ def bytes_unit(values_bytes: Iterable[Any]) -> tuple[str, float]:
 def compact(number: Any, *, from_abs: float = 1e4) -> str:
     """The house style for a size: 30000 -> '3e4', 512 -> '512', 2.5 -> '2.5'; '?' when
     missing. Round numbers from ``from_abs`` on (1e3 for slider stops) get an exponent."""
-    value = _number(number)
+    value = as_number(number)
     if value is None:
         return "?"
     if not value.is_integer():
@@ -159,7 +160,7 @@ def is_decade(number: float) -> bool:
 def about(number: Any) -> str:
     """An estimate (a crossover, say) to 2 significant digits in the house style:
     22012.3 -> '2.2e4', 1e5 -> '1e5', 316.2 -> '320', 64 -> '64'; '?' when missing."""
-    value = _number(number)
+    value = as_number(number)
     if value is None:
         return "?"
     value = float(f"{value:.2g}")
@@ -171,7 +172,7 @@ def about(number: Any) -> str:
 
 def speedup(value: Any) -> str:
     """A speedup with precision that suits its size: '12×', '3.2×', '0.25×'; '' when missing."""
-    number = _number(value)
+    number = as_number(value)
     if number is None:
         return ""
     return f"{number:{'.0f' if number >= 10 else '.1f' if number >= 1 else '.2g'}}×"
@@ -180,7 +181,7 @@ def speedup(value: Any) -> str:
 def speedup_range(value: Any, low: Any, high: Any) -> str:
     """A speedup with its 95% interval, '12.3× (11.8–12.9×)'; the bare figure when the
     interval is unknown; '' when missing."""
-    number, lo, hi = _number(value), _number(low), _number(high)
+    number, lo, hi = as_number(value), as_number(low), as_number(high)
     if number is None:
         return ""
     if lo is None or hi is None:
@@ -194,7 +195,7 @@ def _three_digits(number: float) -> str:
 
 def ratio(value: Any) -> str:
     """A ratio of times to 3 significant digits: '0.53×', '2×'; '-' when missing."""
-    number = _number(value)
+    number = as_number(value)
     return "-" if number is None else f"{number:.3g}×"
 
 
@@ -207,7 +208,7 @@ def point_label(
     for name, value in params.items():
         if missing(value):
             continue
-        is_text = _number(value) is None
+        is_text = as_number(value) is None
         shown = str(plain(value)) if is_text else compact(value)
         parts.append(shown if is_text and not all_named else f"{name}={shown}")
     return " ".join(parts)

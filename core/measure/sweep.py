@@ -269,7 +269,8 @@ def _estimate_s(
 def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Task]:
     """``tasks`` with estimates learned from what this machine measured before: ``history``
     holds earlier rows (``workload``, its parameters, ``backend``, ``dtype``, ``flops``,
-    ``bytes``, ``wall_s``, ``rounds``, ``flags``; rows measured busy are left out).
+    ``bytes``, ``wall_s``, ``first_call_s``, ``median_s``, ``rounds``, ``flags``; rows
+    measured busy are left out, rows still noisy count half).
 
     What is learned is the ratio of a round's real time to the rough estimate, for the
     same workload, backend, dtype and named parameters (``_kind_of``). A point measured
@@ -281,23 +282,35 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
     of one round: later rounds are ``run_estimate_s``'s to price."""
     if history is None or len(history) == 0:
         return list(tasks)
-    past: dict[tuple, dict[float, list[float]]] = {}
+    quiet: dict[tuple, dict[float, list[float]]] = {}
+    noisy: dict[tuple, dict[float, list[float]]] = {}
     workloads_ = {t.workload.name: t.workload for t in tasks}
     for row in history.to_dict("records"):
         workload = workloads_.get(row.get("workload"))
-        wall_s = row.get("wall_s")
-        if workload is None or wall_s is None or not wall_s > 0 or not row.get("flops"):
+        round_s = _round_s(row)
+        if workload is None or not round_s > 0 or not row.get("flops"):
             continue
-        if "busy" in str(row.get("flags") or ""):  # others' load is no guide to the next run
+        flags = str(row.get("flags") or "")
+        if "busy" in flags:  # others' load is no guide to the next run
             continue
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
         key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
         at = round(math.log(rough_s), 9)  # one point, however its floats were stored
-        past.setdefault(key, {}).setdefault(at, []).append(math.log(_round_s(row) / rough_s))
-    curves = {
-        key: (np.array(sorted(points)), np.array([np.median(points[x]) for x in sorted(points)]))
-        for key, points in past.items()
-    }
+        past = noisy if "noisy" in flags else quiet
+        past.setdefault(key, {}).setdefault(at, []).append(math.log(round_s / rough_s))
+    curves = {key: _curve(points) for key, points in quiet.items()}
+    # A point still noisy repeats until its budget is spent; the next run it may settle
+    # in a tenth of that (0.05 s against 1.4 s, the same CPU point on an H200). Its time
+    # says as much of luck as of the point, so it counts halfway to what its quiet
+    # neighbours say, and not where the point was also measured quiet.
+    for key, points in noisy.items():
+        near = curves.get(key)
+        merged = dict(quiet.get(key, {}))
+        for at, values in points.items():
+            if at not in merged:
+                own = float(np.median(values))
+                merged[at] = [own if near is None else (own + float(np.interp(at, *near))) / 2]
+        curves[key] = _curve(merged)
     out = []
     for task in tasks:
         curve = curves.get(_kind_of(task.workload, task.params, task.backend.label, task.dtype))
@@ -307,6 +320,12 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         factor = math.exp(float(np.interp(math.log(task.estimate_s), *curve)))
         out.append(replace(task, estimate_s=task.estimate_s * factor))
     return out
+
+
+def _curve(points: dict[float, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Log rough estimates, and the median log ratio learned at each, in order."""
+    at = sorted(points)
+    return np.array(at), np.array([np.median(points[x]) for x in at])
 
 
 def _kind_of(workload: Workload, params: dict, backend, dtype) -> tuple:
@@ -323,13 +342,18 @@ def _kind_of(workload: Workload, params: dict, backend, dtype) -> tuple:
 
 
 def _round_s(row: dict) -> float:
-    """What one round of a measured row took: its ``wall_s`` over its rounds (stores
-    older than rounds hold none: one). What a point's estimate learns from."""
-    try:
-        rounds = max(int(row.get("rounds") or 1), 1)
-    except (TypeError, ValueError):  # NaN or pandas' NA, where a table had no such row
-        rounds = 1
-    return float(row.get("wall_s") or 0.0) / rounds
+    """What one round of a measured row took, less its one-time set-up: its ``wall_s``,
+    without what its first call took beyond a steady call, over its rounds (stores older
+    than rounds hold none: one). What a point's estimate learns from.
+
+    A process's first call into a library sets it up once: a cuBLAS handle, cuDNN, 0.1 to
+    0.4 s on an H200, where the same point takes 0.01 s after. Learned with the point,
+    it would make the next run of the page seem several times longer than it is."""
+    wall_s, first_s, steady_s, rounds = (
+        units.as_number(row.get(name)) or 0.0
+        for name in ("wall_s", "first_call_s", "median_s", "rounds")
+    )
+    return max(wall_s - max(first_s - steady_s, 0.0), 0.0) / max(rounds, 1.0)
 
 
 # The share of their allowance later rounds are expected to take, before a page has run:

@@ -287,6 +287,47 @@ def test_a_point_measured_before_is_expected_to_take_what_it_took_per_round():
     assert middle.estimate_s < learned[256] < 4 * middle.estimate_s  # between its neighbours
 
 
+def _matmul_history(tasks, rows) -> pd.DataFrame:
+    """History rows for matmul ``tasks`` on their backend: ``rows`` gives, task by task, the
+    columns that differ (``ratio`` of wall time to the rough estimate, flags, ...)."""
+    return pd.DataFrame([
+        {"workload": "matmul", "backend": t.backend.label, "dtype": "float32",
+         "flops": t.cost.flops, "bytes": t.cost.bytes_moved,
+         "wall_s": row.pop("ratio", 1.0) * t.estimate_s + row.pop("extra_s", 0.0), **row}
+        for t, row in zip(tasks, rows, strict=True)
+    ])  # fmt: skip
+
+
+def test_an_estimate_leaves_out_what_a_first_call_set_up_once():
+    # A process's first cuBLAS call took 0.4 s more than a steady one; the next run's
+    # point will not pay it again.
+    settings = sweep.SweepSettings()
+    (task,) = sweep.plan(workloads.get("matmul"), {"size": [256]}, [sweep.Backend("cpu", 1)],
+                         settings)  # fmt: skip
+    first = {"ratio": 3.0, "extra_s": 0.4 - 0.001, "first_call_s": 0.4, "median_s": 0.001}
+    history = _matmul_history([task], [first])
+    assert sweep.learned([task], history, settings)[0].estimate_s == pytest.approx(
+        3 * task.estimate_s
+    )
+
+
+def test_a_noisy_point_counts_halfway_to_its_quiet_neighbours():
+    # A point still noisy spent its whole budget, which the next run it may not: its
+    # time counts halfway (in logs) to what the quiet points beside it say.
+    settings = sweep.SweepSettings()
+    tasks = sweep.plan(workloads.get("matmul"), {"size": [128, 256, 512]},
+                       [sweep.Backend("cpu", 1)], settings)  # fmt: skip
+    history = _matmul_history(tasks, [{}, {"ratio": 16.0, "flags": "noisy"}, {}])
+    learned = sweep.learned(tasks, history, settings)
+    assert learned[1].estimate_s == pytest.approx(4 * tasks[1].estimate_s)
+    assert learned[0].estimate_s == pytest.approx(tasks[0].estimate_s)
+    # Measured quiet as well, the point goes by that alone.
+    quiet_too = pd.concat([history, _matmul_history(tasks[1:2], [{"ratio": 2.0}])])
+    assert sweep.learned(tasks, quiet_too, settings)[1].estimate_s == pytest.approx(
+        2 * tasks[1].estimate_s
+    )
+
+
 def test_estimates_learn_each_op_apart():
     workload = workloads.get("elementwise")
     settings = sweep.SweepSettings()
