@@ -118,6 +118,7 @@ class _Progress:
         self.started = self.beat_at = self.task_at = time.perf_counter()
         self.drawn_at = -math.inf  # the first new point is drawn at once
         self.draw_s, self.task = 0.0, None
+        self.redraws, self.drawing_s = 0, 0.0  # as points arrive, and what they took in all
         self.times_cpu = any(t.backend.device == "cpu" for t in tasks)
         self.run_settings = {**settings.sweep_settings().as_dict(), "dtypes": list(dtypes),
                              "backends": settings.labels, "source": "app",
@@ -160,12 +161,14 @@ class _Progress:
                     redraw(measuring=True)
                 self.drawn_at = time.perf_counter()
                 self.draw_s = self.drawn_at - begun
+                self.redraws += 1
+                self.drawing_s += self.draw_s
             self._open().waiting.empty()
             shown = units.seconds(row.get("median_s")) if row["status"] == "ok" else row["status"]
             group = f"{task.group} · " if task.group else ""
             self._show(f"{group}{task.label} on {task.backend.label}: {shown}")
             if drew and self.times_cpu:  # let the browser finish drawing before a CPU point
-                load.settle()
+                self.drawing_s += load.settle()
 
         def on_start(task: sweep.Task) -> None:
             self.task, self.task_at = task, time.perf_counter()
@@ -283,6 +286,7 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
     measured = None
     with controls:
         if missing and _should_run(missing, tasks, settings, key, signature):
+            run_began = time.perf_counter()
             # Drawing the cached points before measuring costs as long as a page's charts
             # take (0.3 s for four here): when the first new point comes sooner than that, the
             # chart is drawn once, with it, and a slider's first new point arrives sooner.
@@ -293,8 +297,9 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
             quick = missing[0].estimate_s < QUICK_FIRST_S
             progress = _Progress(key, signature, missing, what, settings, dtypes, quick)
             run_label = label or f"{workload.title} (app)"
-            begun = time.perf_counter()
+            measuring_began = time.perf_counter()
             measured = progress.run(dtypes[0], lambda _: run_label, rows, redraw)
+            measuring_s = time.perf_counter() - measuring_began
             progress.close(len(missing), len(tasks) - len(missing))
         elif not missing and tasks:
             st.caption(f"All {len(tasks)} points from the cache: measured earlier on this server.")
@@ -302,7 +307,8 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
     with below:
         _report(final, workload, settings, key, table)
     if measured is not None:  # the page's time, from Run to its last table
-        _learn_page(key, time.perf_counter() - begun, measured)
+        page_s = time.perf_counter() - run_began - measuring_s
+        _learn_page(key, measured, progress, measuring_s, page_s)
     return final
 
 
@@ -314,15 +320,24 @@ def _draw(draw: Callable[[pd.DataFrame], None], frame: pd.DataFrame, workload) -
         st.warning(f"The charts could not be drawn: {units.one_line(error, typed=True)}")
 
 
-# How much longer a page's run took than its points' own time (drawing as rows arrive,
-# waiting for the browser to finish before a CPU point), from that page's last run on
-# this server. Only what the page offers ("about N s") includes it: whether a grid runs
-# by itself is judged on the points alone, or small grids would stop running by themselves.
-_PAGE_FACTOR: dict[str, float] = {}
-MAX_PAGE_FACTOR = 5.0
-# Points shorter than this in all say little of the page. Not much longer, though: on a
-# big GPU a whole default grid's points take 0.3 s and drawing it 0.8 s more.
-MIN_LEARNED_S = 0.2
+@dataclass(frozen=True)
+class _PageTime:
+    """What a page's run takes beyond its points' own time."""
+
+    per_point_s: float  # saving it, showing progress
+    per_redraw_s: float  # drawing the charts as points arrive, letting the browser draw them
+    page_s: float  # once a run: the charts drawn before the first point and after the last
+
+
+# Before a page has run on this server, about what these pages took on a small 2-core
+# CPU; after, what its last run took. Learned in parts, because they grow with different
+# things: saving with the points, redrawing with the time (once a second at most, see
+# REDRAW_EVERY_S), and the rest not at all. On an H200 a default matmul grid's points take
+# 0.1-0.5 s and the page 0.5 s more, whichever; on Training, redrawing is a tenth.
+# Only what the page offers ("about N s") includes them: whether a grid runs by itself is
+# judged on the points alone, or small grids would stop running by themselves.
+DEFAULT_PAGE_TIME = _PageTime(per_point_s=0.02, per_redraw_s=0.3, page_s=0.4)
+_PAGE_TIME: dict[str, _PageTime] = {}
 # The share of their allowance the page's later rounds took last time. Whether a point
 # needs another round is a matter of luck on a small noisy machine (none one run, all the
 # next), so the next run's rounds are priced halfway between that share and the one
@@ -330,10 +345,16 @@ MIN_LEARNED_S = 0.2
 _PAGE_ROUNDS: dict[str, float] = {}
 
 
-def _learn_page(key: str, wall_s: float, measured: sweep.Measured) -> None:
-    points_s = sum(float(row.get("wall_s") or 0.0) for row in measured.rows)
-    if points_s >= MIN_LEARNED_S and wall_s > 0:
-        _PAGE_FACTOR[key] = min(max(wall_s / points_s, 1.0), MAX_PAGE_FACTOR)
+def _learn_page(
+    key: str, measured: sweep.Measured, progress: _Progress, measuring_s: float, page_s: float
+) -> None:
+    """Learn from a run whose points (``measured``) took ``measuring_s`` from the first's
+    start to the last's end, ``progress``'s redrawing included, and the page ``page_s`` more."""
+    if measured.rows:
+        own_s = sum(units.as_number(row.get("wall_s")) or 0.0 for row in measured.rows)
+        rest_s = max(measuring_s - own_s - progress.drawing_s, 0.0)
+        per_redraw_s = progress.drawing_s / max(progress.redraws, 1)
+        _PAGE_TIME[key] = _PageTime(rest_s / len(measured.rows), per_redraw_s, page_s)
     if math.isfinite(share := measured.rounds_share):
         _PAGE_ROUNDS[key] = share
 
@@ -343,7 +364,15 @@ def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
     rounds they may need again, and the page's own time as it went last time."""
     expected = sweep.EXPECTED_ROUNDS_SHARE
     rounds_share = (expected + _PAGE_ROUNDS.get(key, expected)) / 2
-    return sweep.run_estimate_s(missing, rounds_share) * _PAGE_FACTOR.get(key, 1.0)
+    page_time = _PAGE_TIME.get(key, DEFAULT_PAGE_TIME)
+    measuring_s = sweep.run_estimate_s(missing, rounds_share)
+    measuring_s += len(missing) * page_time.per_point_s
+    # The first point is drawn as it arrives, then one each interval, and none without a
+    # new point: what _Progress does.
+    draw_s = page_time.per_redraw_s
+    every_s = max(REDRAW_EVERY_S, draw_s * (1 - REDRAW_SHARE) / REDRAW_SHARE) + draw_s
+    redraws = min(len(missing), 1 + measuring_s / every_s)
+    return measuring_s + redraws * draw_s + page_time.page_s
 
 
 def _should_run(missing, tasks, settings: Settings, key: str, signature: str) -> bool:

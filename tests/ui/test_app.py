@@ -222,19 +222,33 @@ def test_the_browser_draws_the_first_new_point_before_the_other_charts_are_built
 
 
 def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(monkeypatch):
-    # The page's own time (drawing, waiting for the browser) is learned over every round
-    # its points took. Rounds are priced at half their allowance, then halfway between
-    # that and the share the page's last run took: how many a run needs is partly luck.
-    monkeypatch.setattr(runner, "_PAGE_FACTOR", {})
+    # The page's own time is learned in parts that grow with different things: so much a
+    # point (saving it), so much a redraw (at most one a second, and one a point), so much
+    # a run (the charts before and after). Rounds are priced at half their allowance, then
+    # halfway between that and the share the page's last run took: partly luck.
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(runner, "_PAGE_TIME", {})
     monkeypatch.setattr(runner, "_PAGE_ROUNDS", {})
     sweep = core.measure.sweep
     matmul, cpu = core.measure.workloads.get("matmul"), sweep.Backend("cpu", 1)
     tasks = sweep.plan(matmul, {"size": [16, 32]}, [cpu], sweep.SweepSettings())
-    assert runner.offered_s(tasks, "mm") == sweep.run_estimate_s(tasks)  # half the allowance
+    before = runner.offered_s(tasks, "mm")
+    assert before > sweep.run_estimate_s(tasks) + runner.DEFAULT_PAGE_TIME.page_s
     rows = [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}]
     no_rounds = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0)
-    runner._learn_page("mm", 6.0, no_rounds)
-    assert runner.offered_s(tasks, "mm") == pytest.approx(2 * sweep.run_estimate_s(tasks, 0.25))
+    # The points took 3 s, two redraws 0.6 s, saving and progress 10 s; the page 0.5 s more.
+    drew = SimpleNamespace(drawing_s=0.6, redraws=2)
+    runner._learn_page("mm", no_rounds, drew, 13.6, 0.5)
+    assert runner.offered_s(tasks, "mm") == pytest.approx(
+        sweep.run_estimate_s(tasks, 0.25) + 2 * 5.0 + 2 * 0.3 + 0.5
+    )
+    # Quick points are not each redrawn: one redraw, then one a second and more.
+    quick = SimpleNamespace(drawing_s=0.3, redraws=1)
+    runner._learn_page("mm", no_rounds, quick, 3.3, 0.5)
+    many = sweep.plan(matmul, {"size": list(range(16, 116))}, [cpu], sweep.SweepSettings())
+    redrawing_s = runner.offered_s(many, "mm") - sweep.run_estimate_s(many, 0.25) - 0.5
+    assert 0.3 <= redrawing_s < len(many) * 0.3 / 2
 
 
 @pytest.mark.parametrize("quick", [True, False])
