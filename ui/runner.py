@@ -333,7 +333,7 @@ class _PageTime:
 # CPU; after, what its last run took. Learned in parts, because they grow with different
 # things: saving with the points, redrawing with the time (once a second at most, see
 # REDRAW_EVERY_S), and the rest not at all. On an H200 a default matmul grid's points take
-# 0.1-0.5 s and the page 0.5 s more, whichever; on Training, redrawing is a tenth.
+# 0.1-0.5 s and the page 0.5-0.7 s more, whichever.
 # Only what the page offers ("about N s") includes them: whether a grid runs by itself is
 # judged on the points alone, or small grids would stop running by themselves.
 DEFAULT_PAGE_TIME = _PageTime(per_point_s=0.02, per_redraw_s=0.3, page_s=0.4)

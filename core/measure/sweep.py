@@ -347,7 +347,7 @@ def _round_s(row: dict) -> float:
     than rounds hold none: one). What a point's estimate learns from.
 
     A process's first call into a library sets it up once: a cuBLAS handle, cuDNN, 0.1 to
-    0.4 s on an H200, where the same point takes 0.01 s after. Learned with the point,
+    0.6 s on an H200, where the same point takes 0.01-0.03 s after. Learned with the point,
     it would make the next run of the page seem several times longer than it is."""
     wall_s, first_s, steady_s, rounds = (
         units.as_number(row.get(name)) or 0.0
