@@ -348,12 +348,15 @@ def _round_s(row: dict) -> float:
 
     A process's first call into a library sets it up once: a cuBLAS handle, cuDNN, 0.1 to
     0.6 s on an H200, where the same point takes 0.01-0.03 s after. Learned with the point,
-    it would make the next run of the page seem several times longer than it is."""
+    it would make the next run of the page seem several times longer than it is. A
+    compiled point's first call is its compiling, which every point does again
+    (``variants.compiled``): that one is kept."""
     wall_s, first_s, steady_s, rounds = (
         units.as_number(row.get(name)) or 0.0
         for name in ("wall_s", "first_call_s", "median_s", "rounds")
     )
-    return max(wall_s - max(first_s - steady_s, 0.0), 0.0) / max(rounds, 1.0)
+    once_s = 0.0 if variants.of(row) == variants.COMPILE else max(first_s - steady_s, 0.0)
+    return max(wall_s - once_s, 0.0) / max(rounds, 1.0)
 
 
 # The share of their allowance later rounds are expected to take, before a page has run:

@@ -293,7 +293,8 @@ def _matmul_history(tasks, rows) -> pd.DataFrame:
     return pd.DataFrame([
         {"workload": "matmul", "backend": t.backend.label, "dtype": "float32",
          "flops": t.cost.flops, "bytes": t.cost.bytes_moved,
-         "wall_s": row.pop("ratio", 1.0) * t.estimate_s + row.pop("extra_s", 0.0), **row}
+         "wall_s": row.get("ratio", 1.0) * t.estimate_s + row.get("extra_s", 0.0),
+         **{name: value for name, value in row.items() if name not in ("ratio", "extra_s")}}
         for t, row in zip(tasks, rows, strict=True)
     ])  # fmt: skip
 
@@ -308,6 +309,13 @@ def test_an_estimate_leaves_out_what_a_first_call_set_up_once():
     history = _matmul_history([task], [first])
     assert sweep.learned([task], history, settings)[0].estimate_s == pytest.approx(
         3 * task.estimate_s
+    )
+    # A compiled point's first call is its compiling, which the next point does again.
+    (compiled,) = sweep.plan(workloads.get("matmul"), {"size": [256], "variant": ["compile"]},
+                             [sweep.Backend("cpu", 1)], settings)  # fmt: skip
+    history = _matmul_history([compiled], [{**first, "variant": "compile"}])
+    assert sweep.learned([compiled], history, settings)[0].estimate_s == pytest.approx(
+        3 * compiled.estimate_s + 0.399
     )
 
 
