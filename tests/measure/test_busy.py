@@ -283,9 +283,15 @@ def test_with_a_spinning_neighbour_two_thread_points_are_busy_and_claim_nothing(
 
 @pytest.mark.skipif(load.logical_cores() != 2, reason="written for a 2-core machine")
 def test_on_a_quiet_machine_no_point_is_busy():
-    if load.check_machine(0.5).busy:
-        pytest.skip("other programs are using this machine now")
-    frame = _elementwise_rows()
+    # Others may start while it measures (in CI once, a 2-thread point at 0.17 of a core):
+    # a point flagged then is right. A detector that counts wrongly flags again on a
+    # second try; a passing neighbour seldom comes back for it.
+    for _ in range(2):
+        if load.check_machine(0.5).busy:
+            pytest.skip("other programs are using this machine now")
+        frame = _elementwise_rows()
+        if not frame["flags"].str.contains("busy").any():
+            break
     assert not frame["flags"].str.contains("busy").any(), frame[["backend", "busy_share"]]
     assert tables.busy_summary(frame) == ""
 
