@@ -631,10 +631,12 @@ class Store:
 
     def history(self, workload: str, machine: str, limit: int = 500) -> pd.DataFrame:
         """The newest measured rows of ``workload`` on ``machine`` (a machine label), with
-        what time estimates learn from: the point's parameters, backend, dtype, flops,
-        bytes, wall_s, rounds and flags."""
+        what time estimates learn from (``sweep.learned``): the point's parameters,
+        backend, dtype, flops, bytes, wall_s, rounds, flags, and its first and steady
+        calls (a first call's one-time set-up is not the point's)."""
         res, r = results_table, runs_table
         names = ("workload", "backend", "dtype", "flops", "bytes", "wall_s", "rounds", "flags")
+        names += ("first_call_s", "median_s")
         columns = [res.c[c] for c in (*names, "params")]
         query = (
             sa.select(*columns, r.c.machine.label("_machine"))

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from core.keep import files, results, store
 from core.keep.files import FileRejected, ImportedRun
 from core.keep.store import SCHEMA_VERSION, Store, StoreError
+from core.measure import sweep
 
 PG_URL = os.environ.get("SPEEDUP_EXPLORER_TEST_PG", "").strip()
 REQUIRE_PG = os.environ.get("CI_REQUIRE_POSTGRES", "") == "1"
@@ -300,7 +301,7 @@ def test_history_carries_what_estimates_learn_from(open_store):
     s = open_store()
     s.start_run("a", "conv2d", MACHINE, SETTINGS)
     s.start_run("b", "conv2d", {"machine": "Other"}, SETTINGS)
-    s.add_row(conv_row("a", 3, wall_s=1.5))
+    s.add_row(conv_row("a", 3, wall_s=1.5, first_call_s=0.5))
     s.add_row(conv_row("a", 5, wall_s=9.0, variant="compile", rounds=3))
     s.add_row(conv_row("b", 3, wall_s=2.0))  # another machine's time is no guide here
     history = s.history("conv2d", MACHINE["machine"])
@@ -309,6 +310,9 @@ def test_history_carries_what_estimates_learn_from(open_store):
     # Compiling is no guide to eager points, and three rounds cost three times one.
     assert by_kernel.loc[5e9, "variant"] == "compile" and by_kernel.loc[5e9, "rounds"] == 3
     assert pd.isna(by_kernel.loc[3e9, "variant"])  # eager, as rows before variants were
+    # A first call's one-time set-up (a library's first use) is not the point's to repeat.
+    assert by_kernel.loc[3e9, "first_call_s"] == 0.5 and by_kernel.loc[3e9, "median_s"] == 0.003
+    assert sweep._round_s(by_kernel.loc[3e9].to_dict()) == pytest.approx(1.5 - (0.5 - 0.003))
 
 
 def test_errors_on_unknown_or_duplicate_runs(open_store):
