@@ -397,6 +397,33 @@ def test_without_a_budget_later_rounds_take_a_share_of_the_first_pass(monkeypatc
     assert sweep.run_estimate_s(one_second) == 10 * (1 + sweep.ROUNDS_SHARE / 2)
 
 
+def test_each_backends_one_time_set_up_comes_before_its_first_point(monkeypatch):
+    # A device's context and its dispatch floor are set up once a process (0.1-0.35 s on
+    # an H200's first CUDA point). Inside the first point, its wall time carried them, and
+    # the next run's estimate of that point expected them again.
+    events = []
+
+    def floor(device, threads=None):
+        events.append(("floor", device, threads))
+
+    def point(task, *_args, **_kwargs):
+        events.append(("point", task.backend.label))
+        return sweep.base_row(task, settings)
+
+    monkeypatch.setattr(sweep.timing, "dispatch_floor_s", floor)
+    monkeypatch.setattr(sweep, "measure_task", point)
+    workload, settings = workloads.get("matmul"), sweep.SweepSettings()
+    backends = [sweep.Backend("cpu", 1), sweep.Backend("cpu", 2)]
+    tasks = sweep.plan(workload, {"size": [16, 32]}, backends, settings)
+    refused = dataclasses.replace(tasks[0], backend=sweep.Backend("cpu", 3),
+                                  verdict=("refused", "too large"))  # fmt: skip
+    done = sweep.measure([*tasks, refused], settings)
+    # Both backends set up, once each, before any point; a refused task sets up nothing.
+    assert sorted(events[:2]) == [("floor", "cpu", 1), ("floor", "cpu", 2)]
+    assert [e[0] for e in events[2:]] == ["point"] * 5
+    assert done.setup_s >= 0.0
+
+
 def test_every_measured_row_records_its_wall_time():
     row = measure_point(workloads.get("matmul"), {"size": 16}, sweep.Backend("cpu", 1), FAST)
     assert row["wall_s"] > 0
