@@ -152,7 +152,15 @@ class _Progress:
             self._save(row, run_label(task))
             self.done += 1
             wait_s = max(REDRAW_EVERY_S, self.draw_s * (1 - REDRAW_SHARE) / REDRAW_SHARE)
-            drew = redraw is not None and time.perf_counter() - self.drawn_at >= wait_s
+            # A later round only refines a point already drawn, and its time is a share of
+            # the first pass's (sweep.ROUNDS_SHARE): drawing in it (0.3-0.4 s a time here)
+            # would overrun that share. The page's last draw shows what rounds found.
+            later_round = (units.as_number(row.get("rounds")) or 1) > 1
+            drew = (
+                redraw is not None
+                and not later_round
+                and time.perf_counter() - self.drawn_at >= wait_s
+            )
             if drew:
                 begun = time.perf_counter()
                 # The first new point: the browser draws its chart before the others are built.
@@ -352,7 +360,8 @@ def _learn_page(
     start to the last's end, ``progress``'s redrawing included, and the page ``page_s`` more."""
     if measured.rows:
         own_s = sum(units.as_number(row.get("wall_s")) or 0.0 for row in measured.rows)
-        rest_s = max(measuring_s - own_s - progress.drawing_s, 0.0)
+        # A backend's one-time set-up is paid by the first run of a server, not the next.
+        rest_s = max(measuring_s - own_s - progress.drawing_s - measured.setup_s, 0.0)
         per_redraw_s = progress.drawing_s / max(progress.redraws, 1)
         _PAGE_TIME[key] = _PageTime(rest_s / len(measured.rows), per_redraw_s, page_s)
     if math.isfinite(share := measured.rounds_share):

@@ -243,12 +243,55 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     assert runner.offered_s(tasks, "mm") == pytest.approx(
         sweep.run_estimate_s(tasks, 0.25) + 2 * 5.0 + 2 * 0.3 + 0.5
     )
+    # A backend's one-time set-up (its context, its dispatch floor) is the first run's.
+    set_up = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0, setup_s=0.4)
+    runner._learn_page("mm", set_up, drew, 14.0, 0.5)
+    assert runner._PAGE_TIME["mm"].per_point_s == pytest.approx(5.0)
     # Quick points are not each redrawn: one redraw, then one a second and more.
     quick = SimpleNamespace(drawing_s=0.3, redraws=1)
     runner._learn_page("mm", no_rounds, quick, 3.3, 0.5)
     many = sweep.plan(matmul, {"size": list(range(16, 116))}, [cpu], sweep.SweepSettings())
     redrawing_s = runner.offered_s(many, "mm") - sweep.run_estimate_s(many, 0.25) - 0.5
     assert 0.3 <= redrawing_s < len(many) * 0.3 / 2
+
+
+def test_later_rounds_refine_points_without_redrawing_them(monkeypatch):
+    # A later round only refines points already on the chart; drawing in it (0.3-0.4 s a
+    # time on a small CPU) ran the rounds past their share of the run. The page's last
+    # draw shows what they found. Here every point stays noisy, so every point gets more
+    # rounds, and the clock runs 10 s a reading, so the first pass redraws every point.
+    import itertools
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    events, show, calls = [], st.vega_lite_chart, {}
+
+    def chart(*args, **kwargs):
+        events.append("chart")
+        return show(*args, **kwargs)
+
+    def noisy(task, settings, run_id="", *_args, **_kwargs):
+        calls[task.key] = calls.get(task.key, 0) + 1
+        events.append("round" if calls[task.key] > 1 else "point")
+        row = core.measure.sweep.base_row(task, settings, run_id)
+        return {**row, "status": "ok", "flags": "noisy", "times_s": "[1, 2, 3]",
+                "median_s": 2.0, "n": 3, "wall_s": 0.01}  # fmt: skip
+
+    clock = itertools.count(step=10.0)
+    monkeypatch.setattr(st, "vega_lite_chart", chart)
+    monkeypatch.setattr(core.measure.sweep, "measure_task", noisy)
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    monkeypatch.setattr(runner, "_let_browser_draw", lambda: None)
+    monkeypatch.setattr(core.measure.load, "settle", lambda **_: 0.0)
+    runner.clear_cache()
+    at = open_page("pages/matmul.py", size="16,32")
+    assert not at.exception
+    first_round = events.index("round")
+    assert events[:first_round].count("chart") >= 2  # points drawn as they came
+    later = events[first_round:]
+    assert "chart" in later  # the page's last draw
+    assert "round" not in later[later.index("chart") :]  # none between the rounds
 
 
 @pytest.mark.parametrize("quick", [True, False])
