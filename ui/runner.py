@@ -140,7 +140,9 @@ class _Progress:
                                       args=(self.key, self.signature))  # fmt: skip
         return self.box
 
-    def run(self, dtype, run_label, rows=None, redraw=None, budget_s=None) -> sweep.Measured:
+    def run(
+        self, dtype, run_label, rows=None, redraw=None, budget_s=None, rounds_until=None
+    ) -> sweep.Measured:
         def on_row(task: sweep.Task, row: dict) -> None:
             with _cache_lock:
                 _cache[task.key] = row
@@ -184,7 +186,8 @@ class _Progress:
         settings = self.settings.sweep_settings(dtype)
         return sweep.measure(self.tasks, settings, on_row=on_row, should_stop=self.beat,
                              on_wait=lambda text: self._open().waiting.info(text),
-                             budget_s=budget_s, on_start=on_start)  # fmt: skip
+                             budget_s=budget_s, on_start=on_start,
+                             rounds_until=rounds_until)  # fmt: skip
 
     def _show(self, text: str) -> None:
         total = max(len(self.tasks), 1)
@@ -306,7 +309,13 @@ def _run_grid(workload, grid, settings, draw, key, dtypes, table, label, baselin
             progress = _Progress(key, signature, missing, what, settings, dtypes, quick)
             run_label = label or f"{workload.title} (app)"
             measuring_began = time.perf_counter()
-            measured = progress.run(dtypes[0], lambda _: run_label, rows, redraw)
+            # What the page offers is kept: later rounds, which only refine points already
+            # drawn, end when the offered time is up (less the page's own last draw). On a
+            # machine gone noisy they ran a page past twice its offer.
+            page_time = _PAGE_TIME.get(key, DEFAULT_PAGE_TIME)
+            rounds_until = run_began + offered_s(missing, key) - page_time.page_s
+            measured = progress.run(dtypes[0], lambda _: run_label, rows, redraw,
+                                    rounds_until=rounds_until)  # fmt: skip
             measuring_s = time.perf_counter() - measuring_began
             progress.close(len(missing), len(tasks) - len(missing))
         elif not missing and tasks:
@@ -380,7 +389,7 @@ def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
     # new point: what _Progress does.
     draw_s = page_time.per_redraw_s
     every_s = max(REDRAW_EVERY_S, draw_s * (1 - REDRAW_SHARE) / REDRAW_SHARE) + draw_s
-    redraws = min(len(missing), 1 + measuring_s / every_s)
+    redraws = min(len(missing), 1 + math.floor(measuring_s / every_s))
     return measuring_s + redraws * draw_s + page_time.page_s
 
 

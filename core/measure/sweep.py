@@ -403,13 +403,16 @@ def measure(
     on_wait: Callable[[str], None] | None = None,
     budget_s: float | None = None,
     on_start: Callable[[Task], None] | None = None,
+    rounds_until: float | None = None,
 ) -> Measured:
     """Measure ``tasks`` in order; ``on_row(task, row)`` gets each row as it finishes, and
     the rows of each group make one run. ``should_stop`` is asked between tasks and during
     long ones (the app's heartbeat). With ``budget_s``, each group gets an even share of the
     time left when it starts, its cheapest points go first, and a point whose estimate does
     not fit is skipped (a group's first point may use what is left of the whole budget).
-    ``on_start(task)`` hears of each task before it is measured.
+    ``on_start(task)`` hears of each task before it is measured. Without a budget,
+    ``rounds_until`` (a ``time.perf_counter()`` reading: the time a page offered) ends
+    later rounds sooner than their share would.
 
     Points measured busy or noisy are measured again after the rest of their group, every
     backend in turn (A B A B), up to ``MAX_ROUNDS`` rounds while time allows (without a
@@ -447,9 +450,14 @@ def measure(
                     on_row(task, row)
         # Without a budget, further rounds may take half as long as the first one did (or
         # half a second, for a quick grid): enough to catch a quiet moment for a busy point,
-        # and a bound that keeps what a page offers ("about N s") a promise.
+        # and a bound that keeps what a page offers ("about N s") a promise; no later than
+        # the time the page offered.
         now = time.perf_counter()
-        end = share_end if budget_s is not None else now + _rounds_allowance_s(now - started)
+        allowed_end = now + _rounds_allowance_s(now - started)
+        if budget_s is not None:
+            end = share_end
+        else:
+            end = allowed_end if rounds_until is None else min(allowed_end, rounds_until)
         for _ in range(MAX_ROUNDS - 1):
             for again in [p for p in measured if p.needs_another(settings)]:
                 if time.perf_counter() + _estimate_of(again.tasks) > end:
@@ -472,7 +480,7 @@ def measure(
                         on_row(task, row)
         if budget_s is None:  # what a page learns its next run's rounds from
             done.rounds_s += time.perf_counter() - now
-            done.rounds_allowance_s += end - now
+            done.rounds_allowance_s += allowed_end - now
     return done
 
 

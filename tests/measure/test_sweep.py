@@ -357,7 +357,7 @@ def test_estimates_learn_each_op_apart():
     assert ratios == {"add": pytest.approx(1.0), "exp": pytest.approx(10.0)}
 
 
-def _noisy_on_a_fake_clock(monkeypatch, count: int, estimate_s: float, take_s):
+def _noisy_on_a_fake_clock(monkeypatch, count: int, estimate_s: float, take_s, **options):
     """Measure ``count`` points on a fake clock, each estimated at ``estimate_s``, each
     taking ``take_s(its settings)`` seconds and staying noisy: (the clock at the end,
     what measure returned, the tasks)."""
@@ -375,7 +375,7 @@ def _noisy_on_a_fake_clock(monkeypatch, count: int, estimate_s: float, take_s):
     monkeypatch.setattr(sweep, "measure_task", noisy)
     monkeypatch.setattr(sweep, "_estimate_of", lambda point: estimate_s)
     monkeypatch.setattr(sweep, "time", SimpleNamespace(perf_counter=lambda: clock_s[0]))
-    done = sweep.measure(tasks, settings)
+    done = sweep.measure(tasks, settings, **options)
     return clock_s[0], done, tasks
 
 
@@ -422,6 +422,15 @@ def test_each_backends_one_time_set_up_comes_before_its_first_point(monkeypatch)
     assert sorted(events[:2]) == [("floor", "cpu", 1), ("floor", "cpu", 2)]
     assert [e[0] for e in events[2:]] == ["point"] * 5
     assert done.setup_s >= 0.0
+
+
+def test_later_rounds_end_when_the_time_a_page_offered_is_up(monkeypatch):
+    # A page offered 12 s for ten 1 s points: the rounds' share would run to 15 s.
+    end_s, done, _ = _noisy_on_a_fake_clock(monkeypatch, 10, 1.0, lambda _: 1.0, rounds_until=12)
+    assert end_s == 12
+    # What the next run's rounds are priced from is their share of what they were allowed
+    # by the first pass, not of what the offer left them.
+    assert done.rounds_share == pytest.approx(2 / (10 * sweep.ROUNDS_SHARE))
 
 
 def test_every_measured_row_records_its_wall_time():

@@ -250,6 +250,10 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     # Quick points are not each redrawn: one redraw, then one a second and more.
     quick = SimpleNamespace(drawing_s=0.3, redraws=1)
     runner._learn_page("mm", no_rounds, quick, 3.3, 0.5)
+    # A run shorter than the redraw interval is drawn once, as its first point arrives.
+    assert runner.offered_s(tasks, "mm") == pytest.approx(
+        sweep.run_estimate_s(tasks, 0.25) + 0.3 + 0.5
+    )
     many = sweep.plan(matmul, {"size": list(range(16, 116))}, [cpu], sweep.SweepSettings())
     redrawing_s = runner.offered_s(many, "mm") - sweep.run_estimate_s(many, 0.25) - 0.5
     assert 0.3 <= redrawing_s < len(many) * 0.3 / 2
@@ -279,6 +283,8 @@ def test_later_rounds_refine_points_without_redrawing_them(monkeypatch):
                 "median_s": 2.0, "n": 3, "wall_s": 0.01}  # fmt: skip
 
     clock = itertools.count(step=10.0)
+    monkeypatch.setattr(runner, "offered_s", lambda *_: 1e12)  # no end to the rounds' time
+    monkeypatch.setattr(runner, "_PAGE_TIME", {})  # nor learned from this clock
     monkeypatch.setattr(st, "vega_lite_chart", chart)
     monkeypatch.setattr(core.measure.sweep, "measure_task", noisy)
     monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
@@ -292,6 +298,37 @@ def test_later_rounds_refine_points_without_redrawing_them(monkeypatch):
     later = events[first_round:]
     assert "chart" in later  # the page's last draw
     assert "round" not in later[later.index("chart") :]  # none between the rounds
+
+
+def test_a_page_keeps_the_time_it_offered_when_its_points_run_long(monkeypatch):
+    # Points that stay noisy on a machine gone noisy take their whole budget, then more
+    # rounds: a page ran past twice what it offered. Later rounds only refine points
+    # already drawn; they end when the offered time is up. Here each point takes 1 s on a
+    # clock the page and the sweep share, and stays noisy.
+    from types import SimpleNamespace
+
+    sweep = core.measure.sweep
+    clock_s, rounds = [0.0], []
+
+    def noisy(task, settings, run_id="", *_args, **_kwargs):
+        clock_s[0] += 1.0
+        rounds.append(task.key)
+        row = sweep.base_row(task, settings, run_id)
+        return {**row, "status": "ok", "flags": "noisy", "times_s": "[1, 2, 3]",
+                "median_s": 2.0, "n": 3, "wall_s": 1.0}  # fmt: skip
+
+    fake_time = SimpleNamespace(perf_counter=lambda: clock_s[0])
+    monkeypatch.setattr(sweep, "measure_task", noisy)
+    monkeypatch.setattr(sweep, "time", fake_time)
+    monkeypatch.setattr(runner, "time", fake_time)
+    monkeypatch.setattr(runner, "_PAGE_TIME", {})  # what this page offers before it has run
+    monkeypatch.setattr(runner, "_PAGE_ROUNDS", {})
+    runner.clear_cache()
+    at = open_page("pages/matmul.py", size="16,32")
+    assert not at.exception
+    # Each point once: the offer (a few seconds, for points estimated at hundredths) was
+    # spent by the first pass. The rounds' own share would have measured them again.
+    assert len(rounds) == len(set(rounds)) == 2 * N_BACKENDS
 
 
 @pytest.mark.parametrize("quick", [True, False])
