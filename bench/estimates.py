@@ -46,8 +46,7 @@ def _visit(page: str, key: str, budget_s: float, parts: list[str] | None = None)
 
     def spy(missing, tasks, settings, key_, signature):
         if parts is not None and key_ == key and key_ not in offered:
-            expected = sweep.EXPECTED_ROUNDS_SHARE
-            share = (expected + runner._PAGE_ROUNDS.get(key, expected)) / 2
+            share = runner.rounds_share(key)
             first_s, measuring_s = (
                 sum(t.estimate_s for t in missing),
                 sweep.run_estimate_s(missing, share),

@@ -355,10 +355,11 @@ class _PageTime:
 # judged on the points alone, or small grids would stop running by themselves.
 DEFAULT_PAGE_TIME = _PageTime(per_point_s=0.02, per_redraw_s=0.3, page_s=0.4)
 _PAGE_TIME: dict[str, _PageTime] = {}
-# The share of their allowance the page's later rounds took last time. Whether a point
-# needs another round is a matter of luck on a small noisy machine (none one run, all the
-# next), so the next run's rounds are priced halfway between that share and the one
-# expected before a page has run.
+# The share of their allowance the page's later rounds took last time: what its next
+# run's rounds are priced at. Whether a point needs another round is luck on a noisy
+# machine (none one run, all the next), but rounds end when the offered time is up
+# (_run_grid), so rounds priced too low cost only rounds, while priced too high they
+# made a page offer half again what it took.
 _PAGE_ROUNDS: dict[str, float] = {}
 
 
@@ -377,13 +378,16 @@ def _learn_page(
         _PAGE_ROUNDS[key] = share
 
 
+def rounds_share(key: str) -> float:
+    """The share of their allowance a page's next later rounds are priced at."""
+    return _PAGE_ROUNDS.get(key, sweep.EXPECTED_ROUNDS_SHARE)
+
+
 def offered_s(missing: Sequence[sweep.Task], key: str) -> float:
     """What a page offers for measuring ``missing``: the points' estimates with the
     rounds they may need again, and the page's own time as it went last time."""
-    expected = sweep.EXPECTED_ROUNDS_SHARE
-    rounds_share = (expected + _PAGE_ROUNDS.get(key, expected)) / 2
     page_time = _PAGE_TIME.get(key, DEFAULT_PAGE_TIME)
-    measuring_s = sweep.run_estimate_s(missing, rounds_share)
+    measuring_s = sweep.run_estimate_s(missing, rounds_share(key))
     measuring_s += len(missing) * page_time.per_point_s
     # The first point is drawn as it arrives, then one each interval, and none without a
     # new point: what _Progress does.

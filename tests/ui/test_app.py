@@ -225,7 +225,7 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     # The page's own time is learned in parts that grow with different things: so much a
     # point (saving it), so much a redraw (at most one a second, and one a point), so much
     # a run (the charts before and after). Rounds are priced at half their allowance, then
-    # halfway between that and the share the page's last run took: partly luck.
+    # at the share the page's last run took (they end when the offer is up).
     from types import SimpleNamespace
 
     monkeypatch.setattr(runner, "_PAGE_TIME", {})
@@ -241,7 +241,7 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     drew = SimpleNamespace(drawing_s=0.6, redraws=2)
     runner._learn_page("mm", no_rounds, drew, 13.6, 0.5)
     assert runner.offered_s(tasks, "mm") == pytest.approx(
-        sweep.run_estimate_s(tasks, 0.25) + 2 * 5.0 + 2 * 0.3 + 0.5
+        sweep.run_estimate_s(tasks, 0.0) + 2 * 5.0 + 2 * 0.3 + 0.5
     )
     # A backend's one-time set-up (its context, its dispatch floor) is the first run's.
     set_up = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0, setup_s=0.4)
@@ -252,10 +252,10 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     runner._learn_page("mm", no_rounds, quick, 3.3, 0.5)
     # A run shorter than the redraw interval is drawn once, as its first point arrives.
     assert runner.offered_s(tasks, "mm") == pytest.approx(
-        sweep.run_estimate_s(tasks, 0.25) + 0.3 + 0.5
+        sweep.run_estimate_s(tasks, 0.0) + 0.3 + 0.5
     )
     many = sweep.plan(matmul, {"size": list(range(16, 116))}, [cpu], sweep.SweepSettings())
-    redrawing_s = runner.offered_s(many, "mm") - sweep.run_estimate_s(many, 0.25) - 0.5
+    redrawing_s = runner.offered_s(many, "mm") - sweep.run_estimate_s(many, 0.0) - 0.5
     assert 0.3 <= redrawing_s < len(many) * 0.3 / 2
 
 
