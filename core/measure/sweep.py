@@ -421,9 +421,9 @@ def measure(
     done = Measured()
     load.snapshot()  # a short first point reads the machine's load from here, not waiting
     began = time.perf_counter()
+    deadline = math.inf if budget_s is None else began + budget_s  # set-up included
     _prepare(tasks, on_wait)
     done.setup_s = time.perf_counter() - began
-    deadline = math.inf if budget_s is None else time.perf_counter() + budget_s
     groups = _by_group(tasks, cheapest_first=budget_s is not None)
     for index, points in enumerate(groups):
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
