@@ -632,11 +632,12 @@ class Store:
     def history(self, workload: str, machine: str, limit: int = 500) -> pd.DataFrame:
         """The newest measured rows of ``workload`` on ``machine`` (a machine label), with
         what time estimates learn from (``sweep.learned``): the point's parameters,
-        backend, dtype, flops, bytes, wall_s, rounds, flags, and its first and steady
-        calls (a first call's one-time set-up is not the point's)."""
+        backend, dtype, flops, bytes, wall_s, rounds, flags, its first and steady calls (a
+        first call's one-time set-up is not the point's), and its repeats and precision
+        (whether it settled or spent its budget)."""
         res, r = results_table, runs_table
         names = ("workload", "backend", "dtype", "flops", "bytes", "wall_s", "rounds", "flags")
-        names += ("first_call_s", "median_s")
+        names += ("first_call_s", "median_s", "n", "rel_precision")
         columns = [res.c[c] for c in (*names, "params")]
         query = (
             sa.select(*columns, r.c.machine.label("_machine"))

@@ -271,7 +271,7 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
     """``tasks`` with estimates learned from what this machine measured before: ``history``
     holds earlier rows (``workload``, its parameters, ``backend``, ``dtype``, ``flops``,
     ``bytes``, ``wall_s``, ``first_call_s``, ``median_s``, ``rounds``, ``flags``; rows
-    measured busy are left out, rows still noisy count half).
+    measured busy are left out, rows that did not settle count half: ``_unsettled``).
 
     What is learned is the ratio of a round's real time to the rough estimate, for the
     same workload, backend, dtype and named parameters (``_kind_of``). A point measured
@@ -291,19 +291,18 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         round_s = _round_s(row)
         if workload is None or not round_s > 0 or not row.get("flops"):
             continue
-        flags = str(row.get("flags") or "")
-        if "busy" in flags:  # others' load is no guide to the next run
+        if "busy" in str(row.get("flags") or ""):  # others' load is no guide to the next run
             continue
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
         key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
         at = round(math.log(rough_s), 9)  # one point, however its floats were stored
-        past = noisy if "noisy" in flags else quiet
+        past = noisy if _unsettled(row, settings.timing.target_precision) else quiet
         past.setdefault(key, {}).setdefault(at, []).append(math.log(round_s / rough_s))
     curves = {key: _curve(points) for key, points in quiet.items()}
-    # A point still noisy repeats until its budget is spent; the next run it may settle
-    # in a tenth of that (0.05 s against 1.4 s, the same CPU point on an H200). Its time
-    # says as much of luck as of the point, so it counts halfway to what its quiet
-    # neighbours say, and not where the point was also measured quiet.
+    # A point that did not settle repeats until its budget is spent; the next run it may
+    # settle in a tenth of that (0.05 s against 1.4 s, the same CPU point on an H200). Its
+    # time says as much of luck as of the point, so it counts halfway to what its settled
+    # neighbours say, and not where the point was also measured settled.
     for key, points in noisy.items():
         near = curves.get(key)
         merged = dict(quiet.get(key, {}))
@@ -321,6 +320,20 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         factor = math.exp(float(np.interp(math.log(task.estimate_s), *curve)))
         out.append(replace(task, estimate_s=task.estimate_s * factor))
     return out
+
+
+def _unsettled(row: dict, target_precision: float) -> bool:
+    """Whether a measured row ran out of budget where it could have stopped early: flagged
+    noisy, or with enough repeats for the precision target to stop it and its median still
+    not known to it (the matmul 512 point on two threads here: 1 s short of 2%, then 0.16 s
+    the next run). A row with fewer repeats than that was never going to stop before its
+    budget, and will spend it again."""
+    if "noisy" in str(row.get("flags") or ""):
+        return True
+    n, rel_precision = units.as_number(row.get("n")), units.as_number(row.get("rel_precision"))
+    if n is None or rel_precision is None:
+        return False  # rows from before the store's history carried these
+    return n >= timing.PRECISION_MIN_REPEATS and rel_precision > target_precision
 
 
 def _curve(points: dict[float, list[float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -313,6 +313,10 @@ def test_history_carries_what_estimates_learn_from(open_store):
     # A first call's one-time set-up (a library's first use) is not the point's to repeat.
     assert by_kernel.loc[3e9, "first_call_s"] == 0.5 and by_kernel.loc[3e9, "median_s"] == 0.003
     assert sweep._round_s(by_kernel.loc[3e9].to_dict()) == pytest.approx(1.5 - (0.5 - 0.003))
+    # Whether a point settled: enough repeats for the precision target, and its precision.
+    assert by_kernel.loc[3e9, ["n", "rel_precision"]].tolist() == [
+        conv_row("a", 3)[name] for name in ("n", "rel_precision")
+    ]
 
 
 def test_errors_on_unknown_or_duplicate_runs(open_store):

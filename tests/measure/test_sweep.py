@@ -338,6 +338,25 @@ def test_a_noisy_point_counts_halfway_to_its_quiet_neighbours():
     )
 
 
+def test_a_point_that_spent_its_budget_short_of_its_precision_counts_halfway():
+    # 40 repeats could have settled the median to 2% and did not: the next run the point
+    # may stop in a tenth of its budget. With 5 repeats it never could: it will spend its
+    # budget again, so its time stands.
+    settings = sweep.SweepSettings()
+    tasks = sweep.plan(workloads.get("matmul"), {"size": [128, 256, 512]},
+                       [sweep.Backend("cpu", 1)], settings)  # fmt: skip
+    settled = {"n": 25, "rel_precision": 0.01}
+    unsettled = {"ratio": 16.0, "n": 40, "rel_precision": 0.03}
+    history = _matmul_history(tasks, [settled, unsettled, settled])
+    assert sweep.learned(tasks, history, settings)[1].estimate_s == pytest.approx(
+        4 * tasks[1].estimate_s
+    )
+    few = _matmul_history(tasks, [settled, {**unsettled, "n": 5}, settled])
+    assert sweep.learned(tasks, few, settings)[1].estimate_s == pytest.approx(
+        16 * tasks[1].estimate_s
+    )
+
+
 def test_estimates_learn_each_op_apart():
     workload = workloads.get("elementwise")
     settings = sweep.SweepSettings()

@@ -8,6 +8,7 @@ half on a 2-core CPU. Nothing here compares speeds: only shapes and messages.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -237,22 +238,30 @@ def test_a_page_offers_its_points_rounds_and_its_own_time_as_its_last_run_went(m
     assert before > sweep.run_estimate_s(tasks) + runner.DEFAULT_PAGE_TIME.page_s
     rows = [{"wall_s": 2.0, "rounds": 2}, {"wall_s": 1.0, "rounds": 1}]
     no_rounds = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0)
-    # The points took 3 s, two redraws 0.6 s, saving and progress 10 s; the page 0.5 s more.
+    # The points took 3 s, two redraws 0.6 s, saving and progress 9 s; the page 0.5 s more.
+    # Saving and progress come with each round of a point: three here, one point's twice.
     drew = SimpleNamespace(drawing_s=0.6, redraws=2)
-    runner._learn_page("mm", no_rounds, drew, 13.6, 0.5)
+    runner._learn_page("mm", no_rounds, drew, 12.6, 0.5)
     assert runner.offered_s(tasks, "mm") == pytest.approx(
-        sweep.run_estimate_s(tasks, 0.0) + 2 * 5.0 + 2 * 0.3 + 0.5
+        sweep.run_estimate_s(tasks, 0.0) + 2 * 3.0 + 2 * 0.3 + 0.5
     )
     # A backend's one-time set-up (its context, its dispatch floor) is the first run's.
     set_up = sweep.Measured(rows, rounds_s=0.0, rounds_allowance_s=1.0, setup_s=0.4)
-    runner._learn_page("mm", set_up, drew, 14.0, 0.5)
-    assert runner._PAGE_TIME["mm"].per_point_s == pytest.approx(5.0)
+    runner._learn_page("mm", set_up, drew, 13.0, 0.5)
+    assert runner._PAGE_TIME["mm"].per_point_s == pytest.approx(3.0)
     # Quick points are not each redrawn: one redraw, then one a second and more.
     quick = SimpleNamespace(drawing_s=0.3, redraws=1)
     runner._learn_page("mm", no_rounds, quick, 3.3, 0.5)
     # A run shorter than the redraw interval is drawn once, as its first point arrives.
     assert runner.offered_s(tasks, "mm") == pytest.approx(
         sweep.run_estimate_s(tasks, 0.0) + 0.3 + 0.5
+    )
+    # Later rounds do not redraw: a first pass of 1 s draws once, whatever rounds follow.
+    runner._PAGE_ROUNDS["mm"] = 1.0
+    halves = [dataclasses.replace(t, estimate_s=0.5) for t in tasks]
+    assert sweep.run_estimate_s(halves, 1.0) > runner.REDRAW_EVERY_S + 0.3
+    assert runner.offered_s(halves, "mm") == pytest.approx(
+        sweep.run_estimate_s(halves, 1.0) + 0.3 + 0.5
     )
     many = sweep.plan(matmul, {"size": list(range(16, 116))}, [cpu], sweep.SweepSettings())
     redrawing_s = runner.offered_s(many, "mm") - sweep.run_estimate_s(many, 0.0) - 0.5
