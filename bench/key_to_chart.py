@@ -46,8 +46,9 @@ def _settled(page, timeout_s: float = 300) -> int:
     raise TimeoutError("the page never settled")
 
 
-def _press(page, before: int) -> tuple[float, float, int]:
-    """(seconds to the first new point, to the last, points added) for one key press."""
+def _press(page, before: int) -> tuple[float, float, int, str]:
+    """(seconds to the first new point, to the last, points added, what the page offered
+    instead of measuring) for one key press."""
     handle = page.locator('[data-testid="stMain"] input[type="range"]').nth(1)
     handle.focus()
     start = time.perf_counter()
@@ -61,8 +62,18 @@ def _press(page, before: int) -> tuple[float, float, int]:
             last_s, seen = now, count
         if seen > before and now - last_s > 2.0 and not _running(page):
             break
+        # Points estimated over the page's limit for running on every change wait for a
+        # Run button: the press measured nothing, and the page says why.
+        if seen == before and now > 2.0 and not _running(page) and _offer(page):
+            return first_s, last_s, 0, _offer(page)
         time.sleep(0.02)
-    return first_s, last_s, seen - before
+    return first_s, last_s, seen - before, ""
+
+
+def _offer(page) -> str:
+    """The caption beside the page's Run button, if it shows one."""
+    offer = page.locator('[data-testid="stMain"] p:has-text("points to measure")')
+    return offer.first.inner_text() if offer.count() else ""
 
 
 def _running(page) -> bool:
@@ -86,12 +97,14 @@ def main() -> None:
         page.wait_for_selector(f"{CHART} svg", timeout=300_000)
         before = _settled(page)
         for index in range(args.presses):
-            first_s, last_s, added = _press(page, before)
+            first_s, last_s, added, offered = _press(page, before)
             before = _settled(page)
             size = page.url.split("size=")[-1].split("&")[0]
             lines.append(f"| {index + 1} | {size} | {first_s:.2f} s | {last_s:.2f} s | "
                          f"{added} |")  # fmt: skip
             print(lines[-1], flush=True)
+            if offered:
+                print(f"press {index + 1} measured nothing; the page offered: {offered}")
         browser.close()
     print("\n".join(lines))
 

@@ -271,7 +271,7 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
     """``tasks`` with estimates learned from what this machine measured before: ``history``
     holds earlier rows (``workload``, its parameters, ``backend``, ``dtype``, ``flops``,
     ``bytes``, ``wall_s``, ``first_call_s``, ``median_s``, ``rounds``, ``flags``; rows
-    measured busy or that did not settle count half: ``_unsettled``).
+    measured busy are left out, rows that did not settle count half: ``_unsettled``).
 
     What is learned is the ratio of a round's real time to the rough estimate, for the
     same workload, backend, dtype and named parameters (``_kind_of``). A point measured
@@ -284,28 +284,30 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
     if history is None or len(history) == 0:
         return list(tasks)
     quiet: dict[tuple, dict[float, list[float]]] = {}
-    unsettled: dict[tuple, dict[float, list[float]]] = {}
+    noisy: dict[tuple, dict[float, list[float]]] = {}
     workloads_ = {t.workload.name: t.workload for t in tasks}
     for row in history.to_dict("records"):
         workload = workloads_.get(row.get("workload"))
         round_s = _round_s(row)
         if workload is None or not round_s > 0 or not row.get("flops"):
             continue
+        # Others' load is no guide to the next run. Counted even halfway, busy rows (the
+        # browser's own drawing flags some after each key press on 2 cores) priced the
+        # slider's next size over the limit for running on every change: a Run button
+        # where the chart should have filled in.
+        if "busy" in str(row.get("flags") or ""):
+            continue
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
         key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
         at = round(math.log(rough_s), 9)  # one point, however its floats were stored
-        past = unsettled if _unsettled(row, settings.timing.target_precision) else quiet
+        past = noisy if _unsettled(row, settings.timing.target_precision) else quiet
         past.setdefault(key, {}).setdefault(at, []).append(math.log(round_s / rough_s))
     curves = {key: _curve(points) for key, points in quiet.items()}
     # A point that did not settle repeats until its budget is spent; the next run it may
     # settle in a tenth of that (0.05 s against 1.4 s, the same CPU point on an H200). Its
     # time says as much of luck as of the point, so it counts halfway to what its settled
-    # neighbours say, and not where the point was also measured settled. So does a point
-    # measured busy: others' load is no guide to the next run, but its time is a better
-    # one than the rough estimate or a ratio carried over from another size (on an H200
-    # host gone busy, 2.8 s was offered for a CPU point that had taken 1.5 s busy and then
-    # took 1.2 s).
-    for key, points in unsettled.items():
+    # neighbours say, and not where the point was also measured settled.
+    for key, points in noisy.items():
         near = curves.get(key)
         merged = dict(quiet.get(key, {}))
         for at, values in points.items():
@@ -325,13 +327,12 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
 
 
 def _unsettled(row: dict, target_precision: float) -> bool:
-    """Whether a measured row's time says as much of luck as of the point: flagged busy
-    (others took the machine) or noisy (it ran out of budget), or with enough repeats for
-    the precision target to stop it and its median still not known to it (the matmul 512
-    point on two threads here: 1 s short of 2%, then 0.16 s the next run). A row with
-    fewer repeats than that was never going to stop before its budget, and will spend it
-    again."""
-    if {"noisy", "busy"} & set(str(row.get("flags") or "").split(",")):
+    """Whether a measured row ran out of budget where it could have stopped early: flagged
+    noisy, or with enough repeats for the precision target to stop it and its median still
+    not known to it (the matmul 512 point on two threads here: 1 s short of 2%, then 0.16 s
+    the next run). A row with fewer repeats than that was never going to stop before its
+    budget, and will spend it again."""
+    if "noisy" in str(row.get("flags") or ""):
         return True
     n, rel_precision = units.as_number(row.get("n")), units.as_number(row.get("rel_precision"))
     if n is None or rel_precision is None:
