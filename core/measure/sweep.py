@@ -270,8 +270,9 @@ def _estimate_s(
 def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Task]:
     """``tasks`` with estimates learned from what this machine measured before: ``history``
     holds earlier rows (``workload``, its parameters, ``backend``, ``dtype``, ``flops``,
-    ``bytes``, ``wall_s``, ``first_call_s``, ``median_s``, ``rounds``, ``flags``; rows
-    measured busy are left out, rows that did not settle count half: ``_unsettled``).
+    ``bytes``, ``wall_s``, ``first_call_s``, ``median_s``, ``rounds``, ``flags``, ``n``,
+    ``rel_precision``; rows measured busy are left out, rows that did not settle count
+    half: ``_unsettled``).
 
     What is learned is the ratio of a round's real time to the rough estimate, for the
     same workload, backend, dtype and named parameters (``_kind_of``). A point measured
