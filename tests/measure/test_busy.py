@@ -274,7 +274,7 @@ def _elementwise_rows(budget_s=0.1):
 def test_with_a_spinning_neighbour_two_thread_points_are_busy_and_claim_nothing(spinner):
     # With 0.1 s points, a point's short window read the spinner at 0.2 of a core (under
     # the 0.25 of slack) in 2 CI runs of 2 on one VM, and 1 run in 14 here, where a point
-    # timed alone read it at 0.4-0.5: points of 0.3 s, and a second try, which a detector
+    # timed alone read it at 0.6-1.1 of a core: points of 0.3 s, and a second try, which a detector
     # that does not count the spinner fails again.
     for _ in range(2):
         frame = _elementwise_rows(budget_s=0.3)
