@@ -285,7 +285,7 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
     if history is None or len(history) == 0:
         return list(tasks)
     quiet: dict[tuple, dict[float, list[float]]] = {}
-    noisy: dict[tuple, dict[float, list[float]]] = {}
+    unsettled: dict[tuple, dict[float, list[float]]] = {}
     workloads_ = {t.workload.name: t.workload for t in tasks}
     for row in history.to_dict("records"):
         workload = workloads_.get(row.get("workload"))
@@ -301,14 +301,14 @@ def learned(tasks: Sequence[Task], history, settings: SweepSettings) -> list[Tas
         rough_s = _estimate_s(workload, _RowCost(row), settings.timing, variants.of(row))
         key = _kind_of(workload, row, row.get("backend"), row.get("dtype"))
         at = round(math.log(rough_s), 9)  # one point, however its floats were stored
-        past = noisy if _unsettled(row, settings.timing.target_precision) else quiet
+        past = unsettled if _unsettled(row, settings.timing.target_precision) else quiet
         past.setdefault(key, {}).setdefault(at, []).append(math.log(round_s / rough_s))
     curves = {key: _curve(points) for key, points in quiet.items()}
     # A point that did not settle repeats until its budget is spent; the next run it may
     # settle in a tenth of that (0.05 s against 1.4 s, the same CPU point on an H200). Its
     # time says as much of luck as of the point, so it counts halfway to what its settled
     # neighbours say, and not where the point was also measured settled.
-    for key, points in noisy.items():
+    for key, points in unsettled.items():
         near = curves.get(key)
         merged = dict(quiet.get(key, {}))
         for at, values in points.items():
