@@ -64,8 +64,8 @@ def _press(page, before: int) -> tuple[float, float, int, str]:
             break
         # Points estimated over the page's limit for running on every change wait for a
         # Run button: the press measured nothing, and the page says why.
-        if seen == before and now > 2.0 and not _running(page) and _offer(page):
-            return first_s, last_s, 0, _offer(page)
+        if seen == before and now > 2.0 and not _running(page) and (offered := _offer(page)):
+            return first_s, last_s, 0, offered
         time.sleep(0.02)
     return first_s, last_s, seen - before, ""
 
